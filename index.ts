@@ -1,0 +1,2 @@
+// Browser-safe library entry: no Node built-ins may be reached from here.
+export * from './kernels/index.js';

@@ -1,0 +1,288 @@
+// Elementwise kernels: unary maps with up to two scalar parameters, and n-ary maps with NumPy
+// broadcasting (binary arithmetic, comparisons, where). Each op has its WGSL expression and its
+// float64 CPU reference side by side.
+
+import { check, fmtShape, OpError } from './errors.js';
+import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
+
+const WG = 256;
+
+// ---------------------------------------------------------------- unary
+
+interface UnaryDef {
+  wgsl: (x: string) => string;
+  cpu: (x: number, p0: number, p1: number) => number;
+  /** Defined on integer tensors too. */
+  int?: boolean;
+}
+
+const UNARY = {
+  neg: { wgsl: (x) => `-${x}`, cpu: (x) => -x, int: true },
+  abs: { wgsl: (x) => `abs(${x})`, cpu: Math.abs, int: true },
+  exp: { wgsl: (x) => `exp(${x})`, cpu: Math.exp },
+  log: { wgsl: (x) => `log(${x})`, cpu: Math.log },
+  sqrt: { wgsl: (x) => `sqrt(${x})`, cpu: Math.sqrt },
+  rsqrt: { wgsl: (x) => `inverseSqrt(${x})`, cpu: (x) => 1 / Math.sqrt(x) },
+  relu: { wgsl: (x) => `max(${x}, 0.0)`, cpu: (x) => (x > 0 ? x : 0) },
+  // stable on both sides: never exponentiates a large positive number
+  sigmoid: { wgsl: (x) => `select(exp(${x}) / (1.0 + exp(${x})), 1.0 / (1.0 + exp(-${x})), ${x} >= 0.0)`, cpu: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))) },
+  // clamped: some drivers evaluate tanh through exp and return NaN for large |x|; tanh(15) is 1 in f32
+  tanh: { wgsl: (x) => `tanh(clamp(${x}, -15.0, 15.0))`, cpu: Math.tanh },
+  square: { wgsl: (x) => `${x} * ${x}`, cpu: (x) => x * x, int: true },
+  reciprocal: { wgsl: (x) => `1.0 / ${x}`, cpu: (x) => 1 / x },
+  sign: { wgsl: (x) => `sign(${x})`, cpu: Math.sign, int: true },
+  floor: { wgsl: (x) => `floor(${x})`, cpu: Math.floor },
+  /** 1 where x > 0 else 0: the derivative of relu */
+  step: { wgsl: (x) => `select(0.0, 1.0, ${x} > 0.0)`, cpu: (x) => (x > 0 ? 1 : 0) },
+  /** p0 * x + p1 */
+  affine: { wgsl: (x) => `p.p0 * ${x} + p.p1`, cpu: (x, a, b) => a * x + b },
+  /** min(max(x, p0), p1) */
+  clamp: { wgsl: (x) => `clamp(${x}, p.p0, p.p1)`, cpu: (x, lo, hi) => Math.min(Math.max(x, lo), hi) },
+  /** x ** p0, defined for negative x when p0 is an integer */
+  pow: { wgsl: (x) => `powi(${x}, p.p0)`, cpu: (x, e) => x ** e },
+} satisfies Record<string, UnaryDef>;
+
+export type UnaryOp = keyof typeof UNARY;
+export const UNARY_OPS = Object.keys(UNARY) as UnaryOp[];
+
+const POWI_WGSL = /* wgsl */ `
+fn powi(x: f32, e: f32) -> f32 {
+  if (e == 0.0) { return 1.0; }
+  if (e == 1.0) { return x; }
+  if (e == 2.0) { return x * x; }
+  let m = pow(abs(x), e);
+  if (x >= 0.0) { return m; }
+  if (fract(e) != 0.0) { return bitcast<f32>(0x7fc00000u | u32(m != m)); } // NaN (not const-folded)
+  return select(m, -m, fract(e * 0.5) != 0.0);
+}`;
+
+/** y = op(x), with scalar parameters p0, p1 where the op takes them. */
+export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
+  const def: UnaryDef = UNARY[op];
+  if (!def) throw new OpError('unary', `unknown op '${op}'`);
+  check(x.dtype === 'f32' || def.int, op, `needs an f32 tensor, got ${x.dtype} ${fmtShape(x.shape)}`);
+  const out = Tensor.empty(x.shape, x.dtype, x.device, op);
+  if (x.device === 'cpu') {
+    const a = x.cpu, o = out.cpu;
+    for (let i = 0; i < a.length; i++) o[i] = def.cpu(a[i], p0, p1);
+    return out;
+  }
+  const t = x.dtype;
+  const k = runtime().kernel(`unary.${op}`, t, () => /* wgsl */ `
+${op === 'pow' ? POWI_WGSL : ''}
+struct P { n: u32, p0: f32, p1: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<${t}>;
+@group(0) @binding(2) var<storage, read_write> y: array<${t}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = (${LINEAR_WG}) * ${WG}u + li;
+  if (i >= p.n) { return; }
+  let v = x[i];
+  y[i] = ${def.wgsl('v')};
+}`);
+  runtime().dispatch(k, [x.binding(), out.binding()], { n: x.size, p0, p1 }, grid1(Math.ceil(x.size / WG)));
+  return out;
+}
+
+/** Converts between f32, i32 and u32 (floats truncate toward zero). */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  const out = Tensor.empty(x.shape, dtype, x.device, 'cast');
+  if (x.device === 'cpu') {
+    const a = x.cpu, o = out.cpu;
+    for (let i = 0; i < a.length; i++) o[i] = dtype === 'f32' ? Math.fround(a[i]) : Math.trunc(a[i]);
+    return out;
+  }
+  const k = runtime().kernel('cast', `${x.dtype}>${dtype}`, () => /* wgsl */ `
+struct P { n: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<${x.dtype}>;
+@group(0) @binding(2) var<storage, read_write> y: array<${dtype}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = (${LINEAR_WG}) * ${WG}u + li;
+  if (i < p.n) { y[i] = ${dtype}(x[i]); }
+}`);
+  runtime().dispatch(k, [x.binding(), out.binding()], { n: x.size }, grid1(Math.ceil(x.size / WG)));
+  return out;
+}
+
+// ---------------------------------------------------------------- broadcasting
+
+/** NumPy broadcasting of any number of shapes. */
+export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d = 1;
+    for (const s of shapes) {
+      const v = s[s.length - rank + i] ?? 1;
+      if (v !== 1) {
+        if (d !== 1 && d !== v) throw new OpError(op, `shapes ${shapes.map(fmtShape).join(' and ')} do not broadcast`);
+        d = v;
+      }
+    }
+    out.push(shapes.some((s) => (s[s.length - rank + i] ?? 1) === 0) ? 0 : d);
+  }
+  return out;
+}
+
+/** Strides of `s` read as `out` (0 along broadcast dimensions). */
+export function broadcastStrides(s: Shape, out: Shape): number[] {
+  const st = stridesOf(s);
+  return out.map((_, i) => {
+    const j = i - (out.length - s.length);
+    return j < 0 || s[j] === 1 ? 0 : st[j];
+  });
+}
+
+/** Merges adjacent dimensions that every input walks contiguously, and drops size-1 dims. */
+function collapse(out: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
+  const shape: number[] = [];
+  const st: number[][] = strides.map(() => []);
+  for (let d = 0; d < out.length; d++) {
+    if (out[d] === 1) continue;
+    const last = shape.length - 1;
+    if (last >= 0 && strides.every((s, k) => st[k][last] === s[d] * out[d])) {
+      shape[last] *= out[d];
+      strides.forEach((s, k) => (st[k][last] = s[d]));
+    } else {
+      shape.push(out[d]);
+      strides.forEach((s, k) => st[k].push(s[d]));
+    }
+  }
+  return { shape, strides: st };
+}
+
+const pad8 = (a: number[]): number[] => [...a, ...new Array(8 - a.length).fill(0)];
+
+/**
+ * out[i] = f(in_0[i], ..., in_k[i]) under broadcasting. `wgsl` maps argument names (a, b, c...)
+ * to an expression; `cpu` is the reference.
+ */
+export function mapN(
+  op: string,
+  inputs: Tensor[],
+  outDtype: DType,
+  wgsl: (args: string[]) => string,
+  cpu: (args: number[]) => number,
+  key = '',
+): Tensor {
+  const devs = new Set(inputs.map((t) => t.device));
+  check(devs.size === 1, op, `inputs live on different backends (${[...devs].join(', ')})`);
+  const shape = broadcastShapes(op, ...inputs.map((t) => t.shape));
+  check(shape.length <= 8, op, `rank ${shape.length} exceeds 8`);
+  const out = Tensor.empty(shape, outDtype, inputs[0].device, op);
+  if (out.size === 0) return out;
+  const { shape: cs, strides } = collapse(shape, inputs.map((t) => broadcastStrides(t.shape, shape)));
+  if (out.device === 'cpu') {
+    const arrs = inputs.map((t) => t.cpu);
+    const o = out.cpu;
+    const rank = cs.length;
+    const idx = new Array<number>(rank).fill(0);
+    const off = new Array<number>(inputs.length).fill(0);
+    const args = new Array<number>(inputs.length);
+    for (let i = 0; i < o.length; i++) {
+      for (let k = 0; k < arrs.length; k++) args[k] = arrs[k][off[k]];
+      o[i] = cpu(args);
+      for (let d = rank - 1; d >= 0; d--) {
+        idx[d]++;
+        for (let k = 0; k < off.length; k++) off[k] += strides[k][d];
+        if (idx[d] < cs[d]) break;
+        for (let k = 0; k < off.length; k++) off[k] -= strides[k][d] * cs[d];
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+  const names = inputs.map((_, k) => String.fromCharCode(97 + k));
+  const rank = cs.length;
+  // same layout for every input (no broadcasting): index directly
+  const direct = strides.every((s) => s.length === rank && s.every((v, d) => v === stridesOf(cs)[d]));
+  const kname = `map.${op}`;
+  const kkey = `${key}|${inputs.map((t) => t.dtype).join(',')}>${outDtype}|${direct ? 'direct' : `r${rank}`}`;
+  const k = runtime().kernel(kname, kkey, () => {
+    const decl = names.map((n, j) => `@group(0) @binding(${j + 1}) var<storage, read> ${n}: array<${inputs[j].dtype}>;`).join('\n');
+    let index = '';
+    if (!direct) {
+      index = `var r = i;\n` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
+      for (let d = rank - 1; d >= 0; d--) {
+        const sh = `p.shape[${d >> 2}][${d & 3}]`;
+        index += `{ let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
+      }
+    }
+    const vals = names.map((n) => `let v_${n} = ${n}[${direct ? 'i' : `o_${n}`}];`).join(' ');
+    return /* wgsl */ `
+struct P { n: u32, shape: array<vec4<u32>, 2>, ${names.map((_, j) => `s${j}: array<vec4<u32>, 2>`).join(', ')} }
+@group(0) @binding(0) var<uniform> p: P;
+${decl}
+@group(0) @binding(${names.length + 1}) var<storage, read_write> y: array<${outDtype}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = (${LINEAR_WG}) * ${WG}u + li;
+  if (i >= p.n) { return; }
+  ${index}
+  ${vals}
+  y[i] = ${wgsl(names.map((n) => `v_${n}`))};
+}`;
+  });
+  const u: Record<string, number | number[]> = { n: out.size, shape: pad8(cs) };
+  strides.forEach((s, j) => (u[`s${j}`] = pad8(s)));
+  runtime().dispatch(k, [...inputs.map((t) => t.binding()), out.binding()], u, grid1(Math.ceil(out.size / WG)));
+  return out;
+}
+
+// ---------------------------------------------------------------- binary arithmetic and comparisons
+
+const BINARY = {
+  add: { wgsl: (a: string, b: string) => `${a} + ${b}`, cpu: (a: number, b: number) => a + b },
+  sub: { wgsl: (a: string, b: string) => `${a} - ${b}`, cpu: (a: number, b: number) => a - b },
+  mul: { wgsl: (a: string, b: string) => `${a} * ${b}`, cpu: (a: number, b: number) => a * b },
+  div: { wgsl: (a: string, b: string) => `${a} / ${b}`, cpu: (a: number, b: number) => a / b },
+  max: { wgsl: (a: string, b: string) => `max(${a}, ${b})`, cpu: Math.max },
+  min: { wgsl: (a: string, b: string) => `min(${a}, ${b})`, cpu: Math.min },
+};
+export type BinaryOp = keyof typeof BINARY;
+export const BINARY_OPS = Object.keys(BINARY) as BinaryOp[];
+
+const COMPARE = {
+  eq: { sym: '==', cpu: (a: number, b: number) => a === b },
+  ne: { sym: '!=', cpu: (a: number, b: number) => a !== b },
+  lt: { sym: '<', cpu: (a: number, b: number) => a < b },
+  le: { sym: '<=', cpu: (a: number, b: number) => a <= b },
+  gt: { sym: '>', cpu: (a: number, b: number) => a > b },
+  ge: { sym: '>=', cpu: (a: number, b: number) => a >= b },
+};
+export type CompareOp = keyof typeof COMPARE;
+export const COMPARE_OPS = Object.keys(COMPARE) as CompareOp[];
+
+function sameDType(op: string, ts: Tensor[]): DType {
+  const d = ts[0].dtype;
+  for (const t of ts) check(t.dtype === d, op, () => `dtype mismatch: ${ts.map((x) => `${x.dtype} ${fmtShape(x.shape)}`).join(' vs ')}`);
+  return d;
+}
+
+/** a (op) b with broadcasting; integer division truncates (as WGSL does). */
+export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  const def = BINARY[op];
+  if (!def) throw new OpError('binary', `unknown op '${op}'`);
+  const dt = sameDType(op, [a, b]);
+  const ref = dt === 'f32' || op !== 'div' ? def.cpu : (x: number, y: number) => Math.trunc(x / y);
+  return mapN(op, [a, b], dt, ([x, y]) => def.wgsl(x, y), ([x, y]) => ref(x, y));
+}
+
+/** Elementwise comparison; returns an f32 mask of 0 and 1. */
+export function compare(op: CompareOp, a: Tensor, b: Tensor): Tensor {
+  const def = COMPARE[op];
+  if (!def) throw new OpError('compare', `unknown op '${op}'`);
+  sameDType(op, [a, b]);
+  return mapN(op, [a, b], 'f32', ([x, y]) => `select(0.0, 1.0, ${x} ${def.sym} ${y})`, ([x, y]) => (def.cpu(x, y) ? 1 : 0));
+}
+
+/** cond != 0 ? a : b, broadcasting all three. */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  const dt = sameDType('where', [a, b]);
+  const zero = cond.dtype === 'f32' ? '0.0' : `0${cond.dtype === 'u32' ? 'u' : 'i'}`;
+  return mapN('where', [cond, a, b], dt, ([c, x, y]) => `select(${y}, ${x}, ${c} != ${zero})`, ([c, x, y]) => (c !== 0 ? x : y));
+}

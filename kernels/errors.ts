@@ -1,0 +1,22 @@
+// Errors that say which op failed and with which shapes, so a bad call never reaches Dawn's
+// validation layer (or silently computes garbage).
+
+export class OpError extends Error {
+  constructor(readonly op: string, detail: string) {
+    super(`${op}: ${detail}`);
+    this.name = 'OpError';
+  }
+}
+
+export const fmtShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+export function check(cond: unknown, op: string, detail: string | (() => string)): asserts cond {
+  if (!cond) throw new OpError(op, typeof detail === 'string' ? detail : detail());
+}
+
+/** Normalises a possibly negative axis against `rank`, throwing a named error when out of range. */
+export function normAxis(op: string, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  check(Number.isInteger(axis) && a >= 0 && a < Math.max(rank, 1), op, `axis ${axis} is out of range for a tensor of rank ${rank}`);
+  return a;
+}
