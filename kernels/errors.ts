@@ -20,3 +20,10 @@ export function normAxis(op: string, axis: number, rank: number): number {
   check(Number.isInteger(axis) && a >= 0 && a < Math.max(rank, 1), op, `axis ${axis} is out of range for a tensor of rank ${rank}`);
   return a;
 }
+
+/** Checks that an op's tensor inputs are alive and on one backend, naming the op and the shapes. */
+export function checkInputs(op: string, inputs: readonly { isDisposed: boolean; shape: readonly number[]; device: string }[]): void {
+  for (const t of inputs) check(!t.isDisposed, op, () => `input of shape ${fmtShape(t.shape)} was used after dispose()`);
+  const devs = new Set(inputs.map((t) => t.device));
+  check(devs.size <= 1, op, () => `inputs live on different backends (${inputs.map((t) => `${fmtShape(t.shape)} on ${t.device}`).join(', ')})`);
+}
