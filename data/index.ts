@@ -1,0 +1,10 @@
+// The data pipeline, browser-safe part (no Node built-ins): lists, CIFAR binaries, long-tailed
+// subsets, decoding, augmentation, the in-thread loader.
+export * from './errors.js';
+export * from './rng.js';
+export * from './lists.js';
+export * from './cifar.js';
+export * from './subsets.js';
+export * from './decode.js';
+export * from './augment.js';
+export * from './loader.js';

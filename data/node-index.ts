@@ -1,0 +1,3 @@
+// The data pipeline's Node-only part: file access and the worker-thread loader.
+export * from './node-datasets.js';
+export * from './node-loader.js';

@@ -1,0 +1,83 @@
+// Seeded random numbers for the data pipeline. A generator is keyed by a tuple of integers, e.g.
+// (seed, epoch, position in the epoch), so a sample's augmentation does not depend on which
+// worker draws it or in what order: xoshiro128** (Blackman & Vigna 2018) seeded from a hash of
+// the key words (the lowbias32 finaliser of C. Wellons, chained like a sponge).
+
+/** lowbias32: x ^= x>>16; x *= 0x7feb352d; x ^= x>>15; x *= 0x846ca68b; x ^= x>>16. */
+function mix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+export class DataRng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+
+  /** Key words are non-negative integers below 2^53 (a seed, an epoch, a sample position...). */
+  constructor(...key: number[]) {
+    let h = 0x6a09e667;
+    for (const k of key) {
+      if (!Number.isSafeInteger(k) || k < 0) throw new RangeError(`DataRng: key ${k} is not a non-negative safe integer`);
+      h = mix32(h ^ mix32((k >>> 0) + 0x9e3779b9));
+      h = mix32(h ^ mix32(Math.floor(k / 2 ** 32) + 0x85ebca6b));
+    }
+    // Four distinct state words from the key hash; xoshiro needs a state that is not all zero.
+    this.s0 = mix32(h + 0x243f6a88);
+    this.s1 = mix32(h + 0x85a308d3);
+    this.s2 = mix32(h + 0x13198a2e);
+    this.s3 = mix32(h + 0x03707344) | 1;
+  }
+
+  /** xoshiro128**: result = rotl(s1 * 5, 7) * 9, then the linear state update. */
+  nextU32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  random(): number {
+    return ((this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)) / 9007199254740992;
+  }
+
+  /** Uniform in [lo, hi). */
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.random();
+  }
+
+  /** Uniform integer in [0, n), unbiased (rejection of the last partial block of 2^32), n <= 2^32. */
+  below(n: number): number {
+    if (!Number.isInteger(n) || n < 1 || n > 2 ** 32) throw new RangeError(`DataRng.below: bound ${n} is not an integer in [1, 2^32]`);
+    const limit = 2 ** 32 - (2 ** 32 % n);
+    let x = this.nextU32();
+    while (x >= limit) x = this.nextU32();
+    return x % n;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+/** Fisher-Yates shuffle in place (Durstenfeld): for i = n-1..1 swap a[i] with a[below(i+1)]. */
+export function shuffleInPlace<T extends { length: number; [i: number]: number }>(a: T, rng: DataRng): T {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = rng.below(i + 1);
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a;
+}
