@@ -94,3 +94,11 @@ export function arange(start: number, stop?: number, step = 1, opts: CreateOptio
 export async function toDevice(t: Tensor, dev: Backend): Promise<Tensor> {
   return tensor(await t.data(), t.shape, { dtype: t.dtype, device: dev });
 }
+
+/** A copy with its own storage. */
+export function clone(t: Tensor): Tensor {
+  const out = Tensor.empty(t.shape, t.dtype, t.device, 'clone');
+  if (t.device === 'cpu') out.cpu.set(t.cpu);
+  else runtime().copy(t.buffer, 0, out.buffer, 0, t.size * 4);
+  return out;
+}

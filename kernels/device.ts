@@ -56,6 +56,7 @@ let provider: GPUProvider | undefined;
 // Dawn crashes at random if V8 collects the object returned by create(): keep it here for good.
 const keepAlive: unknown[] = [];
 let active: { backend: Backend; device: Device | null } | null = null;
+let activeGPU: GPU | undefined;
 let announcedCpu = false;
 
 /** Installs how to reach a `GPU` object (the Node entry passes Dawn's create()). */
@@ -101,6 +102,7 @@ export async function init(opts: InitOptions = {}): Promise<Device | null> {
   let device: Device | null = null;
   if (opts.backend !== 'cpu') {
     const gpu = findGPU();
+    activeGPU = gpu;
     if (gpu) device = await requestDevice(gpu, opts.powerPreference);
     if (!device && (opts.requireWebGPU || opts.backend === 'webgpu')) {
       throw new Error('WebGPU is required but no adapter was found (on Linux without a GPU, install Mesa lavapipe >= 24; see README)');
@@ -128,4 +130,9 @@ export function device(): Device {
 
 export function hasWebGPU(): boolean {
   return Boolean(active?.device);
+}
+
+/** The GPU object (Dawn's create() or navigator.gpu) the device came from, e.g. for a peer library on the same adapter. */
+export function gpuEntry(): GPU | undefined {
+  return activeGPU;
 }

@@ -46,7 +46,7 @@ const UNARY = {
 export type UnaryOp = keyof typeof UNARY;
 export const UNARY_OPS = Object.keys(UNARY) as UnaryOp[];
 
-const POWI_WGSL = /* wgsl */ `
+export const POWI_WGSL = /* wgsl */ `
 fn powi(x: f32, e: f32) -> f32 {
   if (e == 0.0) { return 1.0; }
   if (e == 1.0) { return x; }
@@ -157,6 +157,15 @@ function collapse(out: Shape, strides: number[][]): { shape: number[]; strides: 
 
 const pad8 = (a: number[]): number[] => [...a, ...new Array(8 - a.length).fill(0)];
 
+export interface MapOptions {
+  /** Distinguishes kernels whose expression embeds constants. */
+  key?: string;
+  /** WGSL placed before the entry point (helper functions). */
+  preamble?: string;
+  /** Output shape when it is larger than the inputs' broadcast (each input broadcasts to it). */
+  outShape?: Shape;
+}
+
 /**
  * out[i] = f(in_0[i], ..., in_k[i]) under broadcasting. `wgsl` maps argument names (a, b, c...)
  * to an expression; `cpu` is the reference.
@@ -167,11 +176,12 @@ export function mapN(
   outDtype: DType,
   wgsl: (args: string[]) => string,
   cpu: (args: number[]) => number,
-  key = '',
+  opts: MapOptions = {},
 ): Tensor {
   const devs = new Set(inputs.map((t) => t.device));
   check(devs.size === 1, op, `inputs live on different backends (${[...devs].join(', ')})`);
-  const shape = broadcastShapes(op, ...inputs.map((t) => t.shape));
+  const shape = broadcastShapes(op, ...inputs.map((t) => t.shape), ...(opts.outShape ? [opts.outShape] : []));
+  if (opts.outShape) check(shape.join() === opts.outShape.join(), op, () => `inputs ${inputs.map((t) => fmtShape(t.shape)).join(', ')} do not broadcast to ${fmtShape(opts.outShape!)}`);
   check(shape.length <= 8, op, `rank ${shape.length} exceeds 8`);
   const out = Tensor.empty(shape, outDtype, inputs[0].device, op);
   if (out.size === 0) return out;
@@ -201,7 +211,7 @@ export function mapN(
   // same layout for every input (no broadcasting): index directly
   const direct = strides.every((s) => s.length === rank && s.every((v, d) => v === stridesOf(cs)[d]));
   const kname = `map.${op}`;
-  const kkey = `${key}|${inputs.map((t) => t.dtype).join(',')}>${outDtype}|${direct ? 'direct' : `r${rank}`}`;
+  const kkey = `${opts.key ?? ''}|${inputs.map((t) => t.dtype).join(',')}>${outDtype}|${direct ? 'direct' : `r${rank}`}`;
   const k = runtime().kernel(kname, kkey, () => {
     const decl = names.map((n, j) => `@group(0) @binding(${j + 1}) var<storage, read> ${n}: array<${inputs[j].dtype}>;`).join('\n');
     let index = '';
@@ -213,7 +223,7 @@ export function mapN(
       }
     }
     const vals = names.map((n) => `let v_${n} = ${n}[${direct ? 'i' : `o_${n}`}];`).join(' ');
-    return /* wgsl */ `
+    return /* wgsl */ `${opts.preamble ?? ''}
 struct P { n: u32, shape: array<vec4<u32>, 2>, ${names.map((_, j) => `s${j}: array<vec4<u32>, 2>`).join(', ')} }
 @group(0) @binding(0) var<uniform> p: P;
 ${decl}
