@@ -1,0 +1,387 @@
+// Batch normalisation over x [N, C, ...] per channel (Ioffe & Szegedy, ICML 2015) with PyTorch's
+// semantics: training normalises with the batch mean and biased variance and moves the running
+// statistics (unbiased variance) by `momentum`, in place on the device; eval uses the running ones.
+// Per-channel statistics and gradient sums are two-stage workgroup tree reductions: stage 1 gives
+// one partial per (channel, chunk of PER x 256 elements), stage 2 merges a channel's chunks in one
+// workgroup. Statistics are Welford partials merged by Chan's formula, so the variance never
+// suffers the cancellation of E[x²] - E[x]², and every sum is pairwise (error ~ log M, not M).
+
+import { check, checkInputs, fmtShape } from './errors.js';
+import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { Tensor, shapeSize } from './tensor.js';
+
+const WG = 256;
+/** Elements one invocation folds sequentially in stage 1 before the tree takes over. */
+const PER = 16;
+
+interface Layout {
+  N: number;
+  C: number;
+  /** spatial size: the product of the dims after C */
+  S: number;
+  /** elements per channel: N * S */
+  M: number;
+  chunks: number;
+}
+
+function layoutOf(op: string, x: Tensor): Layout {
+  check(x.rank >= 2, op, `expects an input [N, C, ...] of rank >= 2, got ${fmtShape(x.shape)}`);
+  check(x.dtype === 'f32', op, `needs an f32 input, got ${x.dtype} ${fmtShape(x.shape)}`);
+  const [N, C] = x.shape;
+  const S = shapeSize(x.shape.slice(2));
+  const M = N * S;
+  return { N, C, S, M, chunks: Math.max(1, Math.ceil(M / (PER * WG))) };
+}
+
+/** Checks that `t` (when given) is an f32 vector of one value per channel of x. */
+export function checkChannelVector(op: string, x: Tensor, name: string, t: Tensor | null): void {
+  if (!t) return;
+  check(t.rank === 1 && t.shape[0] === x.shape[1] && t.dtype === 'f32', op,
+    () => `${name} must be an f32 vector of ${x.shape[1]} values (one per channel of input ${fmtShape(x.shape)}), got ${t.dtype} ${fmtShape(t.shape)}`);
+}
+
+// ---------------------------------------------------------------- WGSL
+
+// Chan et al. (1979): merge of two (count, mean, M2) partials; M2 = Σ (x - mean)²
+const CHAN_WGSL = /* wgsl */ `
+fn chan(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+  if (b.x == 0.0) { return a; }
+  let n = a.x + b.x;
+  let d = b.y - a.y;
+  return vec3<f32>(n, a.y + d * (b.x / n), a.z + b.z + d * d * (a.x * b.x / n));
+}`;
+
+const TREE = (combine: (a: string, b: string) => string): string => /* wgsl */ `
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (li < s) { sh[li] = ${combine('sh[li]', 'sh[li + s]')}; }
+    workgroupBarrier();
+  }`;
+
+/** Stage 1 of the statistics: Welford partials (count, mean, M2) per (channel, chunk). */
+const STATS_PARTIAL_WGSL = /* wgsl */ `
+${CHAN_WGSL}
+struct P { C: u32, S: u32, M: u32, chunks: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> part: array<f32>;
+var<workgroup> sh: array<vec3<f32>, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let g = ${LINEAR_WG};
+  if (g >= p.C * p.chunks) { return; }
+  let c = g / p.chunks;
+  let k = g % p.chunks;
+  var acc = vec3<f32>(0.0);
+  for (var j = 0u; j < ${PER}u; j++) {
+    let m = (k * ${PER}u + j) * ${WG}u + li;
+    if (m >= p.M) { break; }
+    acc = chan(acc, vec3<f32>(1.0, x[(m / p.S * p.C + c) * p.S + m % p.S], 0.0));
+  }
+  sh[li] = acc;
+  ${TREE((a, b) => `chan(${a}, ${b})`)}
+  if (li == 0u) {
+    let o = g * 3u;
+    part[o] = sh[0].x; part[o + 1u] = sh[0].y; part[o + 2u] = sh[0].z;
+  }
+}`;
+
+/** Stage 2: merges a channel's partials into its mean and biased variance, and moves the running stats. */
+function statsFinalWGSL(running: boolean): string {
+  return /* wgsl */ `
+${CHAN_WGSL}
+struct P { C: u32, chunks: u32, momentum: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> variance: array<f32>;
+${running ? `@group(0) @binding(4) var<storage, read_write> runMean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> runVar: array<f32>;` : ''}
+var<workgroup> sh: array<vec3<f32>, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let c = ${LINEAR_WG};
+  if (c >= p.C) { return; }
+  var acc = vec3<f32>(0.0);
+  for (var k = li; k < p.chunks; k += ${WG}u) {
+    let o = (c * p.chunks + k) * 3u;
+    acc = chan(acc, vec3<f32>(part[o], part[o + 1u], part[o + 2u]));
+  }
+  sh[li] = acc;
+  ${TREE((a, b) => `chan(${a}, ${b})`)}
+  if (li == 0u) {
+    let t = sh[0];
+    mean[c] = t.y;
+    variance[c] = t.z / t.x;
+    ${running ? `// running update with the unbiased variance, as PyTorch
+    runMean[c] = (1.0 - p.momentum) * runMean[c] + p.momentum * t.y;
+    runVar[c] = (1.0 - p.momentum) * runVar[c] + p.momentum * t.z / (t.x - 1.0);` : ''}
+  }
+}`;
+}
+
+/** Bindings of the optional per-channel vectors, in order, from `first`. */
+function optionalVectors(names: [string, boolean][], first: number): { decl: string; next: number } {
+  let b = first;
+  const decl = names.filter(([, on]) => on).map(([n]) => `@group(0) @binding(${b++}) var<storage, read> ${n}: array<f32>;`).join('\n');
+  return { decl, next: b };
+}
+
+// ---------------------------------------------------------------- statistics
+
+export interface RunningStats {
+  mean: Tensor;
+  var: Tensor;
+  momentum: number;
+}
+
+/**
+ * Per-channel batch mean and biased variance of x [N, C, ...] (each [C]). With `running`, also
+ * moves running mean/var in place: r ← (1 − momentum)·r + momentum·batch (unbiased variance).
+ */
+export function batchNormStats(x: Tensor, running?: RunningStats): { mean: Tensor; var: Tensor } {
+  const op = 'batchNormStats';
+  const L = layoutOf(op, x);
+  checkInputs(op, running ? [x, running.mean, running.var] : [x]);
+  check(L.M > 0, op, `input ${fmtShape(x.shape)} has no elements per channel`);
+  if (running) {
+    checkChannelVector(op, x, 'running mean', running.mean);
+    checkChannelVector(op, x, 'running var', running.var);
+    check(L.M > 1, op, `the unbiased running variance needs more than 1 value per channel, got input ${fmtShape(x.shape)}`);
+  }
+  const mean = Tensor.empty([L.C], 'f32', x.device, op);
+  const variance = Tensor.empty([L.C], 'f32', x.device, op);
+  if (x.device === 'cpu') {
+    const xs = x.cpu, mu = mean.cpu, v = variance.cpu;
+    for (let c = 0; c < L.C; c++) {
+      let s = 0;
+      forChannel(L, c, (i) => (s += xs[i]));
+      mu[c] = s / L.M;
+      let q = 0;
+      forChannel(L, c, (i) => (q += (xs[i] - mu[c]) ** 2));
+      v[c] = q / L.M;
+      if (running) {
+        const m = running.momentum;
+        running.mean.cpu[c] = (1 - m) * running.mean.cpu[c] + m * mu[c];
+        running.var.cpu[c] = (1 - m) * running.var.cpu[c] + (m * q) / (L.M - 1);
+      }
+    }
+    return { mean, var: variance };
+  }
+  const rt = runtime();
+  const part = Tensor.empty([L.C * L.chunks * 3], 'f32', x.device, op);
+  const k1 = rt.kernel('batchnorm.stats', 'partial', () => STATS_PARTIAL_WGSL);
+  rt.dispatch(k1, [x.binding(), part.binding()], { C: L.C, S: L.S, M: L.M, chunks: L.chunks }, grid1(L.C * L.chunks));
+  const k2 = rt.kernel('batchnorm.stats', running ? 'final+running' : 'final', () => statsFinalWGSL(Boolean(running)));
+  const bufs = [part.binding(), mean.binding(), variance.binding()];
+  if (running) bufs.push(running.mean.binding(), running.var.binding());
+  rt.dispatch(k2, bufs, { C: L.C, chunks: L.chunks, momentum: running?.momentum ?? 0 }, grid1(L.C));
+  part.dispose();
+  return { mean, var: variance };
+}
+
+/** Calls f with the flat index of every element of channel c. */
+function forChannel(L: Layout, c: number, f: (i: number) => void): void {
+  for (let n = 0; n < L.N; n++) {
+    const base = (n * L.C + c) * L.S;
+    for (let s = 0; s < L.S; s++) f(base + s);
+  }
+}
+
+// ---------------------------------------------------------------- normalisation
+
+/** y = (x − mean[c]) / √(var[c] + eps) · weight[c] + bias[c]; weight/bias null = 1/0 (Ioffe & Szegedy 2015). */
+export function batchNormApply(x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  const op = 'batchNorm';
+  const L = layoutOf(op, x);
+  checkInputs(op, [x, mean, variance, ...(weight ? [weight] : []), ...(bias ? [bias] : [])]);
+  checkChannelVector(op, x, 'mean', mean);
+  checkChannelVector(op, x, 'var', variance);
+  checkChannelVector(op, x, 'weight', weight);
+  checkChannelVector(op, x, 'bias', bias);
+  const out = Tensor.empty(x.shape, 'f32', x.device, op);
+  if (out.size === 0) return out;
+  if (x.device === 'cpu') {
+    const xs = x.cpu, o = out.cpu, mu = mean.cpu, v = variance.cpu;
+    for (let c = 0; c < L.C; c++) {
+      const r = 1 / Math.sqrt(v[c] + eps);
+      const w = weight ? weight.cpu[c] : 1, b = bias ? bias.cpu[c] : 0;
+      forChannel(L, c, (i) => (o[i] = (xs[i] - mu[c]) * r * w + b));
+    }
+    return out;
+  }
+  const opt = optionalVectors([['weight', Boolean(weight)], ['bias', Boolean(bias)]], 4);
+  const k = runtime().kernel('batchnorm.apply', `w${Number(Boolean(weight))}b${Number(Boolean(bias))}`, () => /* wgsl */ `
+struct P { n: u32, C: u32, S: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> variance: array<f32>;
+${opt.decl}
+@group(0) @binding(${opt.next}) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = (${LINEAR_WG}) * ${WG}u + li;
+  if (i >= p.n) { return; }
+  let c = (i / p.S) % p.C;
+  y[i] = (x[i] - mean[c]) * inverseSqrt(variance[c] + p.eps)${weight ? ' * weight[c]' : ''}${bias ? ' + bias[c]' : ''};
+}`);
+  const bufs = [x.binding(), mean.binding(), variance.binding()];
+  if (weight) bufs.push(weight.binding());
+  if (bias) bufs.push(bias.binding());
+  bufs.push(out.binding());
+  runtime().dispatch(k, bufs, { n: x.size, C: L.C, S: L.S, eps }, grid1(Math.ceil(x.size / WG)));
+  return out;
+}
+
+// ---------------------------------------------------------------- backward
+
+export interface BatchNormGrads {
+  dx: Tensor;
+  /** Σ dy·x̂ per channel (null unless asked for) */
+  dweight: Tensor | null;
+  /** Σ dy per channel (null unless asked for) */
+  dbias: Tensor | null;
+}
+
+/**
+ * Gradients of batchNormApply. `training` (mean/var are the batch statistics x was normalised
+ * with): dx = γ·rstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) per channel; otherwise (running statistics)
+ * dx = γ·rstd·dy. dweight = Σ dy·x̂ and dbias = Σ dy are returned when `paramGrads` is set.
+ */
+export function batchNormBackward(
+  g: Tensor, x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor | null, eps: number,
+  opts: { training: boolean; paramGrads: boolean },
+): BatchNormGrads {
+  const op = 'batchNormBackward';
+  const L = layoutOf(op, x);
+  checkInputs(op, [g, x, mean, variance, ...(weight ? [weight] : [])]);
+  check(g.shape.join() === x.shape.join(), op, () => `gradient ${fmtShape(g.shape)} does not match input ${fmtShape(x.shape)}`);
+  checkChannelVector(op, x, 'mean', mean);
+  checkChannelVector(op, x, 'var', variance);
+  checkChannelVector(op, x, 'weight', weight);
+  const sums = opts.training || opts.paramGrads;
+  const dbias = sums ? Tensor.empty([L.C], 'f32', x.device, op) : null;
+  const dweight = sums ? Tensor.empty([L.C], 'f32', x.device, op) : null;
+  const dx = Tensor.empty(x.shape, 'f32', x.device, op);
+  if (x.device === 'cpu') {
+    const gs = g.cpu, xs = x.cpu, o = dx.cpu;
+    for (let c = 0; c < L.C; c++) {
+      const r = 1 / Math.sqrt(variance.cpu[c] + eps), mu = mean.cpu[c], w = weight ? weight.cpu[c] : 1;
+      let sdy = 0, sdyx = 0;
+      forChannel(L, c, (i) => {
+        sdy += gs[i];
+        sdyx += gs[i] * (xs[i] - mu) * r;
+      });
+      if (dbias && dweight) {
+        dbias.cpu[c] = sdy;
+        dweight.cpu[c] = sdyx;
+      }
+      forChannel(L, c, (i) => {
+        o[i] = opts.training ? w * r * (gs[i] - sdy / L.M - ((xs[i] - mu) * r * sdyx) / L.M) : w * r * gs[i];
+      });
+    }
+  } else {
+    if (dbias && dweight && L.M > 0) gradSums(L, g, x, mean, variance, eps, dbias, dweight);
+    else if (dbias && dweight) {
+      runtime().clear(dbias.buffer, L.C * 4);
+      runtime().clear(dweight.buffer, L.C * 4);
+    }
+    if (dx.size > 0) inputGrad(L, g, x, mean, variance, weight, eps, opts.training ? { dbias: dbias!, dweight: dweight! } : null, dx);
+  }
+  if (opts.paramGrads) return { dx, dweight, dbias };
+  dweight?.dispose();
+  dbias?.dispose();
+  return { dx, dweight: null, dbias: null };
+}
+
+/** Σ dy and Σ dy·x̂ per channel, into dbias and dweight. */
+function gradSums(L: Layout, g: Tensor, x: Tensor, mean: Tensor, variance: Tensor, eps: number, dbias: Tensor, dweight: Tensor): void {
+  const rt = runtime();
+  const part = Tensor.empty([L.C * L.chunks * 2], 'f32', x.device, 'batchNormBackward');
+  const k1 = rt.kernel('batchnorm.gradsums', 'partial', () => /* wgsl */ `
+struct P { C: u32, S: u32, M: u32, chunks: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<f32>;
+@group(0) @binding(4) var<storage, read> variance: array<f32>;
+@group(0) @binding(5) var<storage, read_write> part: array<f32>;
+var<workgroup> sh: array<vec2<f32>, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let g = ${LINEAR_WG};
+  if (g >= p.C * p.chunks) { return; }
+  let c = g / p.chunks;
+  let k = g % p.chunks;
+  let mu = mean[c];
+  let r = inverseSqrt(variance[c] + p.eps);
+  var acc = vec2<f32>(0.0);
+  for (var j = 0u; j < ${PER}u; j++) {
+    let m = (k * ${PER}u + j) * ${WG}u + li;
+    if (m >= p.M) { break; }
+    let i = (m / p.S * p.C + c) * p.S + m % p.S;
+    acc += vec2<f32>(dy[i], dy[i] * (x[i] - mu) * r);
+  }
+  sh[li] = acc;
+  ${TREE((a, b) => `${a} + ${b}`)}
+  if (li == 0u) { part[g * 2u] = sh[0].x; part[g * 2u + 1u] = sh[0].y; }
+}`);
+  rt.dispatch(k1, [g.binding(), x.binding(), mean.binding(), variance.binding(), part.binding()], { C: L.C, S: L.S, M: L.M, chunks: L.chunks, eps }, grid1(L.C * L.chunks));
+  const k2 = rt.kernel('batchnorm.gradsums', 'final', () => /* wgsl */ `
+struct P { C: u32, chunks: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dweight: array<f32>;
+var<workgroup> sh: array<vec2<f32>, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let c = ${LINEAR_WG};
+  if (c >= p.C) { return; }
+  var acc = vec2<f32>(0.0);
+  for (var k = li; k < p.chunks; k += ${WG}u) {
+    let o = (c * p.chunks + k) * 2u;
+    acc += vec2<f32>(part[o], part[o + 1u]);
+  }
+  sh[li] = acc;
+  ${TREE((a, b) => `${a} + ${b}`)}
+  if (li == 0u) { dbias[c] = sh[0].x; dweight[c] = sh[0].y; }
+}`);
+  rt.dispatch(k2, [part.binding(), dbias.binding(), dweight.binding()], { C: L.C, chunks: L.chunks }, grid1(L.C));
+  part.dispose();
+}
+
+function inputGrad(
+  L: Layout, g: Tensor, x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor | null, eps: number,
+  sums: { dbias: Tensor; dweight: Tensor } | null, dx: Tensor,
+): void {
+  const training = Boolean(sums);
+  const opt = optionalVectors([['weight', Boolean(weight)], ['sumDy', training], ['sumDyXhat', training]], 5);
+  const w = weight ? 'weight[c]' : '1.0';
+  const k = runtime().kernel('batchnorm.dx', `w${Number(Boolean(weight))}${training ? 'train' : 'eval'}`, () => /* wgsl */ `
+struct P { n: u32, C: u32, S: u32, eps: f32, invM: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<f32>;
+@group(0) @binding(4) var<storage, read> variance: array<f32>;
+${opt.decl}
+@group(0) @binding(${opt.next}) var<storage, read_write> dx: array<f32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = (${LINEAR_WG}) * ${WG}u + li;
+  if (i >= p.n) { return; }
+  let c = (i / p.S) % p.C;
+  let r = inverseSqrt(variance[c] + p.eps);
+  ${training
+    ? `let xhat = (x[i] - mean[c]) * r;
+  dx[i] = ${w} * r * (dy[i] - sumDy[c] * p.invM - xhat * sumDyXhat[c] * p.invM);`
+    : `dx[i] = ${w} * r * dy[i];`}
+}`);
+  const bufs = [g.binding(), x.binding(), mean.binding(), variance.binding()];
+  if (weight) bufs.push(weight.binding());
+  if (sums) bufs.push(sums.dbias.binding(), sums.dweight.binding());
+  bufs.push(dx.binding());
+  runtime().dispatch(k, bufs, { n: x.size, C: L.C, S: L.S, eps, invM: 1 / L.M }, grid1(Math.ceil(x.size / WG)));
+}
