@@ -2,3 +2,4 @@
 export * from './samplers.js';
 export * from './weights.js';
 export * from './metrics.js';
+export * from './calibration.js';

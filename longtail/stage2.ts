@@ -1,0 +1,114 @@
+// The stage-2 training loop of decoupled long-tail learning on cached features: the backbone is
+// frozen, so its pooled features X [N, D] are computed once and every epoch only re-reads them.
+// Mini-batches are drawn by a long-tail sampler (samplers.ts), gathered on the device, and a small
+// head is trained with SGD + momentum under a cosine schedule (as cRT/LWS in classifier-balancing
+// and DisAlign's stage 2 in cvpods). The loss is read back once per epoch, never inside a step.
+
+import { tensor, zeros } from '../kernels/creation.js';
+import { binary } from '../kernels/elementwise.js';
+import { check, fmtShape, OpError } from '../kernels/errors.js';
+import { gather } from '../kernels/indexing.js';
+import { keep, scope, type Tensor } from '../kernels/tensor.js';
+import { SGD, type NamedTensor } from '../nn/optim.js';
+import { cosineLr } from '../nn/schedule.js';
+import { createSampler } from './samplers.js';
+
+export interface Stage2Options {
+  /** Passes over the sampler's epoch length (N draws). */
+  epochs?: number;
+  batchSize?: number;
+  /** Base learning rate of the cosine schedule (annealed to 0 over `epochs`, stepped per epoch). */
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  /** A samplers.ts spec: 'instance', 'class', 'sqrt', 'pow(q)', ... */
+  sampler?: string;
+  seed?: number;
+}
+
+export type ResolvedStage2Options = Required<Stage2Options>;
+
+/** One mini-batch: the gathered features, the labels as an i32 tensor and as a CPU array. */
+export interface Batch {
+  features: Tensor;
+  labels: Tensor;
+  labelValues: Int32Array;
+  epoch: number;
+  /** Index of the batch within its epoch. */
+  index: number;
+}
+
+/** Throws a named error unless the cached features [N, D] and their N labels in [0, numClasses) agree. */
+export function checkCachedFeatures(op: string, features: Tensor, labels: ArrayLike<number>, numClasses: number): Int32Array {
+  check(!features.isDisposed, op, 'the training features were used after dispose()');
+  check(features.dtype === 'f32' && features.rank === 2, op, () => `training features must be f32 [N, D], got ${features.dtype} ${fmtShape(features.shape)}`);
+  check(labels.length === features.shape[0], op, () => `${labels.length} labels for ${features.shape[0]} feature rows`);
+  check(labels.length > 0, op, 'the training set is empty');
+  const out = Int32Array.from(labels);
+  for (let i = 0; i < labels.length; i++) {
+    check(Number.isInteger(labels[i]) && labels[i] >= 0 && labels[i] < numClasses, op, () => `label ${labels[i]} at index ${i} is outside the ${numClasses} classes`);
+  }
+  return out;
+}
+
+export function resolveStage2Options(op: string, o: Stage2Options, defaults: ResolvedStage2Options): ResolvedStage2Options {
+  const r = { ...defaults, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as ResolvedStage2Options;
+  check(Number.isInteger(r.epochs) && r.epochs > 0, op, `epochs must be a positive integer, got ${r.epochs}`);
+  check(Number.isInteger(r.batchSize) && r.batchSize > 0, op, `batchSize must be a positive integer, got ${r.batchSize}`);
+  check(Number.isFinite(r.lr) && r.lr > 0, op, `lr must be a positive number, got ${r.lr}`);
+  return r;
+}
+
+/**
+ * Trains `params` by SGD on mini-batches of the cached features; `lossOf` builds a scalar loss from
+ * a batch. The learning rate follows cosine annealing per epoch (torch CosineAnnealingLR, T_max =
+ * epochs, η_min = 0). Returns the mean batch loss of each epoch; a NaN or infinite loss stops training
+ * with an error naming the epoch.
+ */
+export async function trainOnCachedFeatures(
+  op: string,
+  features: Tensor,
+  labels: Int32Array,
+  numClasses: number,
+  params: NamedTensor[],
+  lossOf: (batch: Batch) => Tensor,
+  o: ResolvedStage2Options,
+): Promise<number[]> {
+  const sampler = createSampler(o.sampler, labels, { seed: o.seed, numClasses });
+  const optimizer = new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
+  const schedule = cosineLr({ lr: o.lr, epochs: o.epochs });
+  const device = features.device;
+  const epochLosses: number[] = [];
+  try {
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
+      optimizer.setLr(schedule(epoch));
+      const order = sampler.indices(epoch);
+      let total = keep(zeros([], { device }));
+      let batches = 0;
+      for (let start = 0; start < order.length; start += o.batchSize) {
+        const rows = order.subarray(start, Math.min(order.length, start + o.batchSize));
+        const labelValues = Int32Array.from(rows, (i) => labels[i]);
+        const runningTotal = scope(() => {
+          const idx = tensor(rows, [rows.length], { dtype: 'i32', device });
+          const batch: Batch = { features: gather(features, idx, 0), labels: tensor(labelValues, [rows.length], { dtype: 'i32', device }), labelValues, epoch, index: batches };
+          const l = lossOf(batch);
+          check(l.size === 1, op, () => `the loss must be a scalar, got ${fmtShape(l.shape)}`);
+          l.backward();
+          optimizer.step();
+          optimizer.zeroGrad();
+          return binary('add', total, l.reshape([])); // a raw kernel: no graph
+        });
+        total.dispose();
+        total = keep(runningTotal);
+        batches++;
+      }
+      const mean = (await total.data())[0] / batches;
+      total.dispose();
+      if (!Number.isFinite(mean)) throw new OpError(op, `the training loss became ${mean} in epoch ${epoch + 1} of ${o.epochs} (check the features and the head for NaN or infinite values, or lower lr ${o.lr})`);
+      epochLosses.push(mean);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return epochLosses;
+}
