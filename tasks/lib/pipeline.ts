@@ -1,0 +1,221 @@
+// The classification pipeline both tasks run: stage 1 (backbone + head, any sampler and loss),
+// feature caching, stage 2 (any calibrations by name, each compared with the stage-1 baseline),
+// and the Average / Many / Medium / Few table. Every epoch is checkpointed; --resume continues.
+
+import { init, hasWebGPU, device, runtime, keep, type Tensor } from '../../kernels/index.js';
+import { SGD } from '../../nn/optim.js';
+import { cosineLr, multiStepLr, constantLr, ldamDrwLr, type Schedule } from '../../nn/schedule.js';
+import { resnet18, resnet34, resnet50, resnext50_32x4d, resnet32, CifarResNet } from '../../nn/resnet.js';
+import type { TransformStep } from '../../data/augment.js';
+import type { DatasetSpec } from '../../data/loader.js';
+import { createLoader } from '../../data/node-loader.js';
+import { createSampler } from '../../longtail/samplers.js';
+import { LinearHead, CosineHead, CausalNormHead, type Head } from '../../longtail/heads.js';
+import { calibrate, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
+import { TwoStageModel, trainStage1, lossByName, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
+import { resultsTableText } from '../../longtail/metrics.js';
+import { opt } from './cli.js';
+import type { Run, MethodResult } from './run.js';
+import { resumeHint } from './resume.js';
+
+export const MODELS = ['resnet8', 'resnet32', 'resnet18', 'resnet34', 'resnet50', 'resnext50'] as const;
+export type ModelName = (typeof MODELS)[number];
+
+/** The CIFAR ResNet of Cao et al. with n blocks per stage (resnet32: 5, resnet8: 1). */
+export function makeBackbone(name: ModelName, numClasses: number): Backbone {
+  switch (name) {
+    case 'resnet8':
+      return new CifarResNet([1, 1, 1], { numClasses });
+    case 'resnet32':
+      return resnet32({ numClasses });
+    case 'resnet18':
+      return resnet18({ numClasses });
+    case 'resnet34':
+      return resnet34({ numClasses });
+    case 'resnet50':
+      return resnet50({ numClasses });
+    case 'resnext50':
+      return resnext50_32x4d({ numClasses });
+  }
+}
+
+/** Options shared by the classification tasks (each task sets its own defaults where they differ). */
+export const trainingOptions = {
+  sampler: opt.string({ section: 'Stage 1', default: 'instance', help: 'Stage-1 sampler: instance | class | sqrt | pow(q) | progressive | rfs | bilevel.' }),
+  loss: opt.enum(LOSS_NAMES, { section: 'Stage 1', default: 'ce', help: 'Stage-1 loss.' }),
+  drw: opt.integer({ section: 'Stage 1', min: 0, help: 'DRW: from this epoch on, re-weight the loss with class-balanced weights (LDAM-DRW: 160).' }),
+  cbBeta: opt.number({ section: 'Stage 1', default: 0.9999, min: 0, max: 0.999999, help: 'β of the effective number for cb/DRW weights.' }),
+  focalGamma: opt.number({ section: 'Stage 1', default: 1, min: 0, help: 'γ of the focal losses.' }),
+  head: opt.enum(['linear', 'cosine', 'causal'], { section: 'Stage 1', default: 'linear', help: 'Stage-1 classifier: linear, cosine (DisAlign*), or the causal-norm head that TDE needs.' }),
+  momentum: opt.number({ section: 'Optimisation', default: 0.9, min: 0, max: 1, help: 'SGD momentum.' }),
+  weightDecay: opt.number({ section: 'Optimisation', default: 5e-4, min: 0, help: 'SGD weight decay.' }),
+  warmup: opt.integer({ section: 'Optimisation', default: 0, min: 0, help: 'Linear warm-up epochs.' }),
+  calib: opt.string({ section: 'Stage 2', default: 'disalign', help: `Comma-separated stage-2 calibrations, each compared with the baseline: ${Object.keys(CALIBRATIONS).join(', ')} (or none).` }),
+  grwRho: opt.number({ section: 'Stage 2', default: 1.2, min: 0, help: 'DisAlign: ρ of the generalized re-weighting w_c ∝ (1/r_c)^ρ.' }),
+  tau: opt.number({ section: 'Stage 2', default: 1, min: 0, help: 'taunorm: τ of w_j / ||w_j||^τ.' }),
+  laLambda: opt.number({ section: 'Stage 2', default: 1, help: 'logitadjust: λ of z − λ log ρ.' }),
+  stage2Epochs: opt.integer({ section: 'Stage 2', min: 1, help: 'Epochs of the learned calibrations (default: each method’s own).' }),
+  seed: opt.integer({ section: 'Run', default: 0, min: 0, help: 'Seed of initialisation, sampling and augmentation.' }),
+  workers: opt.integer({ section: 'Run', min: 0, help: 'Decoding worker threads (default min(4, cores − 1); 0 = main thread).', resumeCheck: false }),
+  logEvery: opt.integer({ section: 'Run', default: 20, min: 1, help: 'Read the loss back every N steps.', resumeCheck: false }),
+};
+
+export interface PipelineConfig {
+  model: ModelName;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  schedule: 'cosine' | 'multistep' | 'ldam' | 'constant';
+  milestones?: number[];
+  /** multistep: lr·factors[k−1] after k milestones instead of 0.1^k. */
+  factors?: number[];
+  sampler: string;
+  loss: (typeof LOSS_NAMES)[number];
+  drw?: number;
+  cbBeta: number;
+  focalGamma: number;
+  head: 'linear' | 'cosine' | 'causal';
+  momentum: number;
+  weightDecay: number;
+  warmup: number;
+  calib: string;
+  grwRho: number;
+  tau: number;
+  laLambda: number;
+  stage2Epochs?: number;
+  seed: number;
+  workers?: number;
+  logEvery: number;
+}
+
+export interface PipelineData {
+  train: DatasetSpec;
+  test: DatasetSpec;
+  numClasses: number;
+  classNames?: readonly string[];
+  trainTransforms: readonly TransformStep[];
+  evalTransforms: readonly TransformStep[];
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+function makeHead(kind: PipelineConfig['head'], dim: number, classes: number): Head {
+  if (kind === 'cosine') return new CosineHead(dim, classes);
+  if (kind === 'causal') return new CausalNormHead(dim, classes);
+  return new LinearHead(dim, classes);
+}
+
+function makeSchedule(c: PipelineConfig, itersPerEpoch: number): { schedule: Schedule; byIteration: boolean } {
+  switch (c.schedule) {
+    case 'ldam':
+      return { schedule: ldamDrwLr(c.lr), byIteration: false };
+    case 'multistep':
+      return { schedule: multiStepLr({ lr: c.lr, warmupEpochs: c.warmup, milestones: c.milestones ?? [Math.floor(c.epochs * 0.6), Math.floor(c.epochs * 0.8)], ...(c.factors ? { factors: c.factors } : { gamma: 0.1 }) }), byIteration: false };
+    case 'constant':
+      return { schedule: constantLr(c.lr), byIteration: false };
+    case 'cosine':
+      return { schedule: cosineLr({ lr: c.lr, epochs: c.epochs, warmupEpochs: c.warmup, itersPerEpoch }), byIteration: true };
+  }
+}
+
+const labelsOf = (d: DatasetSpec): Int32Array => d.labels;
+
+/** Runs stage 1 (or resumes it), caches features, runs every stage-2 calibration, writes the results. */
+export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineData): Promise<void> {
+  const dev = await init({ requireWebGPU: process.env.REQUIRE_WEBGPU === '1' });
+  run.info(dev ? `WebGPU: ${dev.info.description || dev.info.vendor || 'adapter'} ${dev.info.architecture} (fallback ${dev.info.isFallbackAdapter})` : 'CPU reference backend (no WebGPU adapter)');
+  const trainLabels = labelsOf(data.train);
+  const counts = new Array<number>(data.numClasses).fill(0);
+  for (const y of trainLabels) counts[y]++;
+  const empty = counts.findIndex((n) => n === 0);
+  if (empty >= 0) throw new Error(`class ${empty}${data.classNames ? ` (${data.classNames[empty]})` : ''} has no training images; every class needs at least one`);
+  run.info(`train ${trainLabels.length} images, test ${data.test.labels.length}, ${data.numClasses} classes, counts ${Math.max(...counts)} … ${Math.min(...counts)}`);
+
+  const backbone = makeBackbone(c.model, data.numClasses);
+  const model = new TwoStageModel(backbone, makeHead(c.head, backbone.featureDim, data.numClasses));
+  const optimizer = new SGD(model.trainableParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
+  const sampler = createSampler(c.sampler, trainLabels, { seed: c.seed, numClasses: data.numClasses, totalEpochs: c.epochs });
+  const loss = lossByName(c.loss, { classCounts: counts, drwEpoch: c.drw, cbBeta: c.cbBeta, focalGamma: c.focalGamma, seed: c.seed });
+  const itersPerEpoch = Math.floor(sampler.numSamples / c.batchSize);
+  if (itersPerEpoch < 1) throw new Error(`batch size ${c.batchSize} exceeds the ${sampler.numSamples} training images`);
+  const { schedule, byIteration } = makeSchedule(c, itersPerEpoch);
+
+  let startEpoch = 0;
+  const saved = await run.loadLatestCheckpoint();
+  if (saved) {
+    model.loadStateDict(saved.model);
+    if (saved.optimizer) optimizer.loadStateDict(saved.optimizer);
+    startEpoch = saved.epoch;
+    run.info(`resumed from ${saved.path} (${saved.epoch} epochs done)`);
+  }
+
+  const loaderOpts = { mean: data.mean, std: data.std, seed: c.seed, workers: c.workers };
+  const trainLoader = createLoader(data.train, { ...loaderOpts, batchSize: c.batchSize, dropLast: true, transforms: data.trainTransforms });
+  const started = performance.now();
+  let imagesPerSecond = NaN;
+  try {
+    if (startEpoch < c.epochs) {
+      run.info(`stage 1: ${c.model} + ${c.head} head, ${c.loss}${c.drw !== undefined ? ` + DRW@${c.drw}` : ''}, ${c.sampler} sampling, ${c.epochs} epochs of ${itersPerEpoch} × ${c.batchSize}`);
+      let bar = run.progress({ label: `epoch ${startEpoch + 1}/${c.epochs}`, total: itersPerEpoch, unit: 'batch' });
+      await trainStage1({
+        model, optimizer, loss, schedule, sampler, loader: trainLoader, batchSize: c.batchSize, epochs: c.epochs, startEpoch,
+        logEvery: c.logEvery, scheduleByIteration: byIteration,
+        onLog: (l) => {
+          imagesPerSecond = l.imagesPerSecond;
+          bar.update(l.iteration, { loss: l.loss.toFixed(4), lr: l.lr.toPrecision(3), 'img/s': l.imagesPerSecond.toFixed(1) });
+        },
+        onEpochEnd: async (epoch, meanLoss) => {
+          bar.stop();
+          const path = await run.saveCheckpoint({ epoch: epoch + 1, step: (epoch + 1) * itersPerEpoch, model: model.stateDict(), optimizer: optimizer.stateDict(), meta: { meanLoss } });
+          run.info(`epoch ${epoch + 1}/${c.epochs}: mean loss ${meanLoss.toFixed(4)}, ${imagesPerSecond.toFixed(1)} img/s, checkpoint ${path}`);
+          if (epoch + 1 < c.epochs) bar = run.progress({ label: `epoch ${epoch + 2}/${c.epochs}`, total: itersPerEpoch, unit: 'batch' });
+        },
+      });
+    }
+  } catch (e) {
+    run.error(`${(e as Error).message}\n${resumeHint(run.dir)}`);
+    throw e;
+  } finally {
+    await trainLoader.close();
+  }
+  const trainSeconds = (performance.now() - started) / 1000;
+
+  // features of the training set (eval transforms: no augmentation) and of the test set, cached
+  const cached = async (name: string, spec: DatasetSpec): Promise<CachedFeatures> => {
+    const hit = await run.loadFeatures(name);
+    if (hit && hit.count === spec.labels.length && hit.meta?.epochs === c.epochs) return { features: hit.features, labels: Int32Array.from(hit.labels), dim: hit.dim };
+    const loader = createLoader(spec, { ...loaderOpts, batchSize: Math.min(256, c.batchSize * 2), dropLast: false, transforms: data.evalTransforms });
+    const bar = run.progress({ label: `features ${name}`, total: spec.labels.length, unit: 'img' });
+    try {
+      const order = Int32Array.from({ length: spec.labels.length }, (_, i) => i);
+      const f = await extractFeatures(backbone, loader, order, (done) => bar.update(done));
+      await run.saveFeatures(name, { ...f, meta: { epochs: c.epochs } });
+      return f;
+    } finally {
+      bar.stop();
+      await loader.close();
+    }
+  };
+  const trainF = await cached('train', data.train);
+  const testF = await cached('test', data.test);
+
+  model.eval();
+  const results: MethodResult[] = [{ method: `Baseline (${c.loss}${c.drw !== undefined ? '-DRW' : ''})`, evaluation: await evaluateCached((x) => model.head.forward(x), testF, counts) }];
+  const methods = c.calib.split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
+  const trainX: Tensor = keep(featureTensor(trainF));
+  const options: CalibrationOptions = { grwRho: c.grwRho, tau: c.tau, lambda: c.laLambda, seed: c.seed, ...(c.stage2Epochs ? { epochs: c.stage2Epochs } : {}) };
+  for (const name of methods) {
+    const t0 = performance.now();
+    const calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options });
+    results.push({ method: name === 'disalign' ? 'DisAlign' : name, evaluation: await evaluateCached(calibrated, testF, counts) });
+    run.info(`stage 2 ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  trainX.dispose();
+
+  await run.writeResults({
+    results, trainCounts: counts, classNames: data.classNames,
+    extra: { epochs: c.epochs, seed: c.seed, train_seconds: trainSeconds, images_per_s: imagesPerSecond, backend: hasWebGPU() ? 'webgpu' : 'cpu', adapter: hasWebGPU() ? device().info : null, peak_pool_bytes: hasWebGPU() ? runtime().pool.getStats().peakBytes : 0 },
+  });
+  run.info(`\n${resultsTableText(results.map((r) => ({ method: r.method, average: r.evaluation.top1, many: r.evaluation.many, medium: r.evaluation.medium, few: r.evaluation.few })))}`);
+  run.info(`results in ${run.dir}`);
+}
