@@ -159,7 +159,8 @@ export class Tensor {
     if (--s.refs === 0 && s.gpu) runtime().pool.release(s.gpu);
     this.grad?.dispose();
     this.grad = null;
-    this.node = null;
+    // the graph node stays: a backward through a disposed intermediate that needs its values must
+    // fail loudly ("used after dispose"), not silently stop propagating
   }
 
   toString(): string {

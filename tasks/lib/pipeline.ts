@@ -2,7 +2,7 @@
 // feature caching, stage 2 (any calibrations by name, each compared with the stage-1 baseline),
 // and the Average / Many / Medium / Few table. Every epoch is checkpointed; --resume continues.
 
-import { init, hasWebGPU, device, runtime, keep, type Tensor } from '../../kernels/index.js';
+import { init, hasWebGPU, device, runtime, keep, type Tensor } from '../../index.node.js';
 import { SGD } from '../../nn/optim.js';
 import { cosineLr, multiStepLr, constantLr, ldamDrwLr, type Schedule } from '../../nn/schedule.js';
 import { resnet18, resnet34, resnet50, resnext50_32x4d, resnet32, CifarResNet } from '../../nn/resnet.js';

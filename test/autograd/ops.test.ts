@@ -78,3 +78,12 @@ describe('autograd op table', () => {
     expect(Array.from(x.grad!.cpu)).toEqual([5, 9, 13]);
   });
 });
+
+describe('autograd and scopes', () => {
+  it('a backward through intermediates disposed by a scope fails loudly instead of truncating the graph', async () => {
+    const { scope } = await import('../../index.node.js');
+    const x = tensor([1, 2, 3], [3], { device: 'cpu' }).requireGrad();
+    const loss = scope(() => ag.sum(ag.exp(ag.mul(x, x))));
+    expect(() => loss.backward()).toThrow(/used after dispose/);
+  });
+});
