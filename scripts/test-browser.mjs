@@ -1,0 +1,324 @@
+// `npm run test:browser`: runs the Node test files (test/kernels, test/autograd) unchanged in
+// headless Chromium on WebGPU, then checks the smoke demo page.
+//   node scripts/test-browser.mjs [test files...] [--demo] [--test-timeout=MS] [--timeout=S]
+// Each file is bundled with esbuild for the browser (`vitest` -> our shim, index.node -> index.ts,
+// process.env -> {REQUIRE_WEBGPU: '1'}) and run in a fresh page, like vitest's one fork per file.
+// A file whose imports reach a Node built-in is skipped by design, with the reason. Exit code 1 on
+// any failure, on no adapter, or when nothing ran.
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { builtinModules, SourceMap } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildWeb, webOptions } from './build.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const TEST_DIRS = ['test/kernels', 'test/autograd'];
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// SwiftShader's WebGPU adapter is what headless Chromium offers on a machine without a GPU.
+const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu'];
+const DEMO_TIMEOUT_MS = 120_000;
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+const testTimeout = option('test-timeout', 120_000); // as vitest.config.ts
+const runTimeoutS = option('timeout', 900);
+const demoOnly = args.includes('--demo');
+const fileArgs = args.filter((a) => !a.startsWith('--'));
+
+const rel = (p) => path.relative(root, p).split(path.sep).join('/');
+const t0 = performance.now();
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const counts = { passed: 0, failed: 0, skipped: 0, notRun: 0 };
+const skippedFiles = [];
+
+function record(name, status, ms, error) {
+  if (status === 'skip') {
+    counts.skipped++;
+    console.log(`${name}: skipped`);
+    return;
+  }
+  counts[status === 'pass' ? 'passed' : 'failed']++;
+  console.log(`${name}: ${status === 'pass' ? 'ok' : 'FAIL'}${ms === undefined ? '' : ` (${ms} ms)`}`);
+  if (error) console.log(error.replace(/^/gm, '    '));
+}
+
+function testFiles() {
+  if (fileArgs.length) return fileArgs.map((f) => path.resolve(f));
+  return TEST_DIRS.flatMap((dir) => {
+    const abs = path.join(root, dir);
+    if (!existsSync(abs)) return [];
+    return readdirSync(abs).filter((f) => f.endsWith('.test.ts')).sort().map((f) => path.join(abs, f));
+  });
+}
+
+// ---- bundling
+
+const shim = path.join(root, 'test/browser/vitest-shim.ts');
+const pageMain = path.join(root, 'test/browser/page-main.ts');
+const setupFile = path.join(root, 'test/setup.ts');
+const nodeEntry = path.join(root, 'index.node.ts');
+const browserEntry = path.join(root, 'index.ts');
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const BUILTIN = new RegExp(`^(node:.*|(${builtinModules.map(escape).join('|')})(/.*)?)$`);
+
+/** Bundles one page entry: { js, map, name } or { skip: reason } or { error }. */
+async function bundle(name, testFile) {
+  const builtins = [];
+  const aliases = {
+    name: 'browser-test-aliases',
+    setup(b) {
+      b.onResolve({ filter: /^vitest$/ }, () => ({ path: shim }));
+      b.onResolve({ filter: /index\.node(\.js)?$/ }, (a) => (path.resolve(a.resolveDir, a.path.replace(/\.js$/, '.ts')) === nodeEntry ? { path: browserEntry } : undefined));
+      b.onResolve({ filter: BUILTIN }, (a) => {
+        builtins.push(`${a.path} (imported by ${rel(a.importer)})`);
+        return { errors: [{ text: `Node built-in ${a.path}` }] };
+      });
+    },
+  };
+  const load = testFile ? `() => import(${JSON.stringify(setupFile)}).then(() => import(${JSON.stringify(testFile)}))` : 'null';
+  try {
+    const out = await build({
+      ...webOptions,
+      stdin: { contents: `import { runPage } from ${JSON.stringify(pageMain)};\nrunPage(${load}, ${testTimeout});\n`, resolveDir: root, sourcefile: 'page-entry.js' },
+      outfile: path.join(root, '__bundles', `${name}.js`),
+      write: false,
+      logLevel: 'silent',
+      define: { 'process.env': JSON.stringify({ REQUIRE_WEBGPU: '1' }) },
+      plugins: [aliases],
+    });
+    const js = out.outputFiles.find((f) => f.path.endsWith('.js')).text;
+    const map = out.outputFiles.find((f) => f.path.endsWith('.map')).text;
+    return { name, js, map };
+  } catch (e) {
+    if (builtins.length) return { skip: `needs Node built-ins: ${[...new Set(builtins)].join(', ')}` };
+    return { error: (e.errors ?? []).map((m) => `${m.location ? `${m.location.file}:${m.location.line}: ` : ''}${m.text}`).join('\n') || String(e) };
+  }
+}
+
+// ---- serving: the repository read-only, plus the in-memory bundles under /__bundles/
+
+const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.map': 'application/json', '.json': 'application/json', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml' };
+const bundles = new Map();
+
+async function serve() {
+  const server = createServer(async (req, res) => {
+    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+    let file = path.join(root, decodeURIComponent(pathname));
+    let body = bundles.get(pathname);
+    try {
+      if (body === undefined) {
+        if (!file.startsWith(root)) throw new Error('outside the repository');
+        if ((await stat(file)).isDirectory()) file = path.join(file, 'index.html');
+        body = await readFile(file);
+      }
+      res.writeHead(200, { 'content-type': MIME[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+// ---- error stacks: bundle positions -> source positions
+
+const sourceMaps = new Map();
+function mapStack(stack) {
+  const frames = [];
+  for (const m of stack.matchAll(/https?:\/\/[^/]+\/__bundles\/([\w.-]+\.js):(\d+):(\d+)/g)) {
+    const sm = sourceMaps.get(m[1]);
+    const entry = sm?.findEntry(Number(m[2]) - 1, Number(m[3]) - 1);
+    if (!entry?.originalSource) continue;
+    const src = rel(path.resolve(root, '__bundles', entry.originalSource.replace(/^file:\/\//, '')));
+    if (src === rel(shim) || src === rel(pageMain)) continue; // the runner's own frames
+    frames.push(`at ${src}:${entry.originalLine + 1}:${entry.originalColumn + 1}`);
+  }
+  return frames.slice(0, 4).join('\n');
+}
+const describeError = (e) => [e.message, mapStack(e.stack)].filter(Boolean).join('\n');
+
+// ---- the browser: relaunched after a timeout or a crash, as its GPU process may still be busy with the stuck work
+
+let browser = null;
+const openBrowser = async () => (browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }));
+async function closeBrowser() {
+  const b = browser;
+  browser = null;
+  await b?.close().catch(() => {});
+}
+
+/**
+ * Opens the page for one bundle and feeds its events to onEvent until done or fatal. Returns the
+ * reason the page is considered wedged (a timeout, a crash, silence), or null.
+ */
+async function runBundle(base, b, onEvent) {
+  bundles.set(`/__bundles/${b.name}.js`, b.js);
+  bundles.set(`/__bundles/${b.name}.js.map`, b.map);
+  sourceMaps.set(`${b.name}.js`, new SourceMap(JSON.parse(b.map)));
+  const page = await (await openBrowser()).newPage();
+  let wedged = null;
+  let finish;
+  const finished = new Promise((resolve) => (finish = resolve));
+  const stop = (reason) => {
+    wedged ??= reason;
+    finish();
+  };
+  let lastEvent = Date.now();
+  let running = null;
+  await page.exposeFunction('__report', (e) => {
+    if (wedged) return; // what a wedged page says next is not to be trusted
+    lastEvent = Date.now();
+    if (e.type === 'start') running = e.path;
+    else if (e.type === 'result') running = null;
+    onEvent(e);
+    if (e.type === 'done' || e.type === 'fatal') finish();
+    if (/\bTimeoutError: /.test(e.error?.message ?? '')) stop(`"${e.path.join(' > ')}" timed out`);
+  });
+  page.on('console', (m) => console.log(`  [console.${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => onEvent({ type: 'uncaught', error: { message: `${e.name}: ${e.message}`, stack: e.stack ?? '' } }));
+  page.on('crash', () => {
+    onEvent({ type: 'fatal', stage: 'crash', error: { message: 'the page crashed', stack: '' } });
+    stop('the page crashed');
+  });
+  // the shim times a test out after testTimeout; silence well beyond that means the page is stuck
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastEvent < testTimeout + 30_000) return;
+    const error = { message: `no word from the page for ${seconds(Date.now() - lastEvent)}`, stack: '' };
+    onEvent(running ? { type: 'result', path: running, status: 'fail', error } : { type: 'fatal', stage: 'hang', error });
+    stop(`the page stopped answering${running ? ` in "${running.join(' > ')}"` : ''}`);
+  }, 1000);
+  try {
+    await page.goto(`${base}/test/browser/page.html?bundle=/__bundles/${b.name}.js`);
+    await finished;
+  } catch (e) {
+    onEvent({ type: 'fatal', stage: 'load', error: { message: String(e.message ?? e), stack: '' } });
+    wedged ??= 'the page did not load';
+  } finally {
+    clearInterval(watchdog);
+    if (wedged) await closeBrowser();
+    else await page.close().catch(() => {});
+    bundles.delete(`/__bundles/${b.name}.js`);
+    bundles.delete(`/__bundles/${b.name}.js.map`);
+  }
+  return wedged;
+}
+
+function printAdapter(info, ms) {
+  console.log(`adapter: ${info.vendor || '?'} / ${info.architecture || '?'}${info.description ? ` (${info.description})` : ''}, fallback: ${info.isFallbackAdapter}, device in ${ms} ms`);
+  console.log(`limits: ${Object.entries(info.limits).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  console.log(`features: ${info.features.join(', ') || '(none)'}`);
+}
+
+async function runTestFile(base, file) {
+  const name = rel(file);
+  const b = await bundle(name.replace(/[^\w.-]/g, '_'), file);
+  if (b.skip) {
+    skippedFiles.push(`${name}: ${b.skip}`);
+    console.log(`${name}: skipped by design (${b.skip})`);
+    return;
+  }
+  if (b.error) return record(`${name}: browser bundle`, 'fail', undefined, b.error);
+  const started = performance.now();
+  const pending = new Map();
+  const label = (p) => `${name} > ${p.join(' > ')}`;
+  const wedged = await runBundle(base, b, (e) => {
+    if (e.type === 'collected') for (const p of e.paths) pending.set(label(p), p);
+    else if (e.type === 'result') {
+      pending.delete(label(e.path));
+      record(label(e.path), e.status, e.ms, e.error && describeError(e.error));
+    } else if (e.type === 'fatal') record(`${name} (${e.stage})`, 'fail', undefined, describeError(e.error));
+    else if (e.type === 'uncaught') record(`${name} (uncaught error)`, 'fail', undefined, describeError(e.error));
+  });
+  if (wedged) {
+    console.log(`${name}: ${wedged}; the browser is restarted and the rest of this file is not run`);
+    counts.notRun += pending.size;
+    for (const l of pending.keys()) console.log(`${l}: not run`);
+  }
+  console.log(`${name}: ${seconds(performance.now() - started)}`);
+}
+
+/** Loads demo/index.html, saves a screenshot, and checks it shows the adapter and an ok on every row. */
+async function runDemo(base, info) {
+  const page = await (await openBrowser()).newPage({ viewport: { width: 1100, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(`${e.name}: ${e.message}`));
+  const started = performance.now();
+  try {
+    await page.goto(`${base}/demo/index.html`);
+    await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.status ?? ''), null, { timeout: DEMO_TIMEOUT_MS });
+  } catch (e) {
+    errors.push(String(e.message ?? e).split('\n')[0]);
+  }
+  const shot = path.join(tmpdir(), `longtail-webgpu-demo-${process.pid}.png`);
+  try {
+    // a screenshot needs the GPU process, which a stuck shader compile keeps busy
+    await page.screenshot({ path: shot, fullPage: true, timeout: 30_000 });
+    console.log(`demo screenshot: ${shot}`);
+  } catch (e) {
+    errors.push(`no screenshot: ${String(e.message ?? e).split('\n')[0]}`);
+  }
+  const text = await page.innerText('body');
+  const status = await page.evaluate(() => document.body.dataset.status);
+  if (status !== 'done') errors.push(`page status "${status}": ${await page.innerText('#status')}`);
+  const adapterShown = [info.vendor, info.architecture].filter(Boolean).every((s) => text.includes(s));
+  record('demo > shows the adapter', adapterShown ? 'pass' : 'fail', undefined, adapterShown ? undefined : `page text lacks "${info.vendor}" / "${info.architecture}"`);
+  const rows = await page.$$eval('tr[data-row]', (trs) => trs.map((tr) => ({ name: tr.dataset.row, status: tr.querySelector('.status')?.textContent?.trim(), text: tr.innerText })));
+  const ms = Math.round(performance.now() - started);
+  record('demo > finished without errors', errors.length || !rows.length ? 'fail' : 'pass', ms, errors.join('\n') || (rows.length ? undefined : 'no result rows'));
+  for (const r of rows) record(`demo > ${r.name}`, r.status === 'ok' ? 'pass' : 'fail', undefined, r.status === 'ok' ? undefined : r.text.replace(/\t/g, ' | '));
+  await page.close().catch(() => {});
+}
+
+async function main() {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM=/path)`);
+  await buildWeb();
+  const server = await serve();
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const timer = setTimeout(() => {
+    console.log(`the whole run exceeded ${runTimeoutS} s: stopping`);
+    console.log(`${counts.passed} passed, ${counts.failed + 1} failed`);
+    process.exit(1);
+  }, runTimeoutS * 1000);
+  try {
+    console.log(`chromium ${(await openBrowser()).version()}, ${CHROMIUM_ARGS.join(' ')}`);
+    // one empty page first: no adapter means nothing else can run
+    let info = null;
+    await runBundle(base, await bundle('adapter', null), (e) => {
+      if (e.type === 'adapter') {
+        info = e.info;
+        printAdapter(e.info, e.ms);
+      } else if (e.type === 'fatal') record('WebGPU adapter in Chromium', 'fail', undefined, e.error.message);
+    });
+    if (info && !demoOnly) {
+      const files = testFiles();
+      if (!files.length) console.log(`no test files in ${TEST_DIRS.join(', ')}`);
+      for (const f of files) await runTestFile(base, f);
+    }
+    if (info && (demoOnly || !fileArgs.length)) await runDemo(base, info);
+  } finally {
+    clearTimeout(timer);
+    await closeBrowser();
+    server.close();
+  }
+  if (skippedFiles.length) console.log(`skipped by design: ${skippedFiles.length} file(s)\n  ${skippedFiles.join('\n  ')}`);
+  if (counts.skipped) console.log(`${counts.skipped} test(s) marked skip`);
+  if (counts.notRun) console.log(`${counts.notRun} test(s) not run: they came after a timeout in their file`);
+  console.log(`elapsed: ${seconds(performance.now() - t0)}`);
+  console.log(`${counts.passed} passed, ${counts.failed} failed`);
+  return counts.failed || !counts.passed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    console.log(`${counts.passed} passed, ${counts.failed + 1} failed`);
+    process.exit(1);
+  },
+);
