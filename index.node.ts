@@ -1,4 +1,5 @@
-// Node entry: the whole library, with Dawn (npm `webgpu`) installed as the GPU provider.
+// Node entry: the whole library, with Dawn (npm `webgpu`) installed as the GPU provider, plus the
+// Node-only pieces (files, worker-thread loading, atomic checkpoints).
 import { create, globals } from 'webgpu';
 import { setGPUProvider } from './kernels/device.js';
 
@@ -8,3 +9,5 @@ let dawn: GPU | undefined;
 setGPUProvider(() => (dawn ??= create([]) as GPU));
 
 export * from './index.js';
+export * from './data/node-index.js';
+export * from './nn/node-checkpoint.js';

@@ -29,7 +29,7 @@ export interface Stage2Options {
 export type ResolvedStage2Options = Required<Stage2Options>;
 
 /** One mini-batch: the gathered features, the labels as an i32 tensor and as a CPU array. */
-export interface Batch {
+export interface FeatureBatch {
   features: Tensor;
   labels: Tensor;
   labelValues: Int32Array;
@@ -71,7 +71,7 @@ export async function trainOnCachedFeatures(
   labels: Int32Array,
   numClasses: number,
   params: NamedTensor[],
-  lossOf: (batch: Batch) => Tensor,
+  lossOf: (batch: FeatureBatch) => Tensor,
   o: ResolvedStage2Options,
 ): Promise<number[]> {
   const sampler = createSampler(o.sampler, labels, { seed: o.seed, numClasses });
@@ -90,7 +90,7 @@ export async function trainOnCachedFeatures(
         const labelValues = Int32Array.from(rows, (i) => labels[i]);
         const runningTotal = scope(() => {
           const idx = tensor(rows, [rows.length], { dtype: 'i32', device });
-          const batch: Batch = { features: gather(features, idx, 0), labels: tensor(labelValues, [rows.length], { dtype: 'i32', device }), labelValues, epoch, index: batches };
+          const batch: FeatureBatch = { features: gather(features, idx, 0), labels: tensor(labelValues, [rows.length], { dtype: 'i32', device }), labelValues, epoch, index: batches };
           const l = lossOf(batch);
           check(l.size === 1, op, () => `the loss must be a scalar, got ${fmtShape(l.shape)}`);
           l.backward();

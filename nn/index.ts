@@ -1,7 +1,7 @@
 // nn/: modules, layers, initialisation and backbones (browser-safe: no Node built-ins).
 export * from './module.js';
 export * from './layers.js';
-export * as init from './init.js';
+export * as initializers from './init.js';
 export { skipInit } from './init.js';
 export * from './resnet.js';
 export * from './optim.js';

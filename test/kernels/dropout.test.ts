@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dropoutApply, nextStream, rand, tensor } from '../../index.node.js';
+import { dropoutApply, nextStream, rand, tensor } from '../../kernels/index.js';
 import { pair, randomArray, relErr } from '../helpers.js';
 
 describe('dropout kernel', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UNARY_OPS, BINARY_OPS, COMPARE_OPS, unary, binary, compare as cmp, where, cast, hasWebGPU, OpError, tensor } from '../../index.node.js';
+import { UNARY_OPS, BINARY_OPS, COMPARE_OPS, unary, binary, compare as cmp, where, cast, hasWebGPU, OpError, tensor } from '../../kernels/index.js';
 import { compare, pair, randomArray, randomInts } from '../helpers.js';
 
 const SHAPES = [[1], [7], [3, 5], [2, 1, 9], [257, 33]];

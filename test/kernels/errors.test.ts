@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   binary, unary, matmul, sum, mean, permute, transpose, slice, narrow, concat, pad, expand, gather, scatterAdd, oneHot,
   tensor, zeros, rand, device, hasWebGPU, OpError, Tensor, type DType,
-} from '../../index.node.js';
+} from '../../kernels/index.js';
 import { randomArray } from '../helpers.js';
 
 const t = (shape: number[], dtype: DType = 'f32', dev?: 'cpu' | 'webgpu'): Tensor =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gather, scatterAdd, oneHot, tensor, hasWebGPU, OpError, type DType, type Tensor } from '../../index.node.js';
+import { gather, scatterAdd, oneHot, tensor, hasWebGPU, OpError, type DType, type Tensor } from '../../kernels/index.js';
 import { compare, pair, randomArray, randomInts } from '../helpers.js';
 
 const DTYPES: DType[] = ['f32', 'i32', 'u32'];

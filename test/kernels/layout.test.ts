@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { permute, transpose, slice, narrow, concat, split, pad, expand, broadcastTo, tensor, OpError, type DType, type Tensor } from '../../index.node.js';
+import { permute, transpose, slice, narrow, concat, split, pad, expand, broadcastTo, tensor, OpError, type DType, type Tensor } from '../../kernels/index.js';
 import { compare, pair, randomArray, randomInts } from '../helpers.js';
 
 const DTYPES: DType[] = ['f32', 'i32', 'u32'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rand, binary, unary, sum, transpose, gather, scatterAdd, tensor, zeros, scope, scopeAsync, keep, liveTensorCount, runtime, hasWebGPU, type Tensor } from '../../index.node.js';
+import { rand, binary, unary, sum, transpose, gather, scatterAdd, tensor, zeros, scope, scopeAsync, keep, liveTensorCount, runtime, hasWebGPU, type Tensor } from '../../kernels/index.js';
 
 const poolStats = () => (hasWebGPU() ? runtime().pool.getStats() : null);
 

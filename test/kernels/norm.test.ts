@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchNormApply, batchNormBackward, batchNormStats, runtime, tensor, type Tensor } from '../../index.node.js';
+import { batchNormApply, batchNormBackward, batchNormStats, runtime, tensor, type Tensor } from '../../kernels/index.js';
 import { compare, pair, randomArray, relErr } from '../helpers.js';
 
 const size = (s: number[]): number => s.reduce((a, b) => a * b, 1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adamwUpdate, hasWebGPU, OpError, sgdUpdate, tensor, zeros, type AdamWHyper, type SGDHyper, type Tensor } from '../../index.node.js';
+import { adamwUpdate, hasWebGPU, OpError, sgdUpdate, tensor, zeros, type AdamWHyper, type SGDHyper, type Tensor } from '../../kernels/index.js';
 import { compare, pair, randomArray } from '../helpers.js';
 
 // odd sizes, a size-1 dim, and one that spans many workgroups with a partial last one

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward,
   OpError, poolGeometry, poolOutputSize, tensor, type AvgPool2dOptions, type MaxPool2dOptions,
-} from '../../index.node.js';
+} from '../../kernels/index.js';
 import { compare, pair, randomArray } from '../helpers.js';
 
 const size = (s: number[]): number => s.reduce((a, b) => a * b, 1);

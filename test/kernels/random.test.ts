@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { philox, PHILOX_WGSL, rand, randn, manualSeed, runtime, tensor, hasWebGPU, Tensor } from '../../index.node.js';
+import { philox, PHILOX_WGSL, rand, randn, manualSeed, runtime, tensor, hasWebGPU, Tensor } from '../../kernels/index.js';
 
 // Random123 kat_vectors, "philox4x32 10" lines: counter (4 words), key (2 words) -> output (4 words)
 const KAT: [number[], number[], number[]][] = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { reduce, sum, mean, max, min, argmax, argmin, hasWebGPU, tensor, OpError, type ReduceOp } from '../../index.node.js';
+import { reduce, sum, mean, max, min, argmax, argmin, hasWebGPU, tensor, OpError, type ReduceOp } from '../../kernels/index.js';
 import { compare, pair, randomArray, randomInts } from '../helpers.js';
 
 const OPS: ReduceOp[] = ['sum', 'mean', 'max', 'min'];

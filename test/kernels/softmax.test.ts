@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { softmax, logSoftmax, softmaxBackward, logSoftmaxBackward, softmaxKL, hasWebGPU, tensor, OpError, type KLTarget } from '../../index.node.js';
+import { softmax, logSoftmax, softmaxBackward, logSoftmaxBackward, softmaxKL, hasWebGPU, tensor, OpError, type KLTarget } from '../../kernels/index.js';
 import { compare, pair, randomArray, randomInts, relErr } from '../helpers.js';
 
 const ROWS = [1, 7, 64];

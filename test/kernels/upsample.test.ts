@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tensor, upsampleBilinear, upsampleBilinearBackward, upsampleGeometry, type UpsampleOptions } from '../../index.node.js';
+import { tensor, upsampleBilinear, upsampleBilinearBackward, upsampleGeometry, type UpsampleOptions } from '../../kernels/index.js';
 import { compare, pair, randomArray } from '../helpers.js';
 
 const size = (s: number[]): number => s.reduce((a, b) => a * b, 1);

@@ -1,0 +1,6 @@
+// The differentiable API: the tape, the op table and every recorded op.
+export * from './tape.js';
+export * from './table.js';
+export * from './ops.js';
+export * from './nn-ops.js';
+export * from './conv-ops.js';
