@@ -55,7 +55,7 @@ describe('matmul', () => {
 
   it('all four transpose combinations, on the vec4 and the scalar paths', async () => {
     // (36, 64, 40): every extent a multiple of 4 (vec4 loads); (33, 65, 17): none is
-    for (const [M, K, N] of [[36, 64, 40], [33, 65, 17], [12, 30, 20]]) {
+    for (const [M, K, N] of [[36, 64, 40], [33, 65, 17]]) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) expect(await check(mkn(M, K, N, transA, transB)), `${M}x${K}x${N} tA=${transA} tB=${transB}`).toBeLessThan(TOL);
       }
@@ -63,11 +63,9 @@ describe('matmul', () => {
   });
 
   it('every tile class is correct on partial tiles', async () => {
-    for (const [name, tile] of Object.entries(GEMM_TILES)) {
-      // scalar loads with both transposes; vec4 loads and stores on a size past one tile in M and N
-      expect(await check(mkn(37, 45, 70, true, true, tile)), `${name} 37x45x70 transposed`).toBeLessThan(TOL);
-      expect(await check(mkn(136, 24, 132, false, false, tile)), `${name} 136x24x132`).toBeLessThan(TOL);
-    }
+    // past one tile in M and N for every class, scalar loads and stores, both operands transposed
+    // (the vec4 paths run through the default tiles in the other tests)
+    for (const [name, tile] of Object.entries(GEMM_TILES)) expect(await check(mkn(137, 45, 130, true, true, tile)), name).toBeLessThan(TOL);
   });
 
   it('gemmWGSL takes custom loaders and epilogues', async () => {

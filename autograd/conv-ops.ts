@@ -1,0 +1,32 @@
+// The convolution entry of the op table (autograd/table.ts): conv2d's forward (kernels/conv.ts)
+// beside its backward rule, and the public differentiable function with PyTorch's signature.
+
+import { conv2d as conv2dRaw, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, type ConvOptions } from '../kernels/conv.js';
+import { sum } from '../kernels/reduce.js';
+import type { Tensor } from '../kernels/tensor.js';
+import { defineOp } from './table.js';
+
+interface ConvAttrs {
+  stride: Conv2dPair;
+  padding: Conv2dPair;
+  dilation: Conv2dPair;
+  groups: number;
+}
+
+const conv2dOp = defineOp<ConvAttrs>('conv2d', {
+  forward: ([x, w, b], a) => conv2dRaw(x, w, b ?? null, a),
+  // dx = conv_transpose(dy, w), dw = dy ⋆ x (correlation over N, OH, OW), db = Σ_{n,h,w} dy
+  backward: (g, { inputs: [x, w, b], attrs: a }) => [
+    x.requiresGrad ? conv2dInputGrad(g, w, x.shape, a) : null,
+    w.requiresGrad ? conv2dWeightGrad(g, x, w.shape, a) : null,
+    b?.requiresGrad ? sum(g, [0, 2, 3]) : null,
+  ],
+}, 'conv');
+
+/**
+ * 2-D convolution as torch.nn.functional.conv2d: x [N, C, H, W], weight [C_out, C/groups, KH, KW],
+ * bias [C_out] or null; stride, padding and dilation are numbers or [h, w] pairs.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, { stride = 1, padding = 0, dilation = 1, groups = 1 }: ConvOptions = {}): Tensor {
+  return conv2dOp(bias ? [x, weight, bias] : [x, weight], { stride, padding, dilation, groups });
+}
