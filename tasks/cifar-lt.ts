@@ -70,7 +70,7 @@ try {
       train, test, numClasses,
       classNames: config.dataset === 'cifar10' ? CIFAR10_CLASSES : undefined,
       trainTransforms: cifarTrainTransforms(32, 4),
-      evalTransforms: [],
+      evalTransforms: [{ op: 'centerCrop', size: 32 }],
       mean: CIFAR_MEAN,
       std: CIFAR_STD,
     });

@@ -64,7 +64,7 @@ try {
     train, test, numClasses,
     classNames: embedded ? CIFAR10_CLASSES : undefined,
     trainTransforms: embedded ? cifarTrainTransforms(size, 4) : imagenetTrainTransforms(size),
-    evalTransforms: embedded ? [] : imagenetEvalTransforms(size, Math.round((size * 256) / 224)),
+    evalTransforms: embedded ? [{ op: 'centerCrop', size }] : imagenetEvalTransforms(size, Math.round((size * 256) / 224)),
     mean: embedded ? CIFAR_MEAN : IMAGENET_MEAN,
     std: embedded ? CIFAR_STD : IMAGENET_STD,
   });
