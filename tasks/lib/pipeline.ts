@@ -13,7 +13,6 @@ import { createSampler } from '../../longtail/samplers.js';
 import { LinearHead, CosineHead, CausalNormHead, type Head } from '../../longtail/heads.js';
 import { calibrate, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
 import { TwoStageModel, trainStage1, lossByName, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
-import { resultsTableText } from '../../longtail/metrics.js';
 import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
 import { resumeHint } from './resume.js';
@@ -216,6 +215,5 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
     results, trainCounts: counts, classNames: data.classNames,
     extra: { epochs: c.epochs, seed: c.seed, train_seconds: trainSeconds, images_per_s: imagesPerSecond, backend: hasWebGPU() ? 'webgpu' : 'cpu', adapter: hasWebGPU() ? device().info : null, peak_pool_bytes: hasWebGPU() ? runtime().pool.getStats().peakBytes : 0 },
   });
-  run.info(`\n${resultsTableText(results.map((r) => ({ method: r.method, average: r.evaluation.top1, many: r.evaluation.many, medium: r.evaluation.medium, few: r.evaluation.few })))}`);
   run.info(`results in ${run.dir}`);
 }
