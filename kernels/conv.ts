@@ -9,7 +9,10 @@
 // The operand loaders compute the im2col element on the fly (0 in the padding), so nothing is
 // materialised. dgrad is the gather form of the transposed convolution: element (co, r, c; n, h, w)
 // is dY[n, co, (h + p − r·d) / s, (w + p − c·d) / s] when that divides exactly and lies inside dY,
-// else 0; each dX element is written once (deterministic, no atomics). wgrad splits its long K
+// else 0; each dX element is written once (deterministic, no atomics). With stride s > 1 only the
+// taps r ≡ r₀ (mod s/gcd(s, d)) reach the rows h ≡ a (mod s), so dgrad runs one GEMM per phase
+// (a, b) of the s_h x s_w phases with just those taps: K shrinks by about s² (no multiplies by the
+// zeros a strided dY would interleave). wgrad splits its long K
 // (N·OH·OW) into chunks that write separate partial sums, then sums them in a fixed order.
 // A 1x1 convolution with stride 1 and no padding is a plain batched matmul in all three passes:
 // its loaders index the tensors directly (one GEMM per image and group; wgrad walks K = N·H·W).
@@ -132,7 +135,9 @@ const UNIFORMS = /* wgsl */ `struct P {
   C: u32, H: u32, W: u32, Co: u32, OH: u32, OW: u32, hw: u32, ohw: u32, G: u32, Cig: u32, Cog: u32,
   KW: u32, KHW: u32, SH: u32, SW: u32, PH: i32, PW: i32, DH: i32, DW: i32,
   gm: u32, gn: u32, gk: u32, nBase: u32, kChunk: u32, hasBias: u32,
-  invOHW: f32, invOW: f32, invHW: f32, invW: f32, invKHW: f32, invKW: f32, invSH: f32, invSW: f32,
+  invOHW: f32, invOW: f32, invHW: f32, invW: f32, invKHW: f32, invKW: f32,
+  pa: u32, pb: u32, Wp: u32, phw: u32, ntw: u32, taps: u32, r0: u32, c0: u32, Th: u32, Tw: u32, Eh: u32, Ew: u32, qa: i32, qb: i32,
+  invWp: f32, invPhw: f32, invNtw: f32, invTaps: f32,
 }`;
 
 const DIVMOD_WGSL = /* wgsl */ `
@@ -207,20 +212,22 @@ function passWGSL(pl: PassPlan, tile: GemmTile): string {
       readB = ld('dy', pl.vecB, '(cv_img * p.Co + cv_g * p.Cog + k) * p.hw + col');
       write = storeC('dx', '(cv_img * p.C + cv_g * p.Cig + m) * p.hw + col');
     } else {
+      // one phase (pa, pb) of the output rows: h = pa + SH·i, w = pb + SW·j; taps r = r0 + Th·t,
+      // c = c0 + Tw·u reach them, from dY row oh = i + qa − Eh·t (and column ow = j + qb − Ew·u)
       prologue = 'cv_g = batch;';
       contigA = 'k';
-      readA = 'let k2 = cv_divmod(k, p.KHW, p.invKHW);\n  return w[((cv_g * p.Cog + k2.x) * p.Cig + m) * p.KHW + k2.y];';
-      // dY row oh reaches dX row h through tap r when h = oh·s − p + r·d: oh = (h + p − r·d) / s, exactly
-      readB = /* wgsl */ `let c2 = cv_divmod(col, p.hw, p.invHW); let img = c2.x;
-  let h2 = cv_divmod(c2.y, p.W, p.invW);
-  let k2 = cv_divmod(k, p.KHW, p.invKHW); let t2 = cv_divmod(k2.y, p.KW, p.invKW);
-  let th = i32(h2.x) + p.PH - i32(t2.x) * p.DH;
-  let tw = i32(h2.y) + p.PW - i32(t2.y) * p.DW;
-  if (th < 0 || tw < 0) { return 0.0; }
-  let oh = cv_divmod(u32(th), p.SH, p.invSH); let ow = cv_divmod(u32(tw), p.SW, p.invSW);
-  if (oh.y != 0u || ow.y != 0u || oh.x >= p.OH || ow.x >= p.OW) { return 0.0; }
-  return dy[((img * p.Co + cv_g * p.Cog + k2.x) * p.OH + oh.x) * p.OW + ow.x];`;
-      write = `let c2 = cv_divmod(col, p.hw, p.invHW);\n  ${storeC('dx', '(c2.x * p.C + cv_g * p.Cig + m) * p.hw + c2.y')}`;
+      const taps = 'let k2 = cv_divmod(k, p.taps, p.invTaps); let t2 = cv_divmod(k2.y, p.ntw, p.invNtw);';
+      readA = `${taps}\n  return w[((cv_g * p.Cog + k2.x) * p.Cig + m) * p.KHW + (p.r0 + t2.x * p.Th) * p.KW + p.c0 + t2.y * p.Tw];`;
+      readB = /* wgsl */ `let c2 = cv_divmod(col, p.phw, p.invPhw); let img = c2.x; let i2 = cv_divmod(c2.y, p.Wp, p.invWp);
+  ${taps}
+  let oh = i32(i2.x) + p.qa - i32(t2.x * p.Eh); let ow = i32(i2.y) + p.qb - i32(t2.y * p.Ew);
+  if (u32(oh) >= p.OH || u32(ow) >= p.OW) { return 0.0; }
+  return dy[((img * p.Co + cv_g * p.Cog + k2.x) * p.OH + u32(oh)) * p.OW + u32(ow)];`;
+      // vec4 stores only with stride 1 (one phase: the columns are dX's own pixels, in order)
+      write = pl.vecC
+        ? `let c2 = cv_divmod(col, p.hw, p.invHW);\n  ${storeC('dx', '(c2.x * p.C + cv_g * p.Cig + m) * p.hw + c2.y')}`
+        : `let c2 = cv_divmod(col, p.phw, p.invPhw); let i2 = cv_divmod(c2.y, p.Wp, p.invWp);
+  dx[((c2.x * p.C + cv_g * p.Cig + m) * p.H + p.pa + i2.x * p.SH) * p.W + p.pb + i2.y * p.SW] = v;`;
     }
   } else {
     // wgrad: wid.z = split · G + group; split s sums K over [s·kChunk, (s+1)·kChunk)
@@ -261,20 +268,23 @@ function passWGSL(pl: PassPlan, tile: GemmTile): string {
   });
 }
 
-/** Conv tilings besides matmul's: few rows (16 or 32 channels per group), and the CPU-adapter tile. */
+/** Conv tilings besides matmul's: few rows (16 or 32 channels per group), and CPU-adapter ones. */
 export const CONV_TILES = {
   m16: { tm: 16, tn: 128, tk: 16, rm: 4, rn: 4 },
   m32: { tm: 32, tn: 128, tk: 16, rm: 4, rn: 4 },
-  // one tiling for every pass on CPU adapters (lavapipe, SwiftShader), where a pipeline takes
-  // seconds to compile and the time grows with the loads each invocation stages (its inlined
-  // im2col loaders): 256 invocations staging 2 slots each compiled fastest (~3 s against ~9-20 s
-  // for 8x8 or 16x16 register tiles, measured on lavapipe) and ran as fast as any at 64 channels
+  // CPU adapters (lavapipe, SwiftShader): a pipeline takes seconds to compile there, growing with
+  // the loads each invocation stages (its inlined im2col loaders), so these keep 4x4 outputs per
+  // invocation and 128-256 invocations (~1.3 s to compile on lavapipe, against 9-20 s for 8x8 or
+  // 16x16 register tiles), and match the tile's rows to the channels: measured on lavapipe,
+  // 16 channels ran 2.2x faster on cpu16 than on cpu, 32 channels 1.8x on cpu32
+  cpu16: { tm: 16, tn: 256, tk: 8, rm: 4, rn: 4 },
+  cpu32: { tm: 32, tn: 128, tk: 8, rm: 4, rn: 4 },
   cpu: { tm: 64, tn: 64, tk: 8, rm: 4, rn: 4 },
 } as const satisfies Record<string, GemmTile>;
 
 /** The tiling for an M x N x K convolution GEMM repeated `batches` times. */
 export function convTile(M: number, N: number, K: number, batches: number): GemmTile {
-  if (device().info.isFallbackAdapter) return CONV_TILES.cpu;
+  if (device().info.isFallbackAdapter) return M <= 16 ? CONV_TILES.cpu16 : M <= 32 ? CONV_TILES.cpu32 : CONV_TILES.cpu;
   if (M <= 8) return GEMM_TILES.shortM;
   if (M <= 16) return CONV_TILES.m16;
   if (M <= 32) return CONV_TILES.m32;
@@ -291,15 +301,49 @@ interface Launch {
   out: Tensor;
   tuning: ConvTuning;
   hasBias?: boolean;
+  /** dgrad's phase uniforms (unused by the other passes) */
+  phase?: PhaseUniforms;
+}
+
+type PhaseUniforms = Record<'pa' | 'pb' | 'Wp' | 'phw' | 'ntw' | 'taps' | 'r0' | 'c0' | 'Th' | 'Tw' | 'Eh' | 'Ew' | 'qa' | 'qb' | 'invWp' | 'invPhw' | 'invNtw' | 'invTaps', number>;
+
+const NO_PHASE: PhaseUniforms = { pa: 0, pb: 0, Wp: 1, phw: 1, ntw: 1, taps: 1, r0: 0, c0: 0, Th: 1, Tw: 1, Eh: 1, Ew: 1, qa: 0, qb: 0, invWp: 1, invPhw: 1, invNtw: 1, invTaps: 1 };
+
+/** One phase of dgrad along one axis: the rows a + s·i and the taps r0 + T·t that reach them. */
+interface AxisPhase {
+  a: number;
+  /** rows in the phase */
+  rows: number;
+  /** taps reaching them, r0 + T·t for t < taps */
+  taps: number;
+  r0: number;
+  T: number;
+  /** dY row of row i through tap t: i + q − E·t */
+  q: number;
+  E: number;
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** Rows h ≡ a (mod s) receive from taps r with (h + p − r·d) ≡ 0 (mod s): r ≡ r0 (mod s / gcd(s, d)). */
+function axisPhases(size: number, k: number, s: number, p: number, d: number): AxisPhase[] {
+  const T = s / gcd(s, d), E = d / gcd(s, d);
+  return Array.from({ length: s }, (_, a) => {
+    const rows = a < size ? Math.ceil((size - a) / s) : 0;
+    let r0 = 0;
+    while (r0 < Math.min(k, T) && (((a + p - r0 * d) % s) + s) % s !== 0) r0++;
+    const taps = r0 < Math.min(k, T) ? Math.floor((k - 1 - r0) / T) + 1 : 0;
+    return { a, rows, taps, r0, T, q: taps ? (a + p - r0 * d) / s : 0, E };
+  });
 }
 
 const recip = (d: number): number => Math.fround(1 / d);
 
 /** Compiles (cached) and dispatches one pass; splits N over several dispatches past the grid limit. */
-function launch(pl: PassPlan, g: ConvGeometry, { buffers, out, tuning, hasBias = false }: Launch, kChunk = 0): void {
+function launch(pl: PassPlan, g: ConvGeometry, { buffers, out, tuning, hasBias = false, phase = NO_PHASE }: Launch, kChunk = 0): void {
   const tile = tuning.tile ?? convTile(pl.M, pl.N, pl.K, pl.batches);
   const flags = (...f: boolean[]): string => f.map(Number).join('');
-  const key = `${pl.pass}|${pl.pointwise ? 'pw' : 'im2col'}|${tile.tm}x${tile.tn}x${tile.tk}/${tile.rm}x${tile.rn}|v${flags(pl.vecA, pl.vecB, pl.vecC)}`;
+  const key = `${pl.pass}|${pl.pointwise ? 'pointwise' : 'implicit'}|${tile.tm}x${tile.tn}x${tile.tk}/${tile.rm}x${tile.rn}|v${flags(pl.vecA, pl.vecB, pl.vecC)}`;
   const k = runtime().kernel(`conv2d.${pl.pass}`, key, () => passWGSL(pl, tile));
   const maxGroups = device().limits.maxComputeWorkgroupsPerDimension;
   check(pl.batches <= maxGroups && Math.ceil(pl.M / tile.tm) <= maxGroups, 'conv2d', () => `${pl.pass} grid of ${pl.batches} x ${Math.ceil(pl.M / tile.tm)} workgroups exceeds the limit ${maxGroups}`);
@@ -312,7 +356,8 @@ function launch(pl: PassPlan, g: ConvGeometry, { buffers, out, tuning, hasBias =
       C: g.C, H: g.H, W: g.W, Co: g.Co, OH: g.OH, OW: g.OW, hw: g.H * g.W, ohw: g.OH * g.OW, G: g.groups, Cig: g.Cig, Cog: g.Cog,
       KW, KHW: KH * KW, SH, SW, PH: g.padding[0], PW: g.padding[1], DH: g.dilation[0], DW: g.dilation[1],
       gm: pl.M, gn: Math.min(chunk, pl.N - nBase), gk: pl.K, nBase, kChunk, hasBias: Number(hasBias),
-      invOHW: recip(g.OH * g.OW), invOW: recip(g.OW), invHW: recip(g.H * g.W), invW: recip(g.W), invKHW: recip(KH * KW), invKW: recip(KW), invSH: recip(SH), invSW: recip(SW),
+      invOHW: recip(g.OH * g.OW), invOW: recip(g.OW), invHW: recip(g.H * g.W), invW: recip(g.W), invKHW: recip(KH * KW), invKW: recip(KW),
+      ...phase,
     };
     runtime().dispatch(k, bound, uniforms, gemmGrid(tile, pl.M, uniforms.gn, pl.batches));
   }
@@ -373,13 +418,28 @@ export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Conv
     forEachTap(g, (xi, wi, yi) => (d[xi] += ws[wi] * gy[yi]));
     return dx;
   }
-  const pointwise = pointwiseFits(g);
-  const K = g.Cog * g.kernel[0] * g.kernel[1];
   const hw = g.H * g.W;
-  const pl: PassPlan = pointwise
-    ? { pass: 'dgrad', pointwise, M: g.Cig, N: hw, K, batches: g.N * g.groups, vecA: g.Cig % 4 === 0, vecB: hw % 4 === 0, vecC: hw % 4 === 0 }
-    : { pass: 'dgrad', pointwise, M: g.Cig, N: g.N * hw, K, batches: g.groups, vecA: false, vecB: false, vecC: hw % 4 === 0 };
-  launch(pl, g, { buffers: [dy, w], out: dx, tuning });
+  if (pointwiseFits(g)) {
+    const pl: PassPlan = { pass: 'dgrad', pointwise: true, M: g.Cig, N: hw, K: g.Cog, batches: g.N * g.groups, vecA: g.Cig % 4 === 0, vecB: hw % 4 === 0, vecC: hw % 4 === 0 };
+    launch(pl, g, { buffers: [dy, w], out: dx, tuning });
+    return dx;
+  }
+  const strided = g.stride[0] > 1 || g.stride[1] > 1;
+  // one tiling for every phase (their K and N differ), chosen for the whole problem
+  const tile = tuning.tile ?? convTile(g.Cig, g.N * hw, g.Cog * g.kernel[0] * g.kernel[1], g.groups);
+  for (const ph of axisPhases(g.H, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0])) {
+    for (const pw of axisPhases(g.W, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1])) {
+      const rows = ph.rows * pw.rows, taps = ph.taps * pw.taps;
+      if (rows === 0) continue;
+      // a phase no tap reaches gets zeros (K = 0)
+      const pl: PassPlan = { pass: 'dgrad', pointwise: false, M: g.Cig, N: g.N * rows, K: g.Cog * taps, batches: g.groups, vecA: false, vecB: false, vecC: !strided && hw % 4 === 0 };
+      const phase: PhaseUniforms = {
+        pa: ph.a, pb: pw.a, Wp: pw.rows, phw: rows, ntw: Math.max(pw.taps, 1), taps: Math.max(taps, 1), r0: ph.r0, c0: pw.r0, Th: ph.T, Tw: pw.T, Eh: ph.E, Ew: pw.E, qa: ph.q, qb: pw.q,
+        invWp: recip(pw.rows), invPhw: recip(rows), invNtw: recip(Math.max(pw.taps, 1)), invTaps: recip(Math.max(taps, 1)),
+      };
+      launch(pl, g, { buffers: [dy, w], out: dx, tuning: { ...tuning, tile }, phase });
+    }
+  }
   return dx;
 }
 

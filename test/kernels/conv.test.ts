@@ -54,7 +54,10 @@ const CASES: Record<string, Case> = {
   'batch 1, C_in = 1, C_out = 1': { x: [1, 1, 7, 6], co: 1, k: [3, 3], padding: 1, bias: true },
   'non-square kernel 1x5 and 5x1 padding': { x: [2, 4, 6, 9], co: 3, k: [1, 5], padding: [0, 2] },
   'non-square kernel 5x3, asymmetric stride': { x: [1, 3, 11, 8], co: 7, k: [5, 3], stride: [1, 2], padding: [1, 0] },
+  'stride 3 with dilation 2 (taps every third row)': { x: [1, 3, 11, 10], co: 4, k: [3, 3], stride: 3, dilation: 2, padding: 2 },
+  'kernel 2 with stride 3: rows no tap reaches': { x: [2, 3, 8, 9], co: 4, k: [2, 2], stride: 3 },
   'kernel equal to the padded input': { x: [2, 3, 3, 4], co: 2, k: [5, 4], padding: [1, 0] },
+  'wider layer: 36 -> 40 channels (the 64-row CPU tiling)': { x: [1, 36, 6, 7], co: 40, k: [3, 3], padding: 1, bias: true },
   'CIFAR ResNet 3x3, 16 channels, 32x32': { x: [2, 16, 32, 32], co: 16, k: [3, 3], padding: 1 },
 };
 
@@ -83,10 +86,11 @@ describe('conv2d', () => {
   }
 
   // Each new pipeline costs lavapipe seconds to compile, so the cases below reuse the vec4 layouts
-  // compiled above. The CPU-adapter tiling runs in every case above (on lavapipe); these are the
-  // GPU ones, forward only (the passes share gemmWGSL's tiling), plus wgrad's K split with tk = 16;
-  // m32 and medium have m16's structure (4x4 per invocation, tk = 16).
-  const GPU_TILES = { shortM: GEMM_TILES.shortM, m16: CONV_TILES.m16, large: GEMM_TILES.large };
+  // compiled above. The CPU-adapter tilings run in the cases above (on lavapipe); these are the
+  // GPU ones, forward only (the passes share gemmWGSL's tiling, which test/kernels/matmul.test.ts
+  // checks for every tile class), plus wgrad's K split with tk = 16 below: m16 stands for the 4x4
+  // tilings with tk = 16 (shortM, m32, medium), large for the 8x8 one.
+  const GPU_TILES = { m16: CONV_TILES.m16, large: GEMM_TILES.large };
   for (const [name, tile] of Object.entries(GPU_TILES)) {
     it(`the ${name} tiling is correct on partial tiles`, async () => {
       await expectClose(`${name}`, { x: [2, 6, 7, 9], co: 20, k: [3, 3], stride: [1, 2], padding: 1, bias: true }, { tile }, ['forward']);
