@@ -231,7 +231,9 @@ export const GEMM_TILES = {
   // workgroup-memory load whose address differs between lanes is a gather: 8x8 outputs per
   // invocation halve the gathers per FMA of 4x4 (lavapipe, 512^3: 3.4-3.9 against 1.9 GFLOP per
   // CPU-second). 16x16 is faster still (5-6) but takes lavapipe 7-36 s to compile instead of
-  // 1.5-3.5 s. A tile no larger than the matrix wastes no lanes on a partial tile.
+  // 1.5-3.5 s; 16x8 sits between (4.3 at 1024^3, 2.5-8 s), for big products only. A tile no
+  // larger than the matrix wastes no lanes on a partial tile.
+  cpuLarge: { tm: 128, tn: 128, tk: 8, rm: 16, rn: 8 },
   cpuM64: { tm: 64, tn: 128, tk: 8, rm: 8, rn: 8 },
   cpuN64: { tm: 128, tn: 64, tk: 8, rm: 8, rn: 8 },
   cpu64: { tm: 64, tn: 64, tk: 8, rm: 8, rn: 8 },
@@ -242,7 +244,10 @@ export function matmulTile(M: number, N: number, _K: number, batch: number): Gem
   const T = GEMM_TILES;
   if (M <= 8 && N > 8) return T.shortM;
   if (N <= 8 && M > 8) return T.shortN;
-  if (device().info.isFallbackAdapter) return M <= 64 ? (N <= 64 ? T.cpu64 : T.cpuM64) : N <= 64 ? T.cpuN64 : T.large;
+  if (device().info.isFallbackAdapter) {
+    if (M <= 64) return N <= 64 ? T.cpu64 : T.cpuM64;
+    return N <= 64 ? T.cpuN64 : M >= 512 && N >= 512 ? T.cpuLarge : T.large;
+  }
   // large tiles once there are enough of them to fill a big GPU
   return (M * N * batch) / (128 * 128) >= 256 ? T.large : T.medium;
 }

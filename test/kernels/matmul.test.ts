@@ -116,7 +116,7 @@ describe('matmul', () => {
       { a: [3, 17, 20], b: [20, 9] },
       { a: [17, 20], b: [3, 20, 12] },
       { a: [2, 1, 5, 7], b: [1, 3, 7, 6] },
-      { a: [2, 3, 5, 8], b: [3, 8, 4], opts: { transB: false } },
+      { a: [2, 3, 5, 8], b: [3, 8, 4] },
       { a: [4, 1, 2, 9, 5], b: [3, 1, 6, 9], opts: { transA: true, transB: true } },
     ];
     for (const c of cases) {
