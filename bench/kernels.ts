@@ -8,11 +8,12 @@
 // Every figure is the median of >= 10 timed runs after warm-up. A run records the op (repeated
 // `inner` times when one launch is too short to time, the same count for both libraries), submits
 // it, and waits for the device queue to drain (onSubmittedWorkDone); results are disposed inside
-// the run so memory stays flat. Bytes for GB/s count each input read once and the output written once.
+// the run so memory stays flat. Our runs and tfjs's alternate, so load from other processes on a
+// shared machine biases neither side. Bytes for GB/s count each input read once and the output written once.
 
 import { writeFileSync } from 'node:fs';
 // the ops are the raw kernels (`raw`), not the taped top-level ones
-import { conv2dGeometry, conv2dInputGrad, conv2dWeightGrad, gpuEntry, init, randn, raw, runtime, scope, type Tensor } from '../index.node.js';
+import { gpuEntry, init, randn, raw, runtime, scope, type Tensor } from '../index.node.js';
 
 interface Row {
   name: string;
@@ -67,18 +68,32 @@ interface Runner {
   sync(): Promise<void>;
 }
 
-/** Median ms of one op over `reps` timed runs of `inner` launches each, after `warmup` runs. */
-async function timeOp(r: Runner, op: () => void, inner: number, reps: number, warmup = 2): Promise<number> {
-  const once = async (): Promise<number> => {
+interface Timed {
+  runner: Runner;
+  op: () => void;
+}
+
+/**
+ * Median ms per launch of each op over `reps` timed runs of `inner` launches, after `warmup`
+ * runs. The ops' runs alternate (in a rotating order), so a machine whose load drifts during the
+ * measurement biases none of them.
+ */
+async function timeOps(ops: Timed[], inner: number, reps: number, warmup = 2): Promise<number[]> {
+  const once = async ({ runner, op }: Timed): Promise<number> => {
     const t0 = performance.now();
-    for (let i = 0; i < inner; i++) r.run(op);
-    await r.sync();
+    for (let i = 0; i < inner; i++) runner.run(op);
+    await runner.sync();
     return performance.now() - t0;
   };
-  for (let i = 0; i < warmup; i++) await once();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) times.push(await once());
-  return median(times) / inner;
+  for (const t of ops) for (let i = 0; i < warmup; i++) await once(t);
+  const times = ops.map((): number[] => []);
+  for (let r = 0; r < reps; r++) {
+    for (let j = 0; j < ops.length; j++) {
+      const i = (j + r) % ops.length;
+      times[i].push(await once(ops[i]));
+    }
+  }
+  return times.map((t) => median(t) / inner);
 }
 
 /** Launches per timed run: enough for ~20 ms, keeping the outputs in flight under 256 MiB. */
@@ -243,7 +258,7 @@ function convCase(l: ConvLayer, pass: ConvPass): Case {
   const pad = (l.k - 1) >> 1;
   const xShape = [l.batch, l.c, l.hw, l.hw];
   const wShape = [l.co, l.c / groups, l.k, l.k];
-  const o = conv2dGeometry('bench', xShape, wShape, { stride: l.stride, padding: pad, groups });
+  const o = raw.conv2dGeometry('bench', xShape, wShape, { stride: l.stride, padding: pad, groups });
   const yShape = [l.batch, l.co, o.OH, o.OW];
   const opts = { stride: l.stride, padding: pad, groups };
   const outElems = pass === 'forward' ? l.batch * l.co * o.OH * o.OW : pass === 'dgrad' ? l.batch * l.c * l.hw * l.hw : l.co * (l.c / groups) * l.k * l.k;
@@ -272,8 +287,8 @@ function convCase(l: ConvLayer, pass: ConvPass): Case {
       const dy = randn(yShape);
       const op = {
         forward: () => void raw.conv2d(x, w, null, opts),
-        dgrad: () => void conv2dInputGrad(dy, w, xShape, opts),
-        wgrad: () => void conv2dWeightGrad(dy, x, wShape, opts),
+        dgrad: () => void raw.conv2dInputGrad(dy, w, xShape, opts),
+        wgrad: () => void raw.conv2dWeightGrad(dy, x, wShape, opts),
       }[pass];
       return { op, inputs: [x, w, dy] };
     },
@@ -325,20 +340,19 @@ async function main(): Promise<void> {
   for (const c of cases(args, fallback).filter((c) => !args.filter || args.filter.test(c.name))) {
     const work = c.flops ?? c.bytes!;
     const unit = c.flops ? 'GFLOP/s' : 'GB/s';
-    const { op, inputs } = c.ours();
-    const inner = await innerCount(ours, op, c.outBytes);
-    const ms = await timeOp(ours, op, inner, args.reps);
-    for (const t of inputs) t.dispose();
+    const ourCase = c.ours();
+    const inner = await innerCount(ours, ourCase.op, c.outBytes);
+    const peerCase = peer && c.peer ? c.peer(peer.tf) : null;
+    const [ms, tfjsMs] = await timeOps([{ runner: ours, op: ourCase.op }, ...(peerCase && peer ? [{ runner: peer.runner, op: peerCase.op }] : [])], inner, args.reps);
+    for (const t of ourCase.inputs) t.dispose();
+    for (const t of peerCase?.inputs ?? []) t.dispose();
     runtime().trim();
     const rate = work / ms / 1e6;
     const row: Row = { name: c.name, shape: c.shape, ms, ...(c.flops ? { gflops: rate } : { gbps: rate }) };
-    let peerRate: number | undefined;
-    if (peer && c.peer) {
-      const p = c.peer(peer.tf);
-      row.tfjs_ms = await timeOp(peer.runner, p.op, inner, args.reps);
-      for (const t of p.inputs) t.dispose();
-      row.ratio = row.tfjs_ms / ms;
-      peerRate = work / row.tfjs_ms / 1e6;
+    const peerRate = tfjsMs === undefined ? undefined : work / tfjsMs / 1e6;
+    if (tfjsMs !== undefined) {
+      row.tfjs_ms = tfjsMs;
+      row.ratio = tfjsMs / ms;
     }
     rows.push(row);
     console.log([c.name, c.shape, fmt(ms), `${fmt(rate)} ${unit}`, fmt(row.tfjs_ms), peerRate === undefined ? '-' : `${fmt(peerRate)} ${unit}`, fmt(row.ratio)].join(' | '));
