@@ -89,6 +89,7 @@ class Runtime {
   private nextKernelId = 1;
   /** Counts submits: a timing loop or test can see batching at work. */
   submits = 0;
+  private profile: KernelProfiler | null = null;
 
   constructor(readonly dev: Device) {
     const gpu = dev.gpu;
@@ -160,6 +161,15 @@ class Runtime {
     return this.pass;
   }
 
+  /** Under a profile, every dispatch gets its own pass whose start and end are timestamped. */
+  private profiledPass(k: Kernel): GPUComputePassEncoder {
+    const profile = this.profile!;
+    if (this.pass) this.pass.end();
+    this.encoder ??= this.dev.gpu.createCommandEncoder();
+    this.pass = this.encoder.beginComputePass({ timestampWrites: profile.record(profile.bySpecialisation ? `${k.name} {${k.key}}` : k.name) });
+    return this.pass;
+  }
+
   private ensureEncoder(): GPUCommandEncoder {
     if (this.pass) {
       this.pass.end();
@@ -219,7 +229,7 @@ class Runtime {
       bg = this.dev.gpu.createBindGroup({ layout: k.layout, entries });
       this.bindGroups.set(key, bg);
     }
-    const pass = this.ensurePass();
+    const pass = this.profile ? this.profiledPass(k) : this.ensurePass();
     pass.setPipeline(k.pipeline);
     if (k.uniform) pass.setBindGroup(0, bg, [this.writeUniforms(k, uniforms)]);
     else pass.setBindGroup(0, bg);
@@ -259,6 +269,7 @@ class Runtime {
     if (this.dev.fatal) throw this.dev.fatal;
     if (!this.encoder) return;
     if (this.pass) this.pass.end();
+    this.profile?.resolve(this.encoder);
     const cmd = this.encoder.finish();
     if (this.ringSlot > 0) this.dev.gpu.queue.writeBuffer(this.ring, 0, this.ringMirror, 0, this.ringSlot * this.slotBytes);
     this.dev.gpu.queue.submit([cmd]);
@@ -300,6 +311,25 @@ class Runtime {
     if (this.dev.fatal) throw this.dev.fatal;
   }
 
+  /**
+   * Times every dispatch with timestamp queries until the returned stop() resolves to the GPU time
+   * per kernel name, or per name and specialisation key (each dispatch runs in its own pass
+   * meanwhile, so totals include that cost).
+   */
+  startProfile({ bySpecialisation = false } = {}): { stop: () => Promise<KernelTime[]> } {
+    if (!this.dev.gpu.features.has('timestamp-query')) throw new Error("kernel profiling needs the adapter feature 'timestamp-query'");
+    if (this.profile) throw new Error('a kernel profile is already running');
+    this.flush();
+    const profile = (this.profile = new KernelProfiler(this.dev.gpu, BATCH_DISPATCHES, bySpecialisation));
+    return {
+      stop: async () => {
+        this.flush();
+        this.profile = null;
+        return profile.collect();
+      },
+    };
+  }
+
   /** Frees idle pool buffers and the bind groups that referenced them. */
   trim(): void {
     this.flush();
@@ -313,6 +343,60 @@ class Runtime {
 let rt: Runtime | null = null;
 
 /** The runtime of the active WebGPU device. */
+/** GPU time spent in one kernel (all its specialisations) during a profile. */
+export interface KernelTime {
+  name: string;
+  calls: number;
+  ms: number;
+}
+
+/** Timestamp queries for one profile: a query set per submitted batch, read back at the end. */
+class KernelProfiler {
+  private querySet: GPUQuerySet | null = null;
+  private names: string[] = [];
+  private resolved: { querySet: GPUQuerySet; resolveBuffer: GPUBuffer; readBuffer: GPUBuffer; names: string[] }[] = [];
+
+  constructor(private readonly gpu: GPUDevice, private readonly capacity: number, readonly bySpecialisation: boolean) {}
+
+  record(name: string): GPUComputePassTimestampWrites {
+    this.querySet ??= this.gpu.createQuerySet({ type: 'timestamp', count: 2 * this.capacity });
+    const i = this.names.push(name) - 1;
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+
+  /** Resolves this batch's timestamps into a readable buffer (before the encoder is finished). */
+  resolve(encoder: GPUCommandEncoder): void {
+    if (!this.querySet || this.names.length === 0) return;
+    const bytes = 16 * this.names.length;
+    const resolveBuffer = this.gpu.createBuffer({ size: bytes, usage: BufferUsageFlags.QUERY_RESOLVE | BufferUsageFlags.COPY_SRC });
+    const readBuffer = this.gpu.createBuffer({ size: bytes, usage: BufferUsageFlags.MAP_READ | BufferUsageFlags.COPY_DST });
+    encoder.resolveQuerySet(this.querySet, 0, 2 * this.names.length, resolveBuffer, 0);
+    encoder.copyBufferToBuffer(resolveBuffer, 0, readBuffer, 0, bytes);
+    this.resolved.push({ querySet: this.querySet, resolveBuffer, readBuffer, names: this.names });
+    this.names = [];
+    // the query set is reused by the next batch only after this one's resolve is recorded
+    this.querySet = null;
+  }
+
+  async collect(): Promise<KernelTime[]> {
+    const totals = new Map<string, KernelTime>();
+    for (const { querySet, resolveBuffer, readBuffer, names } of this.resolved) {
+      await readBuffer.mapAsync(MAP_READ_MODE);
+      const t = new BigUint64Array(readBuffer.getMappedRange());
+      names.forEach((name, i) => {
+        const entry = totals.get(name) ?? { name, calls: 0, ms: 0 };
+        entry.calls++;
+        entry.ms += Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+        totals.set(name, entry);
+      });
+      readBuffer.destroy();
+      resolveBuffer.destroy();
+      querySet.destroy();
+    }
+    return [...totals.values()].sort((a, b) => b.ms - a.ms);
+  }
+}
+
 export function runtime(): Runtime {
   const d = device();
   if (!rt || rt.dev !== d) rt = new Runtime(d);
