@@ -5,7 +5,7 @@
 // a small CIFAR ResNet, in minutes on a CPU-only machine.
 
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { openRun, runOptions } from './lib/run.js';
 import { runPipeline, trainingOptions, MODELS, type PipelineConfig } from './lib/pipeline.js';
@@ -17,8 +17,8 @@ const EMBEDDED = fileURLToPath(new URL('../assets/cifar10-lt-mini/', import.meta
 
 const options = {
   dataRoot: opt.string({ section: 'Data', metavar: 'DIR', help: 'Image root of ImageNet-LT (or Places-LT, iNaturalist in the same list format). Without it: the embedded CIFAR-10-LT mini set.', resumeCheck: false }),
-  trainList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Training list `path label` (default ImageNet_LT_train.txt in --data-root; train.txt for the embedded set).' }),
-  testList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Evaluation list (default ImageNet_LT_test.txt; test.txt for the embedded set).' }),
+  trainList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Training list `path label`, absolute or relative to --data-root (default ImageNet_LT_train.txt; train.txt for the embedded set).' }),
+  testList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Evaluation list, absolute or relative to --data-root (default ImageNet_LT_test.txt; test.txt for the embedded set).' }),
   numClasses: opt.integer({ section: 'Data', min: 1, help: 'Number of classes (default 1000; 10 for the embedded set).' }),
   imageSize: opt.integer({ section: 'Data', min: 8, help: 'Training crop (default 224; 32 for the embedded set).' }),
   model: opt.enum(MODELS, { section: 'Stage 1', help: 'Backbone (default resnet50; resnet8 for the embedded set).' }),
@@ -56,7 +56,8 @@ const resolved: PipelineConfig = {
 const run = await openRun({ task: 'imagenet-lt', config: { ...resolved, dataRoot: root, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
 try {
   const numClasses = config.numClasses ?? (embedded ? 10 : 1000);
-  const list = (given: string | undefined, fallback: string) => join(root, given ?? fallback);
+  // an absolute list path is taken as it is, a relative one inside the data root
+  const list = (given: string | undefined, fallback: string) => resolve(root, given ?? fallback);
   const train = await readListFile(list(config.trainList, embedded ? 'train.txt' : 'ImageNet_LT_train.txt'), { root, numClasses });
   const test = await readListFile(list(config.testList, embedded ? 'test.txt' : 'ImageNet_LT_test.txt'), { root, numClasses });
   const size = config.imageSize ?? (embedded ? 32 : 224);
