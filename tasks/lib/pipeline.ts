@@ -145,7 +145,7 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
     model.loadStateDict(saved.model);
     if (saved.optimizer) optimizer.loadStateDict(saved.optimizer);
     startEpoch = saved.epoch;
-    run.info(`resumed from ${saved.path} (${saved.epoch} epochs done)`);
+    run.info(`resumed from ${saved.path} (${saved.epoch} epoch${saved.epoch === 1 ? '' : 's'} done)`);
   }
 
   const loaderOpts = { mean: data.mean, std: data.std, seed: c.seed, workers: c.workers };
