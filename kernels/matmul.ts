@@ -106,7 +106,8 @@ function stageTile(op: 'A' | 'B', operand: GemmOperand<string>, tile: GemmTile, 
   const alongK = operand.contiguous === 'k';
   const read = (o: string, k: string): string => `mm_read${op}${vec ? '4' : ''}(${op === 'A' ? `batch, ${o}, ${k}` : `batch, ${k}, ${o}`})`;
   const guarded = (v: string, o: string, k: string, zero: string, checkOuter: boolean): string => {
-    const cond = [checkOuter && !fitOuter ? `${o} < ${dimOuter}` : '', fitK ? '' : `${k} < dimK`].filter(Boolean).join(' && ');
+    // '&', not '&&': SwiftShader's compile time grows exponentially with short-circuit branches (36 guards: minutes)
+    const cond = [checkOuter && !fitOuter ? `(${o} < ${dimOuter})` : '', fitK ? '' : `(${k} < dimK)`].filter(Boolean).join(' & ');
     return cond ? `var ${v} = ${zero}; if (${cond}) { ${v} = ${read(o, k)}; }` : `let ${v} = ${read(o, k)};`;
   };
   // a unit is one invocation's share of a step: its (og, kk) coordinates, loads and slot stores
@@ -234,6 +235,8 @@ export const GEMM_TILES = {
   // 1.5-3.5 s; 16x8 sits between (4.3 at 1024^3, 2.5-8 s), for big products only. A tile no
   // larger than the matrix wastes no lanes on a partial tile.
   cpuLarge: { tm: 128, tn: 128, tk: 8, rm: 16, rn: 8 },
+  // few rows (a convolution's 16-32 output channels): 64-row tiles would leave half or more idle
+  cpuM32: { tm: 32, tn: 128, tk: 8, rm: 8, rn: 8 },
   cpuM64: { tm: 64, tn: 128, tk: 8, rm: 8, rn: 8 },
   cpuN64: { tm: 128, tn: 64, tk: 8, rm: 8, rn: 8 },
   cpu64: { tm: 64, tn: 64, tk: 8, rm: 8, rn: 8 },
@@ -245,6 +248,7 @@ export function matmulTile(M: number, N: number, _K: number, batch: number): Gem
   if (M <= 8 && N > 8) return T.shortM;
   if (N <= 8 && M > 8) return T.shortN;
   if (device().info.isFallbackAdapter) {
+    if (M <= 32 && N > 64) return T.cpuM32;
     if (M <= 64) return N <= 64 ? T.cpu64 : T.cpuM64;
     return N <= 64 ? T.cpuN64 : M >= 512 && N >= 512 ? T.cpuLarge : T.large;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CONV_TILES, GEMM_TILES, OpError, conv2d, conv2dGeometry, conv2dInputGrad, conv2dWeightGrad, hasWebGPU, tensor, type ConvOptions, type ConvTuning,
+  CONV_TILES, GEMM_TILES, OpError, conv2d, conv2dKeepColumns, conv2dGeometry, conv2dInputGrad, conv2dWeightGrad, hasWebGPU, tensor, type ConvOptions, type ConvTuning,
 } from '../../kernels/index.js';
 import { compare, pair, randomArray } from '../helpers.js';
 
@@ -79,9 +79,11 @@ describe('conv2d', () => {
     expect(conv2dGeometry('conv2d', [1, 4, 13, 11], [4, 2, 3, 3], { stride: 2, dilation: 2, groups: 2 })).toMatchObject({ OH: 5, OW: 4, Cig: 2, Cog: 2 });
   });
 
+  // both strategies on any adapter: implicit GEMM (GPUs' default) and explicit im2col + matmul
+  // (CPU adapters' default when the unfolded input fits)
   for (const [name, c] of Object.entries(CASES)) {
     it(`${name}: forward, dgrad and wgrad match the reference`, async () => {
-      await expectClose(name, c);
+      for (const strategy of ['implicit', 'explicit'] as const) await expectClose(`${name} (${strategy})`, c, { strategy });
     });
   }
 
@@ -103,6 +105,22 @@ describe('conv2d', () => {
       await expectClose(`1x1 splitK ${splitK}`, { x: [3, 16, 8, 6], co: 24, k: [1, 1] }, { splitK }, ['wgrad']);
     }
     await expectClose('m16 tiling, splitK 40', { x: [2, 8, 10, 12], co: 12, k: [3, 3], padding: 1 }, { splitK: 40, tile: CONV_TILES.m16 }, ['wgrad']);
+  });
+
+  it('the explicit path hands its unfolded input to wgrad, which reuses it', async () => {
+    if (!hasWebGPU()) return;
+    const opts: ConvOptions = { stride: 2, padding: 1, groups: 2 };
+    const xs = [2, 4, 7, 6], ws = [6, 2, 3, 3];
+    const [gx, cx] = pair(randomArray(size(xs)), xs);
+    const [gw, cw] = pair(randomArray(size(ws)), ws);
+    const implicit = conv2dKeepColumns(gx, gw, null, opts, { strategy: 'implicit' });
+    expect(implicit.columns).toBeNull();
+    const { y, columns } = conv2dKeepColumns(gx, gw, null, opts, { strategy: 'explicit' });
+    expect(columns!.shape).toEqual([2, 2, 18, 12]);
+    expect(await compare(y, conv2d(cx, cw, null, opts))).toBeLessThan(TOL);
+    const [gdy, cdy] = pair(randomArray(size(y.shape)), [...y.shape]);
+    expect(await compare(conv2dWeightGrad(gdy, gx, ws, opts, {}, columns), conv2dWeightGrad(cdy, cx, ws, opts))).toBeLessThan(TOL);
+    expect(() => conv2dWeightGrad(gdy, gx, ws, opts, {}, columns!.reshape([4, 18, 12]))).toThrow(/conv2dWeightGrad: columns must be \[2, 2, 18, 12\] .*got \[4, 18, 12\]/);
   });
 
   it('splits wide GEMMs over several dispatches', async () => {
