@@ -14,7 +14,7 @@ import { Linear, type DeviceOption } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { checkFeatures, checkHeadSize, type Head } from './heads.js';
 import { Rng } from './samplers.js';
-import { checkCachedFeatures, resolveStage2Options, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
+import { checkCachedFeatures, resolveStage2Options, STAGE2_MIN_ITERATIONS, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
 import { checkClassCounts } from './weights.js';
 
 /** The classes of each group and where each group's slice lies in the [C + G] raw logits. */
@@ -158,7 +158,8 @@ export interface GroupSoftmaxTrainOptions extends Stage2Options {
 /**
  * Trains a balanced-group-softmax classifier on cached features: a new fc (their stage-2 fine-tuning of
  * the classification layer, selectp = 1), instance-balanced sampling, SGD lr 0.01, momentum 0.9,
- * weight decay 1e-4, 12 epochs (their config; the schedule here is cosine).
+ * weight decay 1e-4, 12 epochs (their config; the schedule here is cosine), at least
+ * STAGE2_MIN_ITERATIONS steps on small sets.
  */
 export async function trainGroupSoftmax(
   features: Tensor, labels: ArrayLike<number>, classCounts: ArrayLike<number>, opts: GroupSoftmaxTrainOptions = {},
@@ -167,7 +168,7 @@ export async function trainGroupSoftmax(
   check(features.rank === 2, op, `training features must be [N, D], got ${fmtShape(features.shape)}`);
   const head = new GroupSoftmaxHead(features.shape[1], classCounts, { thresholds: opts.bgsThresholds, device: features.device });
   const y = checkCachedFeatures(op, features, labels, head.numClasses);
-  const o = resolveStage2Options(op, opts, { epochs: 12, batchSize: 256, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, sampler: 'instance', seed: 0 });
+  const o = resolveStage2Options(op, opts, { epochs: 12, minIterations: STAGE2_MIN_ITERATIONS, batchSize: 256, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, sampler: 'instance', seed: 0 });
   const ratio = opts.bgsOthersRatio ?? 8;
   const epochLosses = await trainOnCachedFeatures(op, features, y, head.numClasses, head.namedParameters(), (b) =>
     // the others drawn for a batch: a stream of their own per (seed, epoch, batch)

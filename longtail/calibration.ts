@@ -96,7 +96,7 @@ export function ncm(trainFeatures: Tensor, trainLabels: ArrayLike<number>, numCl
 /**
  * cRT (Kang et al., ICLR 2020): a re-initialised linear classifier trained on the frozen features with
  * class-balanced sampling; their ImageNet-LT config: SGD lr 0.2, momentum 0.9, weight decay 5e-4,
- * cosine over 10 epochs, batch 512.
+ * cosine over 10 epochs, batch 512 (no floor on the steps: see STAGE2_MIN_ITERATIONS).
  */
 export async function trainCrt(
   features: Tensor, labels: ArrayLike<number>, numClasses: number, opts: Stage2Options = {},
@@ -105,7 +105,7 @@ export async function trainCrt(
   check(features.rank === 2, op, `training features must be [N, D], got ${fmtShape(features.shape)}`);
   checkHeadSize(op, features.shape[1], numClasses);
   const y = checkCachedFeatures(op, features, labels, numClasses);
-  const o = resolveStage2Options(op, opts, { epochs: 10, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class', seed: 0 });
+  const o = resolveStage2Options(op, opts, { epochs: 10, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class', seed: 0 });
   const head = new LinearHead(features.shape[1], numClasses, { device: features.device });
   const epochLosses = await trainOnCachedFeatures(op, features, y, numClasses, head.namedParameters(), (b) => crossEntropy(head.forward(b.features), b.labels), o);
   return { head, epochLosses };
@@ -135,14 +135,14 @@ export class LwsHead extends Module implements Head {
   }
 }
 
-/** Trains LWS scales with class-balanced sampling; their ImageNet-LT config: lr 0.2, 5 epochs, batch 512. */
+/** Trains LWS scales with class-balanced sampling; their ImageNet-LT config: lr 0.2, 5 epochs, batch 512 (no floor on the steps: see STAGE2_MIN_ITERATIONS). */
 export async function trainLws(
   head: Head, features: Tensor, labels: ArrayLike<number>, opts: Stage2Options = {},
 ): Promise<{ head: LwsHead; epochLosses: number[] }> {
   const op = 'lws';
   checkFeatures(op, features, head.inFeatures);
   const y = checkCachedFeatures(op, features, labels, head.numClasses);
-  const o = resolveStage2Options(op, opts, { epochs: 5, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class', seed: 0 });
+  const o = resolveStage2Options(op, opts, { epochs: 5, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class', seed: 0 });
   const lws = new LwsHead(head);
   const epochLosses = await trainOnCachedFeatures(op, features, y, head.numClasses, [['scales', lws.scales]], (b) => crossEntropy(lws.forward(b.features), b.labels), o);
   return { head: lws, epochLosses };
@@ -207,9 +207,16 @@ function calibrated(method: CalibrationName, inFeatures: number, fn: (x: Tensor)
   return Object.assign(logits, { method, module, epochLosses });
 }
 
+/** Why a calibration cannot run on this stage-1 head, or null: τ-norm needs a linear head, TDE a causal-norm head. */
+export function calibrationHeadMismatch(name: string, head: Head): string | null {
+  if (name === 'taunorm' && !(head instanceof LinearHead)) return `needs a linear (dot-product) stage-1 head with a weight [C, D], got ${head.constructor.name}`;
+  if (name === 'tde' && !(head instanceof CausalNormHead)) return `needs a CausalNormHead (TDE's causal-norm classifier), got ${head.constructor.name}`;
+  return null;
+}
+
 function linearOf(op: string, head: Head): Linear {
   if (head instanceof LinearHead) return head.fc;
-  throw new OpError(op, `needs a linear (dot-product) stage-1 head with a weight [C, D], got ${head.constructor.name}`);
+  throw new OpError(op, calibrationHeadMismatch('taunorm', head)!);
 }
 
 /** The methods by name: each takes the cached training set and the stage-1 head, and returns features → logits. */
@@ -236,7 +243,7 @@ export const CALIBRATIONS: Record<CalibrationName, Calibration> = {
   tde: async (input) => {
     checkInput('tde', input);
     const { head } = input;
-    if (!(head instanceof CausalNormHead)) throw new OpError('tde', `needs a CausalNormHead (TDE's causal-norm classifier), got ${head.constructor.name}`);
+    if (!(head instanceof CausalNormHead)) throw new OpError('tde', calibrationHeadMismatch('tde', head)!);
     const o = input.options ?? {};
     const embedMean = o.tdeEmbed === 'train' ? keep(noGrad(() => meanRaw(input.trainFeatures, 0))) : head.embed_mean;
     if (o.tdeEmbed !== 'train') {

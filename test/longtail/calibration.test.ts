@@ -4,8 +4,8 @@ import { OpError } from '../../kernels/errors.js';
 import { copyInto } from '../../nn/init.js';
 import { parameter } from '../../nn/module.js';
 import {
-  CALIBRATIONS, CausalNormHead, CosineHead, DisAlignHead, GroupSoftmaxHead, LinearHead, calibrate, classCentroids, disalignLogits, disalignLoss, groupSoftmaxLoss,
-  groupSplit, logitAdjust, trainCrt, trainDisAlign, type CalibrationName, type Head,
+  CALIBRATIONS, CausalNormHead, calibrationHeadMismatch, CosineHead, DisAlignHead, GroupSoftmaxHead, LinearHead, calibrate, classCentroids, disalignLogits, disalignLoss, groupSoftmaxLoss,
+  LwsHead, groupSplit, logitAdjust, ncm, trainCrt, trainDisAlign, trainLws, type CalibrationName, type Head,
 } from '../../longtail/calibration.js';
 import { crossEntropy } from '../../longtail/losses.js';
 import { perClassAccuracy, predictions } from '../../longtail/metrics.js';
@@ -76,7 +76,7 @@ describe('DisAlign', () => {
     }
   });
 
-  it('is initialised as cvpods DisAlignLinear and with σ ≡ 0 (v = 0, b = −large) returns the original logits', async () => {
+  it('starts from the stage-1 logits (α = β = 0), and with σ ≡ 0 (v = 0, b = −large) returns them for any α, β', async () => {
     const N = 6, D = 4, C = 5;
     const x = randomArray(N * D);
     for (const device of devices()) {
@@ -84,8 +84,10 @@ describe('DisAlign', () => {
       const head = new DisAlignHead(base);
       expect(head.calibrationParameters().map(([n, p]) => `${n} ${p.shape.join('x')}`)).toEqual(['logit_scale 1x5', 'logit_bias 1x5', 'confidence_layer.weight 1x4', 'confidence_layer.bias 1']);
       expect(relErr(await head.confidence_layer.weight.data(), [0.1, 0.1, 0.1, 0.1])).toBeLessThan(1e-7);
-      expect(Array.from(await head.logit_scale.data())).toEqual([1, 1, 1, 1, 1]);
+      expect(Array.from(await head.logit_scale.data())).toEqual([0, 0, 0, 0, 0]);
       expect(Array.from(await head.logit_bias.data())).toEqual([0, 0, 0, 0, 0]);
+      const xs0 = tensor(x, [N, D], { device });
+      expect(Array.from(await head.forward(xs0).data())).toEqual(Array.from(await base.forward(xs0).data()));
       set(head.logit_scale, randomArray(C));
       set(head.logit_bias, randomArray(C));
       set(head.confidence_layer.weight, [0, 0, 0, 0]);
@@ -93,6 +95,41 @@ describe('DisAlign', () => {
       const xs = tensor(x, [N, D], { device });
       expect(Array.from(await head.forward(xs).data())).toEqual(Array.from(await base.forward(xs).data()));
     }
+  });
+
+  it('σ(x) = sigmoid(v·x + b), on x/‖x‖ by default for heads that score only the direction (cosine, causal-norm)', async () => {
+    const N = 5, D = 4, C = 3;
+    const x = randomArray(N * D, 0, 3), v = randomArray(D), b = 0.4;
+    const reference = (normalized: boolean) => Float64Array.from({ length: N }, (_, n) => {
+      const row = Array.from(x.subarray(n * D, (n + 1) * D));
+      const scale = normalized ? Math.hypot(...row) : 1;
+      return 1 / (1 + Math.exp(-(row.reduce((s, e, d) => s + (e / scale) * v[d], 0) + b)));
+    });
+    for (const device of devices()) {
+      const bases: [Head, boolean][] = [[new LinearHead(D, C, { device }), false], [new CosineHead(D, C, { device }), true], [new CausalNormHead(D, C, { device }), true]];
+      for (const [base, normalized] of bases) {
+        const head = new DisAlignHead(base);
+        expect(head.confidenceOnNormalized, base.constructor.name).toBe(normalized);
+        expect(new DisAlignHead(base, { confidenceOnNormalized: !normalized }).confidenceOnNormalized).toBe(!normalized);
+        set(head.confidence_layer.weight, v);
+        set(head.confidence_layer.bias!, [b]);
+        const sigma = await head.confidence(tensor(x, [N, D], { device })).data();
+        expect(relErr(sigma, reference(normalized)), `${base.constructor.name} on ${device}`).toBeLessThan(1e-6);
+      }
+    }
+  });
+
+  it('at initialisation the loss does not move σ: the confidence layer gets a zero gradient, α and β do not', async () => {
+    const N = 8, D = 4, C = 3, counts = [40, 8, 2];
+    const y = [0, 0, 1, 2, 0, 1, 0, 2];
+    const base = new CausalNormHead(D, C, { device: 'cpu' });
+    const head = new DisAlignHead(base);
+    const loss = disalignLoss(head.forward(tensor(randomArray(N * D, 0, 2), [N, D], { device: 'cpu' })), tensor(y, [N], { dtype: 'i32', device: 'cpu' }), y, grwWeights(counts, 1.2));
+    loss.backward();
+    expect(Array.from(head.confidence_layer.weight.grad!.cpu)).toEqual([0, 0, 0, 0]);
+    expect(head.confidence_layer.bias!.grad!.cpu[0]).toBe(0);
+    expect(Array.from(head.logit_scale.grad!.cpu).some((g) => Math.abs(g) > 1e-3)).toBe(true);
+    expect(Array.from(head.logit_bias.grad!.cpu).some((g) => Math.abs(g) > 1e-3)).toBe(true);
   });
 
   it('with ρ = 0 the reference is one-hot: the loss is plain cross-entropy', async () => {
@@ -184,6 +221,74 @@ describe('post-hoc calibration', () => {
       expect(relErr(await fromHead(xs).data(), await fromTrain(xs).data()), device).toBeLessThan(1e-5);
       await expect(calibrate('tde', { ...input, head: new LinearHead(D, C, { device }) })).rejects.toThrow(/tde: needs a CausalNormHead/);
     }
+  });
+});
+
+describe('NCM and LWS', () => {
+  /** Float64 NCM scores: centroids of the transformed training features, then cosine or −squared distance. */
+  function ncmReference(train: Float32Array, labels: ArrayLike<number>, test: Float32Array, D: number, C: number, transform: 'un' | 'l2n' | 'cl2n', metric: 'cos' | 'l2', scale: number): Float64Array {
+    const N = labels.length, M = test.length / D;
+    const mean = new Float64Array(D);
+    for (let i = 0; i < N; i++) for (let d = 0; d < D; d++) mean[d] += train[i * D + d] / N;
+    const t = (x: Float32Array, i: number): Float64Array => {
+      const v = Float64Array.from({ length: D }, (_, d) => x[i * D + d] - (transform === 'cl2n' ? mean[d] : 0));
+      const n = Math.hypot(...v);
+      return transform === 'un' ? v : v.map((e) => e / n);
+    };
+    const centroids = Array.from({ length: C }, () => new Float64Array(D));
+    const counts = new Float64Array(C);
+    for (let i = 0; i < N; i++) {
+      const v = t(train, i);
+      counts[labels[i]]++;
+      v.forEach((e, d) => (centroids[labels[i]][d] += e));
+    }
+    centroids.forEach((c, j) => c.forEach((_, d) => (c[d] /= counts[j])));
+    const out = new Float64Array(M * C);
+    for (let i = 0; i < M; i++) {
+      const v = t(test, i);
+      for (let j = 0; j < C; j++) {
+        const e = centroids[j];
+        const dot = v.reduce((s, x, d) => s + x * e[d], 0);
+        out[i * C + j] = metric === 'cos' ? (scale * dot) / (Math.hypot(...v) * Math.hypot(...e)) : -v.reduce((s, x, d) => s + (x - e[d]) ** 2, 0);
+      }
+    }
+    return out;
+  }
+
+  it('NCM scores λ·cos(x̃, e_j) or −‖x̃ − e_j‖² with e_j the mean transformed feature of class j (Kang et al.)', async () => {
+    const D = 5, C = 3, N = 9, M = 4;
+    const train = randomArray(N * D, -1, 2), test = randomArray(M * D, -1, 2);
+    const labels = [0, 1, 2, 0, 1, 0, 2, 0, 1];
+    for (const device of devices()) {
+      for (const transform of ['un', 'l2n', 'cl2n'] as const) {
+        for (const metric of ['cos', 'l2'] as const) {
+          const model = ncm(tensor(train, [N, D], { device }), labels, C, { transform, metric, scale: 2.5 });
+          const ref = ncmReference(train, labels, test, D, C, transform, metric, 2.5);
+          expect(relErr(await model.logits(tensor(test, [M, D], { device })).data(), ref), `${transform} ${metric} on ${device}`).toBeLessThan(1e-5);
+        }
+      }
+    }
+  });
+
+  it('LWS scores s_j·(w_j·x + b_j) with s = 1 at the start, and its training moves only the scales', async () => {
+    const D = 4, C = 3, N = 12;
+    const x = randomArray(N * D), scales = [0.5, 2, -1];
+    const labels = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2];
+    for (const device of devices()) {
+      const base = new LinearHead(D, C, { device });
+      const xs = tensor(x, [N, D], { device });
+      const z = await base.forward(xs).data();
+      const lws = new LwsHead(base);
+      expect(relErr(await lws.forward(xs).data(), z), device).toBeLessThan(1e-7);
+      set(lws.scales, scales);
+      expect(relErr(await lws.forward(xs).data(), Float64Array.from(z, (v, i) => scales[i % C] * v)), device).toBeLessThan(1e-6);
+    }
+    const base = new LinearHead(D, C, { device: 'cpu' });
+    const weightBefore = await base.fc.weight.data(), biasBefore = await base.fc.bias!.data();
+    const { head } = await trainLws(base, tensor(x, [N, D], { device: 'cpu' }), labels, { epochs: 3, batchSize: 4, lr: 0.5 });
+    expect(Array.from(await head.scales.data())).not.toEqual([1, 1, 1]);
+    expect(Array.from(await base.fc.weight.data())).toEqual(Array.from(weightBefore));
+    expect(Array.from(await base.fc.bias!.data())).toEqual(Array.from(biasBefore));
   });
 });
 
@@ -280,7 +385,7 @@ describe('learned calibration on a synthetic long-tailed feature set (10 classes
       bgs: { epochs: 10, lr: 0.2, sampler: 'class' },
     };
     for (const name of Object.keys(options) as CalibrationName[]) {
-      const f = await calibrate(name, { trainFeatures, trainLabels, classCounts: counts, head: plain, options: { batchSize: batch, ...options[name] } });
+      const f = await calibrate(name, { trainFeatures, trainLabels, classCounts: counts, head: plain, options: { batchSize: batch, minIterations: 0, ...options[name] } }); // the epochs as given
       const accuracy = await balancedAccuracy(f);
       expect(accuracy, `${name}: ${accuracy} vs plain ${base}`).toBeGreaterThan(base + 0.04);
       expect(f.epochLosses.at(-1)!, name).toBeLessThan(f.epochLosses[0]);
@@ -292,9 +397,9 @@ describe('learned calibration on a synthetic long-tailed feature set (10 classes
     const head = new LinearHead(D, C, { device: gpuOrCpu() });
     const before = await head.fc.weight.data();
     manualSeed(5); // the confidence layer's bias starts from torch's random init
-    const a = await trainDisAlign(head, trainFeatures, trainLabels, counts, { batchSize: batch, epochs: 2 });
+    const a = await trainDisAlign(head, trainFeatures, trainLabels, counts, { batchSize: batch, epochs: 2, minIterations: 0 });
     manualSeed(5);
-    const b = await trainDisAlign(head, trainFeatures, trainLabels, counts, { batchSize: batch, epochs: 2 });
+    const b = await trainDisAlign(head, trainFeatures, trainLabels, counts, { batchSize: batch, epochs: 2, minIterations: 0 });
     expect(b.epochLosses).toEqual(a.epochLosses);
     expect(Array.from(await head.fc.weight.data())).toEqual(Array.from(before));
   });
@@ -312,6 +417,9 @@ describe('calibration input errors', () => {
     await expect(calibrate('ncm', { ...base(), trainLabels: [0, 1, 2] })).rejects.toThrow(/ncm: 3 labels for 6 feature rows/);
     await expect(calibrate('bgs', { ...base(), trainLabels: [0, 1, 2, 0, 1, 3] })).rejects.toThrow(/bgs: label 3 at index 5 is outside the 3 classes/);
     await expect(calibrate('taunorm', { ...base(), head: new CausalNormHead(D, C, { device: 'cpu' }) })).rejects.toThrow(/taunorm: needs a linear/);
+    expect(calibrationHeadMismatch('taunorm', new CausalNormHead(D, C, { device: 'cpu' }))).toMatch(/^needs a linear .* got CausalNormHead$/);
+    expect(calibrationHeadMismatch('tde', base().head)).toMatch(/^needs a CausalNormHead .* got LinearHead$/);
+    expect(['ncm', 'taunorm', 'logitadjust', 'crt', 'lws', 'bgs', 'disalign'].map((n) => calibrationHeadMismatch(n, base().head))).toEqual(Array(7).fill(null));
     expect(() => calibrate('platt', base())).toThrow(/unknown calibration "platt"; expected one of ncm, taunorm, logitadjust, tde, crt, lws, bgs, disalign/);
     const t = tensor(randomArray(2 * C), [2, C], { device: 'cpu' }), y = tensor([0, 1], [2], { dtype: 'i32', device: 'cpu' });
     expect(() => disalignLoss(t, y, [0, 1], [1, 1])).toThrow(/disalignLoss: got 2 class weights for 3 classes/);
@@ -322,7 +430,7 @@ describe('calibration input errors', () => {
   it('stops training when the logits turn NaN', async () => {
     const input = base();
     set((input.head as LinearHead).fc.weight, Array(C * D).fill(NaN));
-    await expect(calibrate('disalign', { ...input, options: { epochs: 1, batchSize: 3 } })).rejects.toThrow(/disalign: the training loss became NaN in epoch 1 of 1/);
+    await expect(calibrate('disalign', { ...input, options: { epochs: 1, batchSize: 3, minIterations: 0 } })).rejects.toThrow(/disalign: the training loss became NaN in epoch 1 of 1/);
     const nanFeatures = tensor(Array(6 * D).fill(NaN), [6, D], { device: 'cpu' });
     await expect(calibrate('crt', { ...base(), trainFeatures: nanFeatures, options: { epochs: 1 } })).rejects.toThrow(/crt: the training loss became NaN/);
   });

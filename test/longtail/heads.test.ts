@@ -57,6 +57,25 @@ describe('classifier heads', () => {
     expect([...causal.stateDict().keys()]).toEqual(['weight', 'embed_mean']);
   });
 
+  it('linear head is W x + b (float64 reference), with and without bias', async () => {
+    const N = 4, D = 6, C = 3;
+    const x = randomArray(N * D), w = randomArray(C * D), b = randomArray(C);
+    const ref = (bias: boolean) => Float64Array.from({ length: N * C }, (_, k) => {
+      const n = Math.floor(k / C), j = k % C;
+      let s = bias ? b[j] : 0;
+      for (let d = 0; d < D; d++) s += w[j * D + d] * x[n * D + d];
+      return s;
+    });
+    for (const device of devices()) {
+      for (const bias of [true, false]) {
+        const head = new LinearHead(D, C, { device, bias });
+        set(head.fc.weight, w);
+        if (bias) set(head.fc.bias!, b);
+        expect(relErr(await head.forward(tensor(x, [N, D], { device })).data(), ref(bias)), `bias ${bias} on ${device}`).toBeLessThan(1e-6);
+      }
+    }
+  });
+
   it('cosine head equals s·cos(w_j, x) in both weight layouts, on both backends', async () => {
     const N = 5, D = 7, C = 3;
     const x = randomArray(N * D), w = randomArray(C * D);

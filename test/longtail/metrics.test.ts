@@ -101,6 +101,8 @@ describe('evaluation and the results table', () => {
     // All predictions are class 0: F1_0 = 2/(2+3) and four classes with F1 = 0.
     expect(r.macroF1).toBeCloseTo(0.4 / 4, 15);
     expect(evaluateLongTail(new Float32Array([0.2, 0.8]), [1], [5, 5]).top5).toBeNaN();
+    expect(() => evaluateLongTail(new Float32Array([0.2, NaN]), [1], [5, 5])).toThrow(/evaluateLongTail: score of sample 0, class 1 is NaN/);
+    expect(() => evaluateLongTail(SCORES, LABELS, [300, 150, 50])).toThrow(/evaluateLongTail: scores hold 24 values, expected 4 samples × 3 classes/);
   });
 
   const rows = [
