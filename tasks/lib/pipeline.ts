@@ -11,7 +11,7 @@ import type { DatasetSpec } from '../../data/loader.js';
 import { createLoader } from '../../data/node-loader.js';
 import { createSampler } from '../../longtail/samplers.js';
 import { LinearHead, CosineHead, CausalNormHead, type Head } from '../../longtail/heads.js';
-import { calibrate, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
+import { calibrate, calibrationHeadMismatch, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
 import { TwoStageModel, trainStage1, lossByName, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
 import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
@@ -53,7 +53,8 @@ export const trainingOptions = {
   grwRho: opt.number({ section: 'Stage 2', default: 1.2, min: 0, help: 'DisAlign: ρ of the generalized re-weighting w_c ∝ (1/r_c)^ρ.' }),
   tau: opt.number({ section: 'Stage 2', default: 1, min: 0, help: 'taunorm: τ of w_j / ||w_j||^τ.' }),
   laLambda: opt.number({ section: 'Stage 2', default: 1, help: 'logitadjust: λ of z − λ log ρ.' }),
-  stage2Epochs: opt.integer({ section: 'Stage 2', min: 1, help: 'Epochs of the learned calibrations (default: each method’s own).' }),
+  tdeAlpha: opt.number({ section: 'Stage 2', min: 0, help: 'tde: α of the counterfactual subtraction (default: the causal head’s, 3).' }),
+  stage2Epochs: opt.integer({ section: 'Stage 2', min: 1, help: 'Epochs of the learned calibrations (default: each method’s own; disalign and bgs take at least 500 steps).' }),
   seed: opt.integer({ section: 'Run', default: 0, min: 0, help: 'Seed of initialisation, sampling and augmentation.' }),
   workers: opt.integer({ section: 'Run', min: 0, help: 'Decoding worker threads (default min(4, cores − 1); 0 = main thread).', resumeCheck: false }),
   logEvery: opt.integer({ section: 'Run', default: 20, min: 1, help: 'Read the loss back every N steps.', resumeCheck: false }),
@@ -81,6 +82,7 @@ export interface PipelineConfig {
   grwRho: number;
   tau: number;
   laLambda: number;
+  tdeAlpha?: number;
   stage2Epochs?: number;
   seed: number;
   workers?: number;
@@ -132,6 +134,13 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
 
   const backbone = makeBackbone(c.model, data.numClasses);
   const model = new TwoStageModel(backbone, makeHead(c.head, backbone.featureDim, data.numClasses));
+  // a calibration that cannot use this head fails now, not after stage 1
+  const methods = c.calib.split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
+  for (const name of methods) {
+    if (!(name in CALIBRATIONS)) throw new Error(`--calib: unknown calibration '${name}'; known: ${Object.keys(CALIBRATIONS).join(', ')}`);
+    const mismatch = calibrationHeadMismatch(name, model.head);
+    if (mismatch) throw new Error(`--calib ${name} ${mismatch} (--head ${c.head}); choose --head ${name === 'tde' ? 'causal' : 'linear'} or leave ${name} out`);
+  }
   const optimizer = new SGD(model.trainableParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
   const sampler = createSampler(c.sampler, trainLabels, { seed: c.seed, numClasses: data.numClasses, totalEpochs: c.epochs });
   const loss = lossByName(c.loss, { classCounts: counts, drwEpoch: c.drw, cbBeta: c.cbBeta, focalGamma: c.focalGamma, seed: c.seed });
@@ -200,9 +209,8 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
 
   model.eval();
   const results: MethodResult[] = [{ method: `Baseline (${c.loss}${c.drw !== undefined ? '-DRW' : ''})`, evaluation: await evaluateCached((x) => model.head.forward(x), testF, counts) }];
-  const methods = c.calib.split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
   const trainX: Tensor = keep(featureTensor(trainF));
-  const options: CalibrationOptions = { grwRho: c.grwRho, tau: c.tau, lambda: c.laLambda, seed: c.seed, ...(c.stage2Epochs ? { epochs: c.stage2Epochs } : {}) };
+  const options: CalibrationOptions = { grwRho: c.grwRho, tau: c.tau, lambda: c.laLambda, tdeAlpha: c.tdeAlpha, seed: c.seed, ...(c.stage2Epochs ? { epochs: c.stage2Epochs } : {}) };
   for (const name of methods) {
     const t0 = performance.now();
     const calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options });
