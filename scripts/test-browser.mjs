@@ -2,10 +2,12 @@
 // headless Chromium on WebGPU, then checks the smoke demo page.
 //   node scripts/test-browser.mjs [test files...] [--demo] [--test-timeout=MS] [--timeout=S]
 // Each file is bundled with esbuild for the browser (`vitest` -> our shim, index.node -> index.ts,
-// process.env -> {REQUIRE_WEBGPU: '1'}) and run in a fresh page, like vitest's one fork per file.
-// A file whose imports reach a Node built-in is skipped by design, with the reason. Exit code 1 on
-// any failure, on no adapter, or when nothing ran.
+// node-dawn -> nothing, process.env -> {REQUIRE_WEBGPU: '1'}) and run in a fresh page, like
+// vitest's one fork per file. A file whose imports reach a Node built-in is skipped by design, with
+// the reason. Exit code 1 on any failure, on no adapter, or when nothing ran. `bundle` and
+// `testFiles` are exported for test/browser/bundle.test.ts.
 import { build } from 'esbuild';
+import { decode as decodePng } from 'fast-png';
 import { chromium } from 'playwright-core';
 import { createServer } from 'node:http';
 import { existsSync, readdirSync } from 'node:fs';
@@ -13,7 +15,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { builtinModules, SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildWeb, webOptions } from './build.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -47,8 +49,9 @@ function record(name, status, ms, error) {
   if (error) console.log(error.replace(/^/gm, '    '));
 }
 
-function testFiles() {
-  if (fileArgs.length) return fileArgs.map((f) => path.resolve(f));
+/** The files named, or every test file in TEST_DIRS. */
+export function testFiles(named) {
+  if (named.length) return named.map((f) => path.resolve(f));
   return TEST_DIRS.flatMap((dir) => {
     const abs = path.join(root, dir);
     if (!existsSync(abs)) return [];
@@ -63,17 +66,21 @@ const pageMain = path.join(root, 'test/browser/page-main.ts');
 const setupFile = path.join(root, 'test/setup.ts');
 const nodeEntry = path.join(root, 'index.node.ts');
 const browserEntry = path.join(root, 'index.ts');
+const nodeDawn = path.join(root, 'node-dawn.ts');
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const BUILTIN = new RegExp(`^(node:.*|(${builtinModules.map(escape).join('|')})(/.*)?)$`);
 
-/** Bundles one page entry: { js, map, name } or { skip: reason } or { error }. */
-async function bundle(name, testFile) {
+/** Bundles one page entry (a test file, or none: init only): { js, map, name } or { skip: reason } or { error }. */
+export async function bundle(name, testFile, testTimeoutMs = testTimeout) {
   const builtins = [];
   const aliases = {
     name: 'browser-test-aliases',
     setup(b) {
       b.onResolve({ filter: /^vitest$/ }, () => ({ path: shim }));
       b.onResolve({ filter: /index\.node(\.js)?$/ }, (a) => (path.resolve(a.resolveDir, a.path.replace(/\.js$/, '.ts')) === nodeEntry ? { path: browserEntry } : undefined));
+      // test/setup.ts installs Dawn through node-dawn.ts; in the page, navigator.gpu is the provider
+      b.onResolve({ filter: /node-dawn(\.js)?$/ }, (a) => (path.resolve(a.resolveDir, a.path.replace(/\.js$/, '.ts')) === nodeDawn ? { path: nodeDawn, namespace: 'browser-empty' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'browser-empty' }, () => ({ contents: '', loader: 'js' }));
       b.onResolve({ filter: BUILTIN }, (a) => {
         builtins.push(`${a.path} (imported by ${rel(a.importer)})`);
         return { errors: [{ text: `Node built-in ${a.path}` }] };
@@ -84,7 +91,7 @@ async function bundle(name, testFile) {
   try {
     const out = await build({
       ...webOptions,
-      stdin: { contents: `import { runPage } from ${JSON.stringify(pageMain)};\nrunPage(${load}, ${testTimeout});\n`, resolveDir: root, sourcefile: 'page-entry.js' },
+      stdin: { contents: `import { runPage } from ${JSON.stringify(pageMain)};\nrunPage(${load}, ${testTimeoutMs});\n`, resolveDir: root, sourcefile: 'page-entry.js' },
       outfile: path.join(root, '__bundles', `${name}.js`),
       write: false,
       logLevel: 'silent',
@@ -243,9 +250,30 @@ async function runTestFile(base, file) {
   console.log(`${name}: ${seconds(performance.now() - started)}`);
 }
 
-/** Loads demo/index.html, saves a screenshot, and checks it shows the adapter and an ok on every row. */
+// The colours of the demo's result cells (demo/index.html: td.ok, td.fail)
+const OK_RGB = [0x13, 0x73, 0x33];
+const FAIL_RGB = [0xc5, 0x22, 0x1f];
+
+/** Pixels of the decoded PNG inside box (CSS pixels, device scale 1) within 8 per channel of rgb. */
+function countColour(png, box, rgb) {
+  let n = 0;
+  const x1 = Math.min(png.width, Math.ceil(box.x + box.w)), y1 = Math.min(png.height, Math.ceil(box.y + box.h));
+  for (let y = Math.max(0, Math.floor(box.y)); y < y1; y++) {
+    for (let x = Math.max(0, Math.floor(box.x)); x < x1; x++) {
+      const i = (y * png.width + x) * png.channels;
+      if (rgb.every((c, k) => Math.abs(png.data[i + k] - c) <= 8)) n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * Loads demo/index.html, saves a full-page screenshot, and checks both what the page reports (the
+ * adapter, an ok on every row) and what the screenshot shows: each row's result cell in the ok
+ * colour, none in the fail colour.
+ */
 async function runDemo(base, info) {
-  const page = await (await openBrowser()).newPage({ viewport: { width: 1100, height: 800 } });
+  const page = await (await openBrowser()).newPage({ viewport: { width: 1100, height: 800 }, deviceScaleFactor: 1 });
   const errors = [];
   page.on('pageerror', (e) => errors.push(`${e.name}: ${e.message}`));
   const started = performance.now();
@@ -256,10 +284,11 @@ async function runDemo(base, info) {
     errors.push(String(e.message ?? e).split('\n')[0]);
   }
   const shot = path.join(tmpdir(), `longtail-webgpu-demo-${process.pid}.png`);
+  let png = null;
   try {
     // a screenshot needs the GPU process, which a stuck shader compile keeps busy
-    await page.screenshot({ path: shot, fullPage: true, timeout: 30_000 });
-    console.log(`demo screenshot: ${shot}`);
+    png = decodePng(await page.screenshot({ path: shot, fullPage: true, timeout: 30_000 }));
+    console.log(`demo screenshot: ${shot} (${png.width}x${png.height})`);
   } catch (e) {
     errors.push(`no screenshot: ${String(e.message ?? e).split('\n')[0]}`);
   }
@@ -268,10 +297,25 @@ async function runDemo(base, info) {
   if (status !== 'done') errors.push(`page status "${status}": ${await page.innerText('#status')}`);
   const adapterShown = [info.vendor, info.architecture].filter(Boolean).every((s) => text.includes(s));
   record('demo > shows the adapter', adapterShown ? 'pass' : 'fail', undefined, adapterShown ? undefined : `page text lacks "${info.vendor}" / "${info.architecture}"`);
-  const rows = await page.$$eval('tr[data-row]', (trs) => trs.map((tr) => ({ name: tr.dataset.row, status: tr.querySelector('.status')?.textContent?.trim(), text: tr.innerText })));
+  const rows = await page.$$eval('tr[data-row]', (trs) =>
+    trs.map((tr) => {
+      const cell = tr.querySelector('.status');
+      const r = cell?.getBoundingClientRect() ?? { x: 0, y: 0, width: 0, height: 0 };
+      return { name: tr.dataset.row, status: cell?.textContent?.trim(), text: tr.innerText, box: { x: r.x + scrollX, y: r.y + scrollY, w: r.width, h: r.height } };
+    }),
+  );
   const ms = Math.round(performance.now() - started);
   record('demo > finished without errors', errors.length || !rows.length ? 'fail' : 'pass', ms, errors.join('\n') || (rows.length ? undefined : 'no result rows'));
-  for (const r of rows) record(`demo > ${r.name}`, r.status === 'ok' ? 'pass' : 'fail', undefined, r.status === 'ok' ? undefined : r.text.replace(/\t/g, ' | '));
+  for (const r of rows) {
+    const problems = [];
+    if (r.status !== 'ok') problems.push(r.text.replace(/\t/g, ' | '));
+    if (png) {
+      const ok = countColour(png, r.box, OK_RGB), fail = countColour(png, r.box, FAIL_RGB);
+      // a rendered "ok" in 14px bold covers dozens of pixels in full colour
+      if (ok < 10 || fail > 0) problems.push(`the screenshot's result cell has ${ok} ok-coloured and ${fail} fail-coloured pixels`);
+    }
+    record(`demo > ${r.name}`, problems.length ? 'fail' : 'pass', undefined, problems.join('\n') || undefined);
+  }
   await page.close().catch(() => {});
 }
 
@@ -282,6 +326,7 @@ async function main() {
   const base = `http://127.0.0.1:${server.address().port}`;
   const timer = setTimeout(() => {
     console.log(`the whole run exceeded ${runTimeoutS} s: stopping`);
+    console.log(`elapsed: ${seconds(performance.now() - t0)}`);
     console.log(`${counts.passed} passed, ${counts.failed + 1} failed`);
     process.exit(1);
   }, runTimeoutS * 1000);
@@ -296,7 +341,7 @@ async function main() {
       } else if (e.type === 'fatal') record('WebGPU adapter in Chromium', 'fail', undefined, e.error.message);
     });
     if (info && !demoOnly) {
-      const files = testFiles();
+      const files = testFiles(fileArgs);
       if (!files.length) console.log(`no test files in ${TEST_DIRS.join(', ')}`);
       for (const f of files) await runTestFile(base, f);
     }
@@ -314,11 +359,14 @@ async function main() {
   return counts.failed || !counts.passed ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(e);
-    console.log(`${counts.passed} passed, ${counts.failed + 1} failed`);
-    process.exit(1);
-  },
-);
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e);
+      console.log(`elapsed: ${seconds(performance.now() - t0)}`);
+      console.log(`${counts.passed} passed, ${counts.failed + 1} failed`);
+      process.exit(1);
+    },
+  );
+}

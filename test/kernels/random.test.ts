@@ -63,14 +63,17 @@ describe('rand / randn', () => {
     for (let i = 0; i < g.length; i++) expect(Math.abs(g[i] - c[i])).toBeLessThan(1e-6);
   });
 
-  it('normal draws agree across backends within 1e-5', async () => {
+  it('normal draws agree across backends within the accuracy WGSL guarantees for cos and sin', async () => {
     if (!hasWebGPU()) return;
+    // WGSL allows cos/sin an absolute error of 2^-11 (SwiftShader: 1.9e-4, lavapipe: 1e-7), scaled
+    // by the Box-Muller radius sqrt(-2 log u1) <= 5.8
+    const tol = 1e-5 + 5.8 * 2 ** -11;
     for (const shape of [...SIZES, [5001]]) {
       const g = await randn(shape, { seed: 99, device: 'webgpu' }).data();
       const c = await randn(shape, { seed: 99, device: 'cpu' }).data();
       let worst = 0;
       for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(g[i] - c[i]));
-      expect(worst).toBeLessThan(1e-5);
+      expect(worst).toBeLessThan(tol);
     }
   });
 
