@@ -3,9 +3,11 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { hasWebGPU, scope, tensor, type Backend, type Tensor } from '../../index.node.js';
+import { hasWebGPU, manualSeed, scope, tensor, type Backend, type Tensor } from '../../index.node.js';
 import { add, matmul, mean, relu, softmaxKL } from '../../autograd/ops.js';
 import { copyInto } from '../../nn/init.js';
+import { BatchNorm2d, Conv2d, Flatten, Linear, ReLU } from '../../nn/layers.js';
+import { Sequential, StateDictError } from '../../nn/module.js';
 import { AdamW, SGD } from '../../nn/optim.js';
 import { cosineLr } from '../../nn/schedule.js';
 import { checkStateDict, decodeSafetensors, encodeSafetensors, loadSafetensors, saveSafetensors } from '../../nn/safetensors.js';
@@ -234,4 +236,57 @@ describe('checkpoint resume', () => {
       }
     });
   }
+});
+
+// ---- loading a checkpoint file into a model: every failure names the key or the offset, before anything is copied
+
+describe('checkpoint into a model', () => {
+  const build = (seed: number) => {
+    manualSeed(seed);
+    const device = gpu();
+    return new Sequential(new Conv2d(3, 4, 3, { device }), new BatchNorm2d(4, { device }), new ReLU(), new Flatten(), new Linear(4 * 2 * 2, 3, { device }));
+  };
+  const snapshot = async (m: Sequential) => Promise.all([...m.stateDict()].map(async ([name, t]) => [name, t.shape, Array.from(await t.data())]));
+  /** Loads the file at `path` into `model` as a resumed run does: read and validate, then copy. */
+  const loadInto = async (model: Sequential, path: string) => model.loadStateDict((await loadCheckpoint(path, gpu())).model);
+
+  it('rejects a missing key, a wrong shape and a truncated file by name and offset, leaving the model untouched; a good file loads', async () => {
+    const source = build(1);
+    const target = build(2);
+    const before = await snapshot(target);
+    expect(before).not.toEqual(await snapshot(source));
+    const saved = source.stateDict();
+
+    const missing = new Map(saved);
+    missing.delete('1.running_var');
+    await saveCheckpoint(join(dir, 'missing.safetensors'), { model: missing });
+    const missingError = await loadInto(target, join(dir, 'missing.safetensors')).catch((e: unknown) => e);
+    expect(missingError).toBeInstanceOf(StateDictError);
+    expect((missingError as StateDictError).missingKeys).toEqual(['1.running_var']);
+    expect((missingError as Error).message).toMatch(/Missing key\(s\) in state_dict: "1\.running_var"/);
+    expect(await snapshot(target)).toEqual(before);
+
+    const reshaped = new Map(saved);
+    reshaped.set('4.weight', tensor(new Float32Array(3 * 17), [3, 17], { device: 'cpu' }));
+    await saveCheckpoint(join(dir, 'reshaped.safetensors'), { model: reshaped });
+    await expect(loadInto(target, join(dir, 'reshaped.safetensors'))).rejects.toThrow(
+      /size mismatch for 4\.weight: copying a param with shape \[3, 17\] from checkpoint, the shape in current model is \[3, 16\]/,
+    );
+    expect(await snapshot(target)).toEqual(before);
+
+    const full = join(dir, 'model.safetensors');
+    await saveCheckpoint(full, { model: saved });
+    const bytes = readFileSync(full);
+    writeFileSync(join(dir, 'cut-data.safetensors'), bytes.subarray(0, bytes.length - 5));
+    // the last tensor in the file is the last state-dict entry, 4.bias: its end lies past the cut
+    await expect(loadInto(target, join(dir, 'cut-data.safetensors'))).rejects.toThrow(
+      /cut-data\.safetensors\): safetensors: '4\.bias': data_offsets end \d+ \(file offset \d+\) points past the end of the file \(\d+ bytes\)/,
+    );
+    writeFileSync(join(dir, 'cut-header.safetensors'), bytes.subarray(0, 40));
+    await expect(loadInto(target, join(dir, 'cut-header.safetensors'))).rejects.toThrow(/cut-header\.safetensors\): safetensors: the header \(bytes 8 to \d+\) runs past the end of the file \(40 bytes\)/);
+    expect(await snapshot(target)).toEqual(before);
+
+    await loadInto(target, full);
+    expect(await snapshot(target)).toEqual(await snapshot(source));
+  });
 });
