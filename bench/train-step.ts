@@ -1,10 +1,14 @@
-// node bench/train-step.js --model resnet32 --batch 128 [--size 32] [--steps 10] [--json FILE]
+// node bench/train-step.js --model resnet32 --batch 128 [--size 32] [--steps 10] [--memory-steps 100] [--json FILE]
 // Times full training steps (forward, loss, backward, SGD) until the GPU has finished: the median
 // ms per step and images/s over --steps steps after warm-up, the parameter count, peak pool bytes,
-// and whether pool memory grows across the measured steps. --profile splits a step into phases.
+// and whether pool memory grows across the measured steps. --memory-steps N then runs N more steps
+// and compares the pool after the first of them with the pool after the last: after warm-up it
+// must not grow (the exit code is 1 if it does). --profile splits a step into phases; --kernels
+// times one more step per kernel with timestamp queries (GPU ms and calls per kernel).
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
-import { init, device, runtime, randn, tensor, scopeAsync as scope, type Tensor } from '../index.node.js';
+import { init, device, runtime, randn, tensor, liveTensorCount, scopeAsync as scope, type Tensor } from '../index.node.js';
+import type { KernelTime } from '../kernels/runtime.js';
 import { crossEntropy } from '../longtail/losses.js';
 import { SGD } from '../nn/optim.js';
 import { makeBackbone, MODELS, type ModelName } from '../tasks/lib/pipeline.js';
@@ -17,22 +21,32 @@ const { values } = parseArgs({
     classes: { type: 'string' },
     steps: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
+    'memory-steps': { type: 'string', default: '0' },
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    kernels: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('node bench/train-step.js --model resnet8|resnet32|resnet18|resnet50|... --batch N [--size PX] [--classes C] [--steps N] [--warmup N] [--json FILE] [--profile]');
+  console.log('node bench/train-step.js --model resnet8|resnet32|resnet18|resnet50|... --batch N [--size PX] [--classes C] [--steps N] [--warmup N] [--memory-steps N] [--json FILE] [--profile] [--kernels]');
   process.exit(0);
 }
 const model = values.model as ModelName;
 if (!MODELS.includes(model)) throw new Error(`--model must be one of ${MODELS.join(', ')}`);
-const batch = Number(values.batch);
+const count = (flag: string, value: string | undefined, min: number): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer >= ${min}, got ${value}`);
+  return n;
+};
+const batch = count('batch', values.batch, 1);
 const cifar = model === 'resnet8' || model === 'resnet32';
 const size = Number(values.size ?? (cifar ? 32 : 224));
 const classes = Number(values.classes ?? (cifar ? 10 : 1000));
-const steps = Number(values.steps);
+const steps = count('steps', values.steps, 1);
+const warmup = count('warmup', values.warmup, 0);
+const memorySteps = count('memory-steps', values['memory-steps'], 0);
+if (memorySteps === 1) throw new Error('--memory-steps needs at least 2 steps to compare the first with the last');
 
 const dev = await init({ requireWebGPU: true });
 console.log(`adapter: ${dev!.info.description || dev!.info.vendor} ${dev!.info.architecture} (fallback ${dev!.info.isFallbackAdapter})`);
@@ -67,7 +81,7 @@ async function step(profile: boolean): Promise<Record<string, number>> {
   return t;
 }
 
-for (let i = 0; i < Number(values.warmup); i++) await step(false);
+for (let i = 0; i < warmup; i++) await step(false);
 const before = rt.pool.getStats();
 const ms: number[] = [];
 const phases: Record<string, number[]> = {};
@@ -78,20 +92,55 @@ for (let i = 0; i < steps; i++) {
   for (const [k, v] of Object.entries(t)) (phases[k] ??= []).push(v);
 }
 const after = rt.pool.getStats();
+
+// the pool and the live tensors after the first and after the last of memorySteps further steps
+let memory: { steps: number; pool_bytes_first: number; pool_bytes_last: number; pool_growth_bytes: number; live_tensor_growth: number } | undefined;
+if (memorySteps > 0) {
+  let first = { bytes: 0, tensors: 0 };
+  for (let i = 0; i < memorySteps; i++) {
+    await step(false);
+    if (i === 0) first = { bytes: rt.pool.getStats().totalBytes, tensors: liveTensorCount() };
+  }
+  const last = rt.pool.getStats().totalBytes;
+  memory = { steps: memorySteps, pool_bytes_first: first.bytes, pool_bytes_last: last, pool_growth_bytes: last - first.bytes, live_tensor_growth: liveTensorCount() - first.tensors };
+}
+// one more step with every dispatch timestamped (each in its own pass, so a little slower)
+let kernels: KernelTime[] | undefined;
+if (values.kernels) {
+  const profile = rt.startProfile();
+  await step(false);
+  kernels = await profile.stop();
+}
 const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
 const row = {
   model,
   batch,
   size,
+  steps,
   ms_per_step: median(ms),
   images_per_s: (batch * 1000) / median(ms),
   params: net.numParameters(),
   peak_bytes: after.peakBytes,
   pool_growth_bytes: after.totalBytes - before.totalBytes,
   adapter: device().info.description || device().info.vendor,
+  ...(memory ? { memory } : {}),
+  ...(kernels ? { kernels } : {}),
   ...(values.profile ? { phases_ms: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])) } : {}),
 };
-console.log(`| model | batch | size | ms/step | images/s | params | peak pool MB | pool growth |`);
+console.log(`| model | batch | size | ms/step (median of ${steps}) | images/s | params | peak pool MB | pool growth |`);
 console.log(`| ${model} | ${batch} | ${size} | ${row.ms_per_step.toFixed(1)} | ${row.images_per_s.toFixed(1)} | ${row.params.toLocaleString('en-US')} | ${(row.peak_bytes / 2 ** 20).toFixed(1)} | ${row.pool_growth_bytes} B |`);
 if (row.phases_ms) console.log('phases (ms):', row.phases_ms);
+if (kernels) {
+  const total = kernels.reduce((a, k) => a + k.ms, 0);
+  console.log(`\nGPU time per kernel in one step (${total.toFixed(1)} ms in all):\n| kernel | calls | ms | share |\n| --- | --- | --- | --- |`);
+  for (const k of kernels) console.log(`| ${k.name} | ${k.calls} | ${k.ms.toFixed(1)} | ${((100 * k.ms) / total).toFixed(1)}% |`);
+}
+if (memory) {
+  const mb = (b: number) => (b / 2 ** 20).toFixed(2);
+  console.log(`memory over ${memory.steps} steps after warm-up: pool ${mb(memory.pool_bytes_first)} MB after the first, ${mb(memory.pool_bytes_last)} MB after the last (growth ${memory.pool_growth_bytes} B), live tensors ${memory.live_tensor_growth >= 0 ? '+' : ''}${memory.live_tensor_growth}`);
+  if (memory.pool_growth_bytes !== 0 || memory.live_tensor_growth !== 0) {
+    console.error('memory grows across training steps');
+    process.exitCode = 1;
+  }
+}
 if (values.json) writeFileSync(values.json, JSON.stringify([row], null, 2));
