@@ -13,25 +13,18 @@ function mix32(x: number): number {
   return x >>> 0;
 }
 
-export class DataRng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-
-  /** Key words are non-negative integers below 2^53 (a seed, an epoch, a sample position...). */
-  constructor(...key: number[]) {
-    let h = 0x6a09e667;
-    for (const k of key) {
-      if (!Number.isSafeInteger(k) || k < 0) throw new RangeError(`DataRng: key ${k} is not a non-negative safe integer`);
-      h = mix32(h ^ mix32((k >>> 0) + 0x9e3779b9));
-      h = mix32(h ^ mix32(Math.floor(k / 2 ** 32) + 0x85ebca6b));
-    }
-    // Four distinct state words from the key hash; xoshiro needs a state that is not all zero.
-    this.s0 = mix32(h + 0x243f6a88);
-    this.s1 = mix32(h + 0x85a308d3);
-    this.s2 = mix32(h + 0x13198a2e);
-    this.s3 = mix32(h + 0x03707344) | 1;
+/**
+ * The xoshiro128** generator (Blackman & Vigna, "Scrambled linear pseudorandom number generators",
+ * 2018): 128-bit state, period 2^128 − 1, 32-bit integer ops only (fast in JS). Subclasses seed it.
+ */
+export class Xoshiro128 {
+  protected constructor(
+    private s0: number,
+    private s1: number,
+    private s2: number,
+    private s3: number,
+  ) {
+    if ((s0 | s1 | s2 | s3) === 0) this.s0 = 1; // the one state xoshiro cannot leave
   }
 
   /** xoshiro128**: result = rotl(s1 * 5, 7) * 9, then the linear state update. */
@@ -50,6 +43,20 @@ export class DataRng {
   /** Uniform in [0, 1) with 53 random bits. */
   random(): number {
     return ((this.nextU32() >>> 5) * 67108864 + (this.nextU32() >>> 6)) / 9007199254740992;
+  }
+}
+
+export class DataRng extends Xoshiro128 {
+  /** Key words are non-negative integers below 2^53 (a seed, an epoch, a sample position...). */
+  constructor(...key: number[]) {
+    let h = 0x6a09e667;
+    for (const k of key) {
+      if (!Number.isSafeInteger(k) || k < 0) throw new RangeError(`DataRng: key ${k} is not a non-negative safe integer`);
+      h = mix32(h ^ mix32((k >>> 0) + 0x9e3779b9));
+      h = mix32(h ^ mix32(Math.floor(k / 2 ** 32) + 0x85ebca6b));
+    }
+    // Four distinct state words from the key hash (s3 odd: never the all-zero state)
+    super(mix32(h + 0x243f6a88), mix32(h + 0x85a308d3), mix32(h + 0x13198a2e), mix32(h + 0x03707344) | 1);
   }
 
   /** Uniform in [lo, hi). */

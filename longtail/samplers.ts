@@ -2,6 +2,7 @@
 // epoch, deterministic in (seed, epoch). Pure TypeScript (no GPU, no Node built-ins): it runs in
 // the browser demo and in worker threads alike.
 import { check } from '../kernels/errors.js';
+import { Xoshiro128 } from '../data/rng.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded PRNG
@@ -15,21 +16,12 @@ function fmix32(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
-
 /**
- * xoshiro128** (Blackman & Vigna, "Scrambled linear pseudorandom number generators", 2018):
- * 128-bit state, period 2^128 − 1, 32-bit integer ops only (fast in JS). The state is seeded from
- * (seed, epoch, stream) through an fmix32 hash chain followed by a SplitMix-style counter, so each
- * epoch and each stream is an independent, reproducible sequence: resuming a run at epoch e
- * replays exactly the draws of epoch e.
+ * xoshiro128** (data/rng.ts) seeded from (seed, epoch, stream) through an fmix32 hash chain
+ * followed by a SplitMix-style counter, so each epoch and each stream is an independent,
+ * reproducible sequence: resuming a run at epoch e replays exactly the draws of epoch e.
  */
-export class Rng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-
+export class Rng extends Xoshiro128 {
   constructor(seed: number, epoch = 0, stream = 0) {
     check(Number.isSafeInteger(seed), 'Rng', `seed must be a safe integer, got ${seed}`);
     check(Number.isSafeInteger(epoch) && epoch >= 0, 'Rng', `epoch must be a non-negative integer, got ${epoch}`);
@@ -37,31 +29,12 @@ export class Rng {
     const words = [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, epoch >>> 0, Math.floor(epoch / 2 ** 32) >>> 0, stream >>> 0];
     let h = 0;
     for (const w of words) h = fmix32((h ^ w) + GOLDEN);
-    this.s0 = fmix32(h + GOLDEN);
-    this.s1 = fmix32(h + 2 * GOLDEN);
-    this.s2 = fmix32(h + 3 * GOLDEN);
-    this.s3 = fmix32(h + 4 * GOLDEN);
-    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // the one state xoshiro cannot leave
-  }
-
-  /** Next 32 random bits as an unsigned integer. */
-  nextU32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = this.s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return result;
+    super(fmix32(h + GOLDEN), fmix32(h + 2 * GOLDEN), fmix32(h + 3 * GOLDEN), fmix32(h + 4 * GOLDEN));
   }
 
   /** Uniform double in [0, 1) with 53 random bits. */
   uniform(): number {
-    const hi = this.nextU32() >>> 5;
-    const lo = this.nextU32() >>> 6;
-    return (hi * 67108864 + lo) / 9007199254740992;
+    return this.random();
   }
 
   /** Uniform integer in [0, n); the bias of flooring a 53-bit uniform is below n / 2^53. */
