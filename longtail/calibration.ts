@@ -274,10 +274,15 @@ export const CALIBRATIONS: Record<CalibrationName, Calibration> = {
   },
 };
 
-/** Applies a calibration by name (`--calib disalign`). */
-export function calibrate(name: string, input: CalibrationInput): Promise<Calibrated> {
+/** The calibration a name selects (case and surrounding spaces ignored); throws for an unknown one. */
+export function calibrationName(name: string): CalibrationName {
   const key = name.trim().toLowerCase();
   check(Object.hasOwn(CALIBRATIONS, key), 'calibrate', `unknown calibration "${name}"; expected one of ${Object.keys(CALIBRATIONS).join(', ')}`);
-  return CALIBRATIONS[key as CalibrationName](input);
+  return key as CalibrationName;
+}
+
+/** Applies a calibration by name (`--calib disalign`). */
+export function calibrate(name: string, input: CalibrationInput): Promise<Calibrated> {
+  return CALIBRATIONS[calibrationName(name)](input);
 }
 

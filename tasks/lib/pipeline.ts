@@ -11,7 +11,7 @@ import type { DatasetSpec } from '../../data/loader.js';
 import { createLoader } from '../../data/node-loader.js';
 import { createSampler } from '../../longtail/samplers.js';
 import { LinearHead, CosineHead, CausalNormHead, type Head } from '../../longtail/heads.js';
-import { calibrate, calibrationHeadMismatch, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
+import { calibrate, calibrationHeadMismatch, calibrationName, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
 import { TwoStageModel, trainStage1, lossByName, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
 import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
@@ -135,9 +135,8 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   const backbone = makeBackbone(c.model, data.numClasses);
   const model = new TwoStageModel(backbone, makeHead(c.head, backbone.featureDim, data.numClasses));
   // a calibration that cannot use this head fails now, not after stage 1
-  const methods = c.calib.split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
+  const methods = c.calib.split(',').filter((s) => s.trim() && s.trim() !== 'none').map(calibrationName);
   for (const name of methods) {
-    if (!(name in CALIBRATIONS)) throw new Error(`--calib: unknown calibration '${name}'; known: ${Object.keys(CALIBRATIONS).join(', ')}`);
     const mismatch = calibrationHeadMismatch(name, model.head);
     if (mismatch) throw new Error(`--calib ${name} ${mismatch} (--head ${c.head}); choose --head ${name === 'tde' ? 'causal' : 'linear'} or leave ${name} out`);
   }
