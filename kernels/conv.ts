@@ -412,18 +412,24 @@ function im2colUniforms(g: ConvGeometry): Record<string, number> {
 // Integer division is scalarised on CPU adapters, so the grids carry the row k and the image, and
 // the remaining divisions use cv_divmod's f32 reciprocals.
 
+/** im2col and col2im: one f32 array read, one written, the geometry uniforms, `body` as main's. */
+const unfoldKernel = (name: string, src: string, dst: string, body: string) =>
+  runtime().kernel(`conv2d.${name}`, '', () => /* wgsl */ `${IM2COL_UNIFORMS}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> ${src}: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ${dst}: array<f32>;
+${DIVMOD_WGSL}
+@compute @workgroup_size(${IM2COL_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+${body}
+}`);
+
 /** col[n, g, (ci, r, c), (oh, ow)] = x[n, g·Cig + ci, oh·s − p + r·d, ow·s − p + c·d], 0 in the padding. */
 function im2col(x: Tensor, g: ConvGeometry): Tensor {
   const Kg = g.Cig * g.kernel[0] * g.kernel[1];
   const col = Tensor.empty([g.N, g.groups, Kg, g.OH * g.OW], 'f32', x.device, 'conv2d');
   // grid: x = runs of output pixels (oh, ow), y = row k = (ci, r, c), z = image n·G + g
-  const k = runtime().kernel('conv2d.im2col', '', () => /* wgsl */ `${IM2COL_UNIFORMS}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> col: array<f32>;
-${DIVMOD_WGSL}
-@compute @workgroup_size(${IM2COL_WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  const k = unfoldKernel('im2col', 'x', 'col', /* wgsl */ `
   // ${IM2COL_RUN} consecutive output pixels per invocation: one division for the run
   let o0 = (wid.x * ${IM2COL_WG}u + li) * ${IM2COL_RUN}u;
   if (o0 >= p.ohw) { return; }
@@ -441,8 +447,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     col[out + o] = v;
     ow++;
     if (ow == p.OW) { ow = 0u; oh++; }
-  }
-}`);
+  }`);
   runtime().dispatch(k, [x.binding(), col.binding()], im2colUniforms(g), [Math.ceil((g.OH * g.OW) / (IM2COL_WG * IM2COL_RUN)), Kg, g.N * g.groups]);
   return col;
 }
@@ -450,13 +455,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 /** dx[n, g·Cig + ci, h, w] = Σ over the taps (r, c) that reach (h, w) of dcol[n, g, (ci, r, c), (oh, ow)]. */
 function col2im(dcol: Tensor, g: ConvGeometry, dx: Tensor): void {
   // grid: x = input pixels (h, w), y = plane (n·G + g)·Cig + ci
-  const k = runtime().kernel('conv2d.col2im', '', () => /* wgsl */ `${IM2COL_UNIFORMS}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dcol: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-${DIVMOD_WGSL}
-@compute @workgroup_size(${IM2COL_WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  const k = unfoldKernel('col2im', 'dcol', 'dx', /* wgsl */ `
   let pix = wid.x * ${IM2COL_WG}u + li;
   if (pix >= p.hw) { return; }
   let plane = wid.y;
@@ -477,8 +476,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       v += dcol[base + (r * p.KW + c) * p.ohw + oh.x * p.OW + ow.x];
     }
   }
-  dx[plane * p.hw + pix] = v;
-}`);
+  dx[plane * p.hw + pix] = v;`);
   runtime().dispatch(k, [dcol.binding(), dx.binding()], im2colUniforms(g), [Math.ceil((g.H * g.W) / IM2COL_WG), g.N * g.C]);
 }
 
