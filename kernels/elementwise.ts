@@ -4,6 +4,7 @@
 
 import { check, fmtShape, OpError } from './errors.js';
 import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { linearKernel } from './wgsl.js';
 import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
 
 const WG = 256;
@@ -69,20 +70,11 @@ export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
     return out;
   }
   const t = x.dtype;
-  const k = runtime().kernel(`unary.${op}`, t, () => /* wgsl */ `
-${op === 'pow' ? POWI_WGSL : ''}
-struct P { n: u32, p0: f32, p1: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<${t}>;
-@group(0) @binding(2) var<storage, read_write> y: array<${t}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let v = x[i];
-  y[i] = ${def.wgsl('v')};
-}`);
-  runtime().dispatch(k, [x.binding(), out.binding()], { n: x.size, p0, p1 }, grid1(Math.ceil(x.size / WG)));
+  const k = runtime().kernel(`elementwise.unary.${op}`, linearKernel(
+    { preamble: op === 'pow' ? POWI_WGSL : '', uniforms: { n: 'u32', p0: 'f32', p1: 'f32' }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
+    `  let v = x[i];\n  y[i] = ${def.wgsl('v')};`,
+  ));
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size, p0, p1 }, grid1(Math.ceil(x.size / WG)));
   return out;
 }
 
@@ -94,17 +86,11 @@ export function cast(x: Tensor, dtype: DType): Tensor {
     for (let i = 0; i < a.length; i++) o[i] = dtype === 'f32' ? Math.fround(a[i]) : Math.trunc(a[i]);
     return out;
   }
-  const k = runtime().kernel('cast', `${x.dtype}>${dtype}`, () => /* wgsl */ `
-struct P { n: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<${x.dtype}>;
-@group(0) @binding(2) var<storage, read_write> y: array<${dtype}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i < p.n) { y[i] = ${dtype}(x[i]); }
-}`);
-  runtime().dispatch(k, [x.binding(), out.binding()], { n: x.size }, grid1(Math.ceil(x.size / WG)));
+  const k = runtime().kernel('elementwise.cast', linearKernel(
+    { uniforms: { n: 'u32' }, read: { x: x.dtype }, write: { y: dtype }, wg: WG, bound: 'n' },
+    `  y[i] = ${dtype}(x[i]);`,
+  ));
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size }, grid1(Math.ceil(x.size / WG)));
   return out;
 }
 

@@ -100,12 +100,18 @@ class Runtime {
     this.ringView = new DataView(this.ringMirror);
   }
 
-  /** Compiles (once per name + key) the WGSL that `gen` returns. */
-  kernel(name: string, key: string, gen: () => string): Kernel {
-    const cacheKey = `${name}|${key}`;
+  /**
+   * Compiles `code` once: the cache key is the name and the code itself, so a constant baked into
+   * the WGSL can never reuse a pipeline compiled for another. (The three-argument form, cached by a
+   * hand-written key, is the older one and goes away once every kernel has moved.)
+   */
+  kernel(name: string, keyOrCode: string, gen?: () => string): Kernel {
+    const cacheKey = gen ? `${name}|${keyOrCode}` : `${name}\u0000${keyOrCode}`;
     const hit = this.kernels.get(cacheKey);
     if (hit) return hit;
-    const code = gen();
+    const code = gen ? gen() : keyOrCode;
+    // a specialisation's label in errors and profiles: the hand-written key, or the code's hash
+    const key = gen ? keyOrCode : fnv1a(code);
     const gpu = this.dev.gpu;
     let reflect: WgslReflect;
     try {
@@ -201,10 +207,12 @@ class Runtime {
   }
 
   /**
-   * Records one dispatch. `buffers` follow the kernel's storage bindings in binding order.
-   * `groups` is the workgroup count per dimension.
+   * Records one dispatch. `named` maps each storage binding's WGSL name to its buffer (the older
+   * positional form, in binding order, goes away once every kernel has moved). `groups` is the
+   * workgroup count per dimension.
    */
-  dispatch(k: Kernel, buffers: Bound[], uniforms: Uniforms | undefined, groups: readonly [number, number?, number?]): void {
+  dispatch(k: Kernel, named: Record<string, Bound> | Bound[], uniforms: Uniforms | undefined, groups: readonly [number, number?, number?]): void {
+    const buffers = Array.isArray(named) ? named : this.byName(k, named);
     if (buffers.length !== k.storage.length) {
       throw new Error(`kernel ${k.name}: takes ${k.storage.length} buffers (${k.storage.map((s) => s.name).join(', ')}), got ${buffers.length}`);
     }
@@ -236,6 +244,20 @@ class Runtime {
     pass.dispatchWorkgroups(gx, gy, gz);
     for (const b of buffers) this.touched.add(b.buffer);
     if (++this.dispatches >= BATCH_DISPATCHES) this.flush();
+  }
+
+  /** The buffers of `named` in binding order; a missing or unknown name is an error. */
+  private byName(k: Kernel, named: Record<string, Bound>): Bound[] {
+    const out = k.storage.map((s) => {
+      const b = named[s.name];
+      if (!b) throw new Error(`kernel ${k.name}: buffer '${s.name}' was not given (it takes ${k.storage.map((t) => t.name).join(', ')})`);
+      return b;
+    });
+    if (Object.keys(named).length !== out.length) {
+      const unknown = Object.keys(named).filter((n) => !k.storage.some((s) => s.name === n));
+      throw new Error(`kernel ${k.name}: no buffer named ${unknown.map((n) => `'${n}'`).join(', ')} (it takes ${k.storage.map((t) => t.name).join(', ')})`);
+    }
+    return out;
   }
 
   /** Zero-fills the first `bytes` of a buffer, in stream order. */
@@ -338,6 +360,13 @@ class Runtime {
     for (const list of this.staging.values()) for (const b of list) b.destroy();
     this.staging.clear();
   }
+}
+
+/** 32-bit FNV-1a of a string, in hex: a short, stable name for one generated kernel. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
 }
 
 let rt: Runtime | null = null;

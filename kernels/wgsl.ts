@@ -1,0 +1,46 @@
+// The block every kernel starts with, generated in one place: the uniform struct `p`, the storage
+// bindings (read-only first, then read-write, numbered in that order), the `main` header and, for
+// linear kernels, the flat invocation index over a grid made by grid1.
+
+/** WGSL element type of a storage array: 'f32', 'i32', 'u32', 'vec4<f32>', 'atomic<u32>', ... */
+export type ElemType = string;
+
+export interface KernelSignature {
+  /** Uniform struct fields in order, name -> WGSL type (read in WGSL as `p.name`). */
+  uniforms?: Record<string, string>;
+  /** Read-only storage arrays, name -> element type. */
+  read?: Record<string, ElemType>;
+  /** Read-write storage arrays, name -> element type. */
+  write?: Record<string, ElemType>;
+  /** Workgroup size: a count (1-D) or [x, y, z]. */
+  wg: number | readonly [number, number, number];
+  /** Code placed before the bindings (helper functions, constants, workgroup arrays). */
+  preamble?: string;
+}
+
+/** The bindings, struct and `fn main(wid, nwg, li)` header, ready for the body and a closing `}`. */
+export function kernelHeader(sig: KernelSignature): string {
+  const lines: string[] = [];
+  if (sig.preamble) lines.push(sig.preamble.trim());
+  let b = 0;
+  const fields = Object.entries(sig.uniforms ?? {});
+  if (fields.length) {
+    lines.push(`struct P { ${fields.map(([n, t]) => `${n}: ${t}`).join(', ')} }`);
+    lines.push(`@group(0) @binding(${b++}) var<uniform> p: P;`);
+  }
+  for (const [n, t] of Object.entries(sig.read ?? {})) lines.push(`@group(0) @binding(${b++}) var<storage, read> ${n}: array<${t}>;`);
+  for (const [n, t] of Object.entries(sig.write ?? {})) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> ${n}: array<${t}>;`);
+  const wg = typeof sig.wg === 'number' ? [sig.wg, 1, 1] : sig.wg;
+  lines.push(`@compute @workgroup_size(${wg.join(', ')})`);
+  lines.push('fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {');
+  return lines.join('\n');
+}
+
+/**
+ * A 1-D kernel: `i` is the flat invocation index over a grid1 grid. With `bound`, invocations at
+ * or past that uniform (e.g. 'n' for p.n) return at once.
+ */
+export function linearKernel(sig: KernelSignature & { wg: number; bound?: string }, body: string): string {
+  const guard = sig.bound ? `\n  if (i >= p.${sig.bound}) { return; }` : '';
+  return `${kernelHeader(sig)}\n  let i = (wid.x + wid.y * nwg.x) * ${sig.wg}u + li;${guard}\n${body}\n}`;
+}
