@@ -1,12 +1,17 @@
-// node bench/train-step.js --model resnet32 --batch 128 [--size 32] [--steps 10] [--memory-steps 100] [--json FILE]
+// node bench/train-step.js --model resnet32 --batch 128 [--size 32] [--steps 10] [--memory-steps 100] [--json FILE] [--peer torch]
 // Times full training steps (forward, loss, backward, SGD) until the GPU has finished: the median
 // ms per step and images/s over --steps steps after warm-up, the parameter count, peak pool bytes,
 // and whether pool memory grows across the measured steps. --memory-steps N then runs N more steps
 // and compares the pool after the first of them with the pool after the last: after warm-up it
 // must not grow (the exit code is 1 if it does). --profile splits a step into phases; --kernels
-// times one more step per kernel with timestamp queries (GPU ms and calls per kernel).
+// times one more step per kernel with timestamp queries (GPU ms and calls per kernel). --peer torch
+// then runs the same model, batch and step in PyTorch on the CPU (bench/torch_step.py, Debian's
+// python3-torch) and prints the ratio torch_ms / ours (above 1: we are faster).
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { init, device, runtime, randn, tensor, liveTensorCount, scopeAsync as scope, type Tensor } from '../index.node.js';
 import type { KernelTime } from '../kernels/runtime.js';
 import { crossEntropy } from '../longtail/losses.js';
@@ -25,11 +30,12 @@ const { values } = parseArgs({
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
     kernels: { type: 'boolean', default: false },
+    peer: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('node bench/train-step.js --model resnet8|resnet32|resnet18|resnet50|... --batch N [--size PX] [--classes C] [--steps N] [--warmup N] [--memory-steps N] [--json FILE] [--profile] [--kernels]');
+  console.log('node bench/train-step.js --model resnet8|resnet32|resnet18|resnet50|... --batch N [--size PX] [--classes C] [--steps N] [--warmup N] [--memory-steps N] [--json FILE] [--profile] [--kernels] [--peer torch]');
   process.exit(0);
 }
 const model = values.model as ModelName;
@@ -46,6 +52,7 @@ const classes = Number(values.classes ?? (cifar ? 10 : 1000));
 const steps = count('steps', values.steps, 1);
 const warmup = count('warmup', values.warmup, 0);
 const memorySteps = count('memory-steps', values['memory-steps'], 0);
+if (values.peer !== undefined && values.peer !== 'torch') throw new Error(`--peer takes 'torch', got '${values.peer}'`);
 if (memorySteps === 1) throw new Error('--memory-steps needs at least 2 steps to compare the first with the last');
 
 const dev = await init({ requireWebGPU: true });
@@ -111,6 +118,24 @@ if (values.kernels) {
   await step(false);
   kernels = await profile.stop();
 }
+/** PyTorch's ms per step for the same CIFAR ResNet step on the CPU, or why it could not run. */
+function torchPeer(): { ms_per_step: number; peer: string; threads: number } | { skipped: string } {
+  const blocks = { resnet8: 1, resnet32: 5 }[model as string];
+  if (!blocks) return { skipped: `the torch peer covers the CIFAR ResNets (resnet8, resnet32), not ${model}` };
+  const python = process.env.PYTHON ?? '/usr/bin/python3';
+  const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
+  const args = [script, '--blocks', String(blocks), '--batch', String(batch), '--size', String(size), '--classes', String(classes), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(availableParallelism())];
+  try {
+    return JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!);
+  } catch (e) {
+    const err = e as { code?: string; stderr?: string };
+    if (err.code === 'ENOENT') return { skipped: `${python} not found (apt-get install python3-torch, or set PYTHON)` };
+    const why = /No module named 'torch'/.test(err.stderr ?? '') ? 'python3-torch is not installed (apt-get install python3-torch)' : (err.stderr ?? String(e)).trim().split('\n').pop();
+    return { skipped: why ?? 'failed' };
+  }
+}
+const peer = values.peer === 'torch' ? torchPeer() : undefined;
+
 const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
 const row = {
   model,
@@ -123,12 +148,17 @@ const row = {
   peak_bytes: after.peakBytes,
   pool_growth_bytes: after.totalBytes - before.totalBytes,
   adapter: device().info.description || device().info.vendor,
+  ...(peer ? { peer: 'skipped' in peer ? peer : { ...peer, ratio: peer.ms_per_step / median(ms) } } : {}),
   ...(memory ? { memory } : {}),
   ...(kernels ? { kernels } : {}),
   ...(values.profile ? { phases_ms: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])) } : {}),
 };
 console.log(`| model | batch | size | ms/step (median of ${steps}) | images/s | params | peak pool MB | pool growth |`);
 console.log(`| ${model} | ${batch} | ${size} | ${row.ms_per_step.toFixed(1)} | ${row.images_per_s.toFixed(1)} | ${row.params.toLocaleString('en-US')} | ${(row.peak_bytes / 2 ** 20).toFixed(1)} | ${row.pool_growth_bytes} B |`);
+if (peer) {
+  if ('skipped' in peer) console.log(`peer torch: skipped, ${peer.skipped}`);
+  else console.log(`peer ${peer.peer} (${peer.threads} threads): ${peer.ms_per_step.toFixed(1)} ms/step; ratio torch_ms / ours = ${(peer.ms_per_step / row.ms_per_step).toFixed(3)} (above 1: we are faster)`);
+}
 if (row.phases_ms) console.log('phases (ms):', row.phases_ms);
 if (kernels) {
   const total = kernels.reduce((a, k) => a + k.ms, 0);
