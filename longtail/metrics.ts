@@ -199,3 +199,46 @@ export function resultsTableText(rows: readonly ResultRow[]): string {
   const widths = HEADER.map((_, c) => Math.max(...table.map((r) => r[c].length)));
   return table.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n') + '\n';
 }
+
+/** One confidence bin of a reliability diagram. */
+export interface ReliabilityBin {
+  /** The bin's confidence range [lo, hi). */
+  lo: number;
+  hi: number;
+  count: number;
+  /** Mean top-1 softmax confidence of its samples (NaN when empty). */
+  confidence: number;
+  /** Their top-1 accuracy (NaN when empty). */
+  accuracy: number;
+}
+
+/**
+ * Reliability diagram and expected calibration error (Guo et al., "On calibration of modern neural
+ * networks", ICML 2017): samples binned by their top-1 softmax confidence into `bins` equal-width
+ * bins (a confidence of exactly 1 falls in the last), ECE = Σ_b (n_b/N)·|acc_b − conf_b|.
+ */
+export function reliability(scores: Scores, labels: ArrayLike<number>, numClasses: number, bins = 15): { bins: ReliabilityBin[]; ece: number } {
+  checkScores('reliability', scores, labels, numClasses);
+  check(Number.isSafeInteger(bins) && bins > 0, 'reliability', `bins must be a positive integer, got ${bins}`);
+  const predicted = predictions(scores, numClasses);
+  const count = new Float64Array(bins), conf = new Float64Array(bins), hits = new Float64Array(bins);
+  for (let i = 0; i < labels.length; i++) {
+    const base = i * numClasses, top = scores[base + predicted[i]];
+    let z = 0;
+    for (let j = 0; j < numClasses; j++) z += Math.exp(scores[base + j] - top);
+    const p = 1 / z; // the softmax probability of the argmax
+    const b = Math.min(bins - 1, Math.floor(p * bins));
+    count[b]++;
+    conf[b] += p;
+    if (predicted[i] === labels[i]) hits[b]++;
+  }
+  let ece = 0;
+  const out: ReliabilityBin[] = [];
+  for (let b = 0; b < bins; b++) {
+    const n = count[b];
+    const bin = { lo: b / bins, hi: (b + 1) / bins, count: n, confidence: n ? conf[b] / n : NaN, accuracy: n ? hits[b] / n : NaN };
+    if (n) ece += (n / labels.length) * Math.abs(bin.accuracy - bin.confidence);
+    out.push(bin);
+  }
+  return { bins: out, ece };
+}

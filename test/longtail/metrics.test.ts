@@ -6,6 +6,7 @@ import {
   macroF1,
   perClassAccuracy,
   predictions,
+  reliability,
   resultsTableMarkdown,
   resultsTableText,
   shotAccuracy,
@@ -134,5 +135,30 @@ describe('evaluation and the results table', () => {
         'DisAlign               51.3  59.9    49.9  31.8\n' +
         'Logit Adjust(post)     50.4     -       -     -\n',
     );
+  });
+});
+
+describe('reliability diagram and ECE', () => {
+  it('bins by top-1 softmax confidence and weighs |accuracy − confidence| by bin size (hand-computed)', () => {
+    // 2 classes; logits (ln 3, 0) give p = 0.75, (0, 0) gives 0.5 (argmax: class 0), (ln 9, 0) gives 0.9
+    const l3 = Math.log(3), l9 = Math.log(9);
+    const scores = Float64Array.from([l3, 0, l3, 0, 0, 0, l9, 0]);
+    const labels = [0, 1, 0, 0];
+    const { bins, ece } = reliability(scores, labels, 2, 4); // bins [0, .25) [.25, .5) [.5, .75) [.75, 1]
+    expect(bins.map((b) => b.count)).toEqual([0, 0, 1, 3]);
+    expect(bins[2].confidence).toBeCloseTo(0.5, 12);
+    expect(bins[2].accuracy).toBe(1);
+    expect(bins[3].confidence).toBeCloseTo((0.75 + 0.75 + 0.9) / 3, 12);
+    expect(bins[3].accuracy).toBeCloseTo(2 / 3, 12);
+    expect(Number.isNaN(bins[0].confidence)).toBe(true);
+    // ECE = 1/4·|1 − 0.5| + 3/4·|2/3 − 0.8|
+    expect(ece).toBeCloseTo(0.25 * 0.5 + 0.75 * Math.abs(2 / 3 - 0.8), 12);
+  });
+
+  it('a confidence of exactly 1 falls in the last bin; bad bins and NaN scores are named', () => {
+    const { bins } = reliability(Float64Array.from([1000, 0]), [0], 2, 10);
+    expect(bins[9].count).toBe(1);
+    expect(() => reliability(Float64Array.from([0, 0]), [0], 2, 0)).toThrow(/reliability: bins must be a positive integer, got 0/);
+    expect(() => reliability(Float64Array.from([NaN, 0]), [0], 2)).toThrow(/reliability: score of sample 0, class 0 is NaN/);
   });
 });
