@@ -144,15 +144,16 @@ describe('reliability diagram and ECE', () => {
     const l3 = Math.log(3), l9 = Math.log(9);
     const scores = Float64Array.from([l3, 0, l3, 0, 0, 0, l9, 0]);
     const labels = [0, 1, 0, 0];
-    const { bins, ece } = reliability(scores, labels, 2, 4); // bins [0, .25) [.25, .5) [.5, .75) [.75, 1]
-    expect(bins.map((b) => b.count)).toEqual([0, 0, 1, 3]);
+    const { bins, ece } = reliability(scores, labels, 2, 5); // [0, .2) [.2, .4) [.4, .6) [.6, .8) [.8, 1]
+    expect(bins.map((b) => b.count)).toEqual([0, 0, 1, 2, 1]);
     expect(bins[2].confidence).toBeCloseTo(0.5, 12);
     expect(bins[2].accuracy).toBe(1);
-    expect(bins[3].confidence).toBeCloseTo((0.75 + 0.75 + 0.9) / 3, 12);
-    expect(bins[3].accuracy).toBeCloseTo(2 / 3, 12);
+    expect(bins[3].confidence).toBeCloseTo(0.75, 12);
+    expect(bins[3].accuracy).toBe(0.5);
+    expect(bins[4].confidence).toBeCloseTo(0.9, 12);
     expect(Number.isNaN(bins[0].confidence)).toBe(true);
-    // ECE = 1/4·|1 − 0.5| + 3/4·|2/3 − 0.8|
-    expect(ece).toBeCloseTo(0.25 * 0.5 + 0.75 * Math.abs(2 / 3 - 0.8), 12);
+    // ECE = 1/4·|1 − 0.5| + 2/4·|0.5 − 0.75| + 1/4·|1 − 0.9|
+    expect(ece).toBeCloseTo(0.275, 12);
   });
 
   it('a confidence of exactly 1 falls in the last bin; bad bins and NaN scores are named', () => {
