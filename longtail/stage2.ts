@@ -39,9 +39,11 @@ export interface Stage2Options {
   /** A samplers.ts spec: 'instance', 'class', 'sqrt', 'pow(q)', ... */
   sampler?: string;
   seed?: number;
+  /** Called after each epoch with its mean batch loss (progress bars, loss curves). */
+  onEpoch?: (epoch: number, epochs: number, loss: number) => void;
 }
 
-export type ResolvedStage2Options = Required<Stage2Options>;
+export type ResolvedStage2Options = Required<Omit<Stage2Options, 'onEpoch'>> & Pick<Stage2Options, 'onEpoch'>;
 
 /** One mini-batch: the gathered features, the labels as an i32 tensor and as a CPU array. */
 export interface FeatureBatch {
@@ -129,6 +131,7 @@ export async function trainOnCachedFeatures(
       total.dispose();
       if (!Number.isFinite(mean)) throw new OpError(op, `the training loss became ${mean} in epoch ${epoch + 1} of ${epochs} (check the features and the head for NaN or infinite values, or lower lr ${o.lr})`);
       epochLosses.push(mean);
+      o.onEpoch?.(epoch, epochs, mean);
     }
   } finally {
     optimizer.dispose();

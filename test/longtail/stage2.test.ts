@@ -34,5 +34,9 @@ describe('stage-2 budget', () => {
     const losses = await run(12); // 3 steps an epoch
     expect(losses).toHaveLength(4);
     expect(losses[3]).toBeLessThan(losses[0]);
+    // onEpoch reports each epoch's mean loss as it ends, with the epoch count
+    const seen: [number, number, number][] = [];
+    const reported = await trainOnCachedFeatures('test', features, labels, 2, [['w', w]], (b) => mean(mul(mul(b.features, w), mul(b.features, w))), { ...defaults, epochs: 3, batchSize: 4, lr: 0.05, minIterations: 0, onEpoch: (e, n, l) => seen.push([e, n, l]) });
+    expect(seen).toEqual(reported.map((l, e) => [e, 3, l]));
   });
 });
