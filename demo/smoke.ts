@@ -1,4 +1,4 @@
-// The browser smoke demo (demo/index.html): shows the WebGPU adapter, then runs matmul and the fused
+// The browser smoke demo (demo/smoke.html): shows the WebGPU adapter, then runs matmul and the fused
 // softmax-KL on the GPU and the same ops on the CPU reference backend (float64), and prints both
 // with the max abs error and ok/FAIL. scripts/test-browser.mjs loads it and checks every row.
 import { init, device, tensor, matmul, softmaxKL, unary, binary, type Backend, type DeviceInfo, type Tensor } from '../kernels/index.js';

@@ -1,5 +1,5 @@
 // Builds the package with esbuild: dist/node.js (Node, Dawn), dist/web.js (browser, no Node
-// built-ins: the build fails if one leaks into the core), the smoke demo demo/dist/smoke.js, the
+// built-ins: the build fails if one leaks into the core), the smoke demo demo/dist/smoke.js and the long-tail lab demo/dist/lab.js, the
 // runnable bench/*.js and tasks/*.js, and the type declarations. `--web`: the browser bundles only.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +16,7 @@ export const buildWeb = () =>
   Promise.all([
     build({ ...webOptions, entryPoints: ['index.ts'], outfile: 'dist/web.js' }),
     build({ ...webOptions, entryPoints: ['demo/smoke.ts'], outfile: 'demo/dist/smoke.js' }),
+    build({ ...webOptions, entryPoints: ['demo/lab.ts'], outfile: 'demo/dist/lab.js' }),
   ]);
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,6 +1,7 @@
 // `npm run test:browser`: runs the Node test files (test/kernels, test/autograd) unchanged in
-// headless Chromium on WebGPU, then checks the smoke demo page.
-//   node scripts/test-browser.mjs [test files...] [--demo] [--test-timeout=MS] [--timeout=S]
+// headless Chromium on WebGPU, then checks the smoke demo page and the long-tail lab
+// (scripts/lab-check.mjs). --demo: both pages only; --lab: the lab only.
+//   node scripts/test-browser.mjs [test files...] [--demo] [--lab] [--test-timeout=MS] [--timeout=S]
 // Each file is bundled with esbuild for the browser (`vitest` -> our shim, index.node -> index.ts,
 // node-dawn -> nothing, process.env -> {REQUIRE_WEBGPU: '1'}) and run in a fresh page, like
 // vitest's one fork per file. A file whose imports reach a Node built-in is skipped by design, with
@@ -9,14 +10,14 @@
 import { build } from 'esbuild';
 import { decode as decodePng } from 'fast-png';
 import { chromium } from 'playwright-core';
-import { createServer } from 'node:http';
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { builtinModules, SourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildWeb, webOptions } from './build.mjs';
+import { serveStatic } from './static-server.mjs';
+import { runLab } from './lab-check.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const TEST_DIRS = ['test/kernels', 'test/autograd'];
@@ -30,6 +31,7 @@ const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${nam
 const testTimeout = option('test-timeout', 120_000); // as vitest.config.ts
 const runTimeoutS = option('timeout', 900);
 const demoOnly = args.includes('--demo');
+const labOnly = args.includes('--lab');
 const fileArgs = args.filter((a) => !a.startsWith('--'));
 
 const rel = (p) => path.relative(root, p).split(path.sep).join('/');
@@ -109,29 +111,8 @@ export async function bundle(name, testFile, testTimeoutMs = testTimeout) {
 
 // ---- serving: the repository read-only, plus the in-memory bundles under /__bundles/
 
-const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.map': 'application/json', '.json': 'application/json', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml' };
 const bundles = new Map();
-
-async function serve() {
-  const server = createServer(async (req, res) => {
-    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    let file = path.join(root, decodeURIComponent(pathname));
-    let body = bundles.get(pathname);
-    try {
-      if (body === undefined) {
-        if (!file.startsWith(root)) throw new Error('outside the repository');
-        if ((await stat(file)).isDirectory()) file = path.join(file, 'index.html');
-        body = await readFile(file);
-      }
-      res.writeHead(200, { 'content-type': MIME[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
+const serve = () => serveStatic(root, { memory: bundles });
 
 // ---- error stacks: bundle positions -> source positions
 
@@ -250,7 +231,7 @@ async function runTestFile(base, file) {
   console.log(`${name}: ${seconds(performance.now() - started)}`);
 }
 
-// The colours of the demo's result cells (demo/index.html: td.ok, td.fail)
+// The colours of the demo's result cells (demo/smoke.html: td.ok, td.fail)
 const OK_RGB = [0x13, 0x73, 0x33];
 const FAIL_RGB = [0xc5, 0x22, 0x1f];
 
@@ -268,7 +249,7 @@ function countColour(png, box, rgb) {
 }
 
 /**
- * Loads demo/index.html, saves a full-page screenshot, and checks both what the page reports (the
+ * Loads demo/smoke.html, saves a full-page screenshot, and checks both what the page reports (the
  * adapter, an ok on every row) and what the screenshot shows: each row's result cell in the ok
  * colour, none in the fail colour.
  */
@@ -278,7 +259,7 @@ async function runDemo(base, info) {
   page.on('pageerror', (e) => errors.push(`${e.name}: ${e.message}`));
   const started = performance.now();
   try {
-    await page.goto(`${base}/demo/index.html`);
+    await page.goto(`${base}/demo/smoke.html`);
     await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.status ?? ''), null, { timeout: DEMO_TIMEOUT_MS });
   } catch (e) {
     errors.push(String(e.message ?? e).split('\n')[0]);
@@ -340,12 +321,13 @@ async function main() {
         printAdapter(e.info, e.ms);
       } else if (e.type === 'fatal') record('WebGPU adapter in Chromium', 'fail', undefined, e.error.message);
     });
-    if (info && !demoOnly) {
+    if (info && !demoOnly && !labOnly) {
       const files = testFiles(fileArgs);
       if (!files.length) console.log(`no test files in ${TEST_DIRS.join(', ')}`);
       for (const f of files) await runTestFile(base, f);
     }
-    if (info && (demoOnly || !fileArgs.length)) await runDemo(base, info);
+    if (info && !labOnly && (demoOnly || !fileArgs.length)) await runDemo(base, info);
+    if (info && (demoOnly || labOnly || !fileArgs.length)) await runLab({ root, base, browser: await openBrowser(), record, countColour });
   } finally {
     clearTimeout(timer);
     await closeBrowser();
