@@ -8,3 +8,5 @@ export * from './subsets.js';
 export * from './decode.js';
 export * from './augment.js';
 export * from './loader.js';
+export * from './coco.js';
+export * from './masks.js';
