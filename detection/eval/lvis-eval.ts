@@ -4,13 +4,14 @@
 // - federated: a detection of a category that is neither among the image's gt categories nor in
 //   its `neg_category_ids` is dropped before matching;
 // - for a category in the image's `not_exhaustive_category_ids`, unmatched detections are ignored;
+// - ground truths and detections of zero area are left out (get_ann_ids keeps 0 < area < inf);
 // - no crowd regions (LVIS gts are never crowd; the optional `ignore` flag is honoured);
 // - no maxDets per image beyond the 300 limit; AP_r / AP_c / AP_f average the categories of each
 //   frequency; AR@300 and areas all / small / medium / large. Browser-safe.
 import type { CocoDataset, CocoDetection } from '../../data/coco.js';
 import { DataError } from '../../data/errors.js';
 import { AREA_RANGES, IOU_THRESHOLDS, RECALL_THRESHOLDS, accumulate, argsortByScore, evaluateImage, formatFixed3, meanOver, type Accumulated, type ImageEval } from './core.js';
-import { groupByCategoryImage, instanceIou, perCategoryStats, prepareDetections, prepareGroundTruth, type IouType, type PerCategory } from './coco-eval.js';
+import { groupByCategoryImage, instanceIou, perCategoryStats, prepareDetections, prepareGroundTruth, type EvalInstance, type IouType, type PerCategory } from './coco-eval.js';
 
 export interface LvisEvalResult {
   iouType: IouType;
@@ -50,8 +51,10 @@ export function evaluateLvis(gt: CocoDataset, detections: readonly CocoDetection
   const maxDets = options.maxDetsPerImage ?? 300;
   for (const c of gt.categories) if (!c.frequency) throw new DataError(gt.file, `category ${c.id} (${c.name}) has no 'frequency': LVIS evaluation needs r/c/f for every category`);
   const limited = limitDetsPerImage(detections, maxDets);
-  const gtInstances = prepareGroundTruth(gt, iouType, false);
-  const dtInstances = prepareDetections(gt, limited, iouType, file);
+  // LVIS.get_ann_ids(img_ids, cat_ids) keeps only 0 < area < inf: zero-area gts and detections drop out
+  const positive = (x: EvalInstance) => x.area > 0 && x.area < Infinity;
+  const gtInstances = prepareGroundTruth(gt, iouType, false).filter(positive);
+  const dtInstances = prepareDetections(gt, limited, iouType, file).filter(positive);
   // federated filtering: keep a detection only if its category is in the image's gt or negatives
   const present = new Map<number, Set<number>>();
   for (const g of gtInstances) {
