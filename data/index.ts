@@ -10,3 +10,4 @@ export * from './augment.js';
 export * from './loader.js';
 export * from './coco.js';
 export * from './masks.js';
+export * from './detection-transforms.js';
