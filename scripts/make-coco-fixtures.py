@@ -325,16 +325,16 @@ def coco_numbers(coco, cocoeval, gt_dict, dts, iou_type):
     return {'stats': [float(x) for x in E.stats], 'text': out.getvalue(), 'perCategory': per_cat}
 
 
-def jitter_poly(poly, dx, dy, sc, cx, cy, rng, noise):
+def jitter_poly(poly, dx, dy, sc, cx, cy, rng, noise, digits, stride=1):
     out = []
-    for i in range(0, len(poly), 2):
+    for i in range(0, len(poly), 2 * (stride if len(poly) > 16 * stride else 1)):
         x = cx + (poly[i] - cx) * sc + dx + rng.uniform(-noise, noise)
         y = cy + (poly[i + 1] - cy) * sc + dy + rng.uniform(-noise, noise)
-        out += [round(x, 1), round(y, 1)]
+        out += [round(x, digits), round(y, digits)] if digits else [round(x), round(y)]
     return out
 
 
-def perturbed_detections(gt, rng, keep=0.9, fps_per_image=2, with_segm=True, score_digits=2):
+def perturbed_detections(gt, rng, keep=0.9, fps_per_image=2, with_segm=True, score_digits=2, poly_digits=1, stride=1):
     """Jittered copies of the non-crowd gts (shifted, scaled, noisy polygons), some dropped, some
     duplicated, plus false positives of random categories; scores rounded to force ties."""
     dts = []
@@ -352,7 +352,7 @@ def perturbed_detections(gt, rng, keep=0.9, fps_per_image=2, with_segm=True, sco
             bb = [round(cx - w * sc / 2 + dx, 2), round(cy - h * sc / 2 + dy, 2), round(w * sc, 2), round(h * sc, 2)]
             d = {'image_id': a['image_id'], 'category_id': a['category_id'], 'bbox': bb, 'score': round(rng.random(), score_digits)}
             if with_segm and isinstance(a.get('segmentation'), list):
-                d['segmentation'] = [jitter_poly(p, dx, dy, sc, cx, cy, rng, 0.02 * max(w, h)) for p in a['segmentation']]
+                d['segmentation'] = [jitter_poly(p, dx, dy, sc, cx, cy, rng, 0.02 * max(w, h), poly_digits, stride) for p in a['segmentation']]
             dts.append(d)
     for im in gt['images']:
         for _ in range(fps_per_image):
@@ -400,6 +400,9 @@ def synthetic_coco(mask, rng):
     for j in range(3):
         dts.append({'image_id': 2, 'category_id': 1, 'bbox': [110.0 + 20 * j, 30.0, 18.0, 25.0], 'score': 0.55})
     dts.append({'image_id': 3, 'category_id': 7, 'bbox': [1.0, 1.0, 10.0, 10.0], 'score': 0.99})
+    # over COCO's 100 detections per image and category: 120 small boxes of category 2 on image 4
+    for j in range(120):
+        dts.append({'image_id': 4, 'category_id': 2, 'bbox': [float(j % 12) * 12, float(j // 12) * 14, 9.0, 11.0], 'score': round(rng.random(), 1)})
     # segm results as compressed RLE (box-only results get their box polygon, as loadRes)
     imgs = {im['id']: im for im in images}
     for d in dts:
@@ -428,7 +431,10 @@ def main():
     write('masks.json', mask_cases(mask, rng))
 
     gt, dts = synthetic_coco(mask, random.Random(5))
-    write('coco-synthetic.json', {'gt': gt, 'dt': dts, 'bbox': coco_numbers(coco, cocoeval, gt, dts, 'bbox'), 'segm': coco_numbers(coco, cocoeval, gt, dts, 'segm')})
+    # the same results without boxes: loadRes's mask branch (areas and boxes from the masks)
+    mask_only = [{k: v for k, v in d.items() if k != 'bbox'} for d in dts if 'segmentation' in d]
+    write('coco-synthetic.json', {'gt': gt, 'dt': dts, 'bbox': coco_numbers(coco, cocoeval, gt, dts, 'bbox'), 'segm': coco_numbers(coco, cocoeval, gt, dts, 'segm'),
+                                  'maskOnly': {'dt': mask_only, 'bbox': coco_numbers(coco, cocoeval, gt, mask_only, 'bbox'), 'segm': coco_numbers(coco, cocoeval, gt, mask_only, 'segm')}})
 
     with open(os.path.join(args.shared, 'coco_mini', 'annotations', 'instances_val2017.json')) as f:
         mini = json.load(f)
@@ -440,7 +446,7 @@ def main():
     with open(lvis_path) as f:
         lv = json.load(f)
     lrng = random.Random(9)
-    dts = perturbed_detections(lv, lrng, keep=0.85, fps_per_image=1, score_digits=2)
+    dts = perturbed_detections(lv, lrng, keep=0.85, fps_per_image=1, score_digits=2, poly_digits=0, stride=2)
     cat_ids = [c['id'] for c in lv['categories']]
     for im in lv['images']:
         W, H = im['width'], im['height']

@@ -32,9 +32,14 @@ function checkCoco(gtJson: unknown, fx: { dt: unknown; bbox: { stats: number[]; 
 }
 
 describe('COCO evaluation = pycocotools COCOeval', () => {
-  it('a synthetic set: sizes small to large, a crowd region, a category without gt, RLE results', () => {
+  it('a synthetic set: sizes small to large, a crowd region, a category without gt, RLE results, >100 detections on an image', () => {
     const fx = fixture('coco-synthetic.json');
     checkCoco(fx.gt, fx);
+  });
+
+  it('the same results without boxes (loadRes takes areas and boxes from the masks)', () => {
+    const fx = fixture('coco-synthetic.json');
+    checkCoco(fx.gt, fx.maskOnly);
   });
 
   it('coco_mini val2017 with perturbed detections (772), bbox and segm', () => {
