@@ -226,17 +226,24 @@ export function numpyMean(values: readonly number[]): number {
 /** The mean of the entries > −1 (−1 when there are none), over the selected indices of each axis, C order. */
 export function meanOver(arr: Float64Array, shape: readonly number[], select: readonly (readonly number[] | null)[]): number {
   const axes = shape.map((n, i) => select[i] ?? Array.from({ length: n }, (_, j) => j));
-  const vals: number[] = [];
+  if (axes.some((a) => a.length === 0)) return -1;
   const strides = shape.map((_, i) => shape.slice(i + 1).reduce((p, q) => p * q, 1));
-  const rec = (axis: number, offset: number): void => {
-    if (axis === shape.length) {
-      const v = arr[offset];
+  const vals: number[] = [];
+  // an odometer over the selected indices, the last axis fastest (C order)
+  const pos = new Array<number>(shape.length).fill(0);
+  const last = shape.length - 1;
+  const lastAxis = axes[last];
+  for (;;) {
+    let base = 0;
+    for (let i = 0; i < last; i++) base += axes[i][pos[i]] * strides[i];
+    for (const j of lastAxis) {
+      const v = arr[base + j * strides[last]];
       if (v > -1) vals.push(v);
-      return;
     }
-    for (const j of axes[axis]) rec(axis + 1, offset + j * strides[axis]);
-  };
-  rec(0, 0);
+    let i = last - 1;
+    while (i >= 0 && ++pos[i] === axes[i].length) pos[i--] = 0;
+    if (i < 0) break;
+  }
   return vals.length ? numpyMean(vals) : -1;
 }
 
