@@ -13,3 +13,5 @@ export {
   scatterAdd, slice, softmax, softmaxKL, split, sum, transpose, upsampleBilinear, where, type BatchNormOptions,
 } from './autograd/index.js';
 export type { AvgPool2dOptions, MaxPool2dOptions } from './kernels/index.js';
+// detection evaluation (COCO / LVIS), browser-safe
+export * from './detection/eval/index.js';

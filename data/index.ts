@@ -8,3 +8,6 @@ export * from './subsets.js';
 export * from './decode.js';
 export * from './augment.js';
 export * from './loader.js';
+export * from './coco.js';
+export * from './masks.js';
+export * from './detection-transforms.js';
