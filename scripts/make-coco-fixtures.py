@@ -1,33 +1,22 @@
 #!/usr/bin/python3
-"""Golden values for data/masks.ts and detection/eval/ from the official code itself.
+"""Golden values for data/masks.ts and detection/eval/ from the official code itself: pycocotools
+(its mask API, coco.py and cocoeval.py) and lvis-api (lvis.py, results.py, eval.py), both installed
+as Python packages (`pip install pycocotools lvis`; they are not Debian packages). numpy>=1.24
+lacks np.float, which cocoeval.py uses, so it is aliased to float.
 
-pycocotools is not installed here (and is not pip-installed): instead its C core, common/maskApi.c
-from a cocodataset/cocoapi checkout, is compiled with gcc into a temporary shared library and
-called through ctypes by a small stand-in for the Cython module `pycocotools.mask` (the same
-conversions as _mask.pyx: polygons/boxes/uncompressed RLE -> compressed RLE dicts, iou, merge,
-area, toBbox). The checkout's PythonAPI/pycocotools/coco.py and cocoeval.py, and lvis-api's
-lvis/lvis.py, results.py and eval.py, are imported unchanged from the checkouts (matplotlib,
-which coco.py imports only for drawing, is stubbed; numpy>=1.24 lacks np.float, which cocoeval.py
-uses, so it is aliased to float). Nothing from those repositories is copied into this one.
+    /usr/bin/python3 scripts/make-coco-fixtures.py [--shared DIR]
 
-    scripts/make-coco-fixtures.py --cocoapi DIR --lvis-api DIR [--shared DIR]
-
-DIR: checkouts of github.com/cocodataset/cocoapi and github.com/lvis-dataset/lvis-api;
 --shared: the shared data folder (default ../shared/data beside the repository). Writes
 test/fixtures/coco-eval/{masks,coco-synthetic,coco-mini,lvis-sample}.json. Deterministic (seeded).
+The committed fixtures were made with pycocotools at cocodataset/cocoapi 8c9bcc3 and lvis-api
+7d7f07d; tests and CI never need Python.
 """
 import argparse
 import copy
-import ctypes
-import importlib
 import io
 import json
 import os
 import random
-import subprocess
-import sys
-import tempfile
-import types
 import contextlib
 
 import numpy as np
@@ -36,167 +25,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'coco-eval')
 
 
-class RLE(ctypes.Structure):
-    _fields_ = [('h', ctypes.c_ulong), ('w', ctypes.c_ulong), ('m', ctypes.c_ulong), ('cnts', ctypes.POINTER(ctypes.c_uint))]
-
-
-def build_mask_module(cocoapi):
-    """The stand-in for pycocotools.mask: maskApi.c through ctypes, _mask.pyx's conversions."""
-    tmp = tempfile.mkdtemp()
-    so = os.path.join(tmp, 'libmaskapi.so')
-    src = os.path.join(cocoapi, 'common', 'maskApi.c')
-    subprocess.check_call(['gcc', '-O2', '-shared', '-fPIC', '-o', so, src, '-I', os.path.join(cocoapi, 'common'), '-lm'])
-    lib = ctypes.CDLL(so)
-    lib.rleToString.restype = ctypes.c_char_p
-    D = ctypes.POINTER(ctypes.c_double)
-
-    def R_array(n):
-        return (RLE * max(n, 1))()
-
-    def to_string(R):
-        return {'size': [int(R.h), int(R.w)], 'counts': lib.rleToString(ctypes.byref(R))}
-
-    def fr_string(objs):
-        Rs = R_array(len(objs))
-        for i, o in enumerate(objs):
-            s = o['counts'].encode() if isinstance(o['counts'], str) else o['counts']
-            lib.rleFrString(ctypes.byref(Rs[i]), ctypes.c_char_p(s), ctypes.c_ulong(o['size'][0]), ctypes.c_ulong(o['size'][1]))
-        return Rs
-
-    def frBbox(bb, h, w):
-        bb = np.ascontiguousarray(np.array(bb, dtype=np.double).reshape(-1, 4))
-        n = bb.shape[0]
-        Rs = R_array(n)
-        lib.rleFrBbox(Rs, bb.ctypes.data_as(D), ctypes.c_ulong(h), ctypes.c_ulong(w), ctypes.c_ulong(n))
-        return [to_string(Rs[i]) for i in range(n)]
-
-    def frPoly(polys, h, w):
-        out = []
-        for p in polys:
-            a = np.ascontiguousarray(np.array(p, dtype=np.double))
-            R = RLE()
-            lib.rleFrPoly(ctypes.byref(R), a.ctypes.data_as(D), ctypes.c_ulong(len(p) // 2), ctypes.c_ulong(h), ctypes.c_ulong(w))
-            out.append(to_string(R))
-        return out
-
-    def frUncompressedRLE(ucs, h, w):
-        out = []
-        for u in ucs:
-            c = np.ascontiguousarray(np.array(u['counts'], dtype=np.uint32))
-            R = RLE(u['size'][0], u['size'][1], len(c), c.ctypes.data_as(ctypes.POINTER(ctypes.c_uint)))
-            out.append(to_string(R))
-        return out
-
-    m = types.ModuleType('pycocotools.mask')
-
-    def frPyObjects(pyobj, h, w):
-        if type(pyobj) == np.ndarray:
-            return frBbox(pyobj, h, w)
-        if type(pyobj) == list and len(pyobj[0]) == 4:
-            return frBbox(pyobj, h, w)
-        if type(pyobj) == list and len(pyobj[0]) > 4:
-            return frPoly(pyobj, h, w)
-        if type(pyobj) == list and type(pyobj[0]) == dict:
-            return frUncompressedRLE(pyobj, h, w)
-        if type(pyobj) == dict:
-            return frUncompressedRLE([pyobj], h, w)[0]
-        raise Exception('input type is not supported.')
-
-    def merge(objs, intersect=0):
-        Rs = fr_string(objs)
-        M = RLE()
-        lib.rleMerge(Rs, ctypes.byref(M), ctypes.c_ulong(len(objs)), ctypes.c_int(intersect))
-        return to_string(M)
-
-    def area(objs):
-        single = type(objs) != list
-        objs = [objs] if single else objs
-        Rs = fr_string(objs)
-        a = (ctypes.c_uint * max(len(objs), 1))()
-        lib.rleArea(Rs, ctypes.c_ulong(len(objs)), a)
-        out = np.array(a[:len(objs)], dtype=np.uint32)
-        return out[0] if single else out
-
-    def toBbox(objs):
-        single = type(objs) != list
-        objs = [objs] if single else objs
-        Rs = fr_string(objs)
-        bb = np.zeros(4 * len(objs), dtype=np.double)
-        lib.rleToBbox(Rs, bb.ctypes.data_as(D), ctypes.c_ulong(len(objs)))
-        bb = bb.reshape(len(objs), 4)
-        return bb[0] if single else bb
-
-    def decode(objs):
-        single = type(objs) != list
-        objs = [objs] if single else objs
-        Rs = fr_string(objs)
-        h, w, n = objs[0]['size'][0], objs[0]['size'][1], len(objs)
-        M = np.zeros(h * w * n, dtype=np.uint8)
-        lib.rleDecode(Rs, M.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)), ctypes.c_ulong(n))
-        M = M.reshape((h, w, n), order='F')
-        return M[:, :, 0] if single else M
-
-    def iou(dt, gt, pyiscrowd):
-        def kind(objs):
-            if type(objs) == np.ndarray:
-                return 'box'
-            if all(type(o) == dict for o in objs):
-                return 'rle'
-            if all(len(o) == 4 for o in objs):
-                return 'box'
-            raise Exception('list input can be bounding box (Nx4) or RLEs ([RLE])')
-        if len(dt) == 0 or len(gt) == 0:
-            return []
-        kd, kg = kind(dt), kind(gt)
-        if kd != kg:
-            raise Exception('The dt and gt should have the same data type')
-        crowd = np.ascontiguousarray(np.array(pyiscrowd, dtype=np.uint8))
-        mm, nn = len(dt), len(gt)
-        o = np.zeros(mm * nn, dtype=np.double)
-        cp = crowd.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)) if len(crowd) else None
-        if kd == 'rle':
-            lib.rleIou(fr_string(dt), fr_string(gt), ctypes.c_ulong(mm), ctypes.c_ulong(nn), cp, o.ctypes.data_as(D))
-        else:
-            d = np.ascontiguousarray(np.array(dt, dtype=np.double).reshape(-1, 4))
-            g = np.ascontiguousarray(np.array(gt, dtype=np.double).reshape(-1, 4))
-            lib.bbIou(d.ctypes.data_as(D), g.ctypes.data_as(D), ctypes.c_ulong(mm), ctypes.c_ulong(nn), cp, o.ctypes.data_as(D))
-        return o.reshape((mm, nn), order='F')
-
-    def encode(mask):
-        mask = np.asfortranarray(mask.astype(np.uint8))
-        single = mask.ndim == 2
-        if single:
-            mask = mask.reshape(mask.shape[0], mask.shape[1], 1, order='F')
-        h, w, n = mask.shape
-        Rs = R_array(n)
-        lib.rleEncode(Rs, mask.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)), ctypes.c_ulong(h), ctypes.c_ulong(w), ctypes.c_ulong(n))
-        out = [to_string(Rs[i]) for i in range(n)]
-        return out[0] if single else out
-
-    for f in (frPyObjects, merge, area, toBbox, decode, iou, encode, frBbox, frPoly, frUncompressedRLE):
-        setattr(m, f.__name__, f)
-    return m
-
-
-def load_official(cocoapi, lvisapi):
-    np.float = float  # cocoeval.py's astype(np.float); removed in numpy 1.24
-    mask = build_mask_module(cocoapi)
-    for name in ('matplotlib', 'matplotlib.pyplot', 'matplotlib.collections', 'matplotlib.patches'):
-        stub = types.ModuleType(name)
-        stub.PatchCollection = stub.Polygon = None
-        sys.modules[name] = stub
-    pkg = types.ModuleType('pycocotools')
-    pkg.__path__ = [os.path.join(cocoapi, 'PythonAPI', 'pycocotools')]
-    pkg.mask = mask
-    sys.modules['pycocotools'] = pkg
-    sys.modules['pycocotools.mask'] = mask
-    lvis = types.ModuleType('lvis')
-    lvis.__path__ = [os.path.join(lvisapi, 'lvis')]
-    sys.modules['lvis'] = lvis
-    coco = importlib.import_module('pycocotools.coco')
-    cocoeval = importlib.import_module('pycocotools.cocoeval')
-    lvis_eval = importlib.import_module('lvis.eval')
-    lvis_lvis = importlib.import_module('lvis.lvis')
+def load_official():
+    """The official packages, installed: pycocotools (pip install pycocotools) and lvis (pip install lvis)."""
+    if not hasattr(np, 'float'):
+        np.float = float  # cocoeval.py's astype(np.float); removed in numpy 1.24
+    import pycocotools.mask as mask
+    import pycocotools.coco as coco
+    import pycocotools.cocoeval as cocoeval
+    import lvis.eval as lvis_eval
+    import lvis.lvis as lvis_lvis
     return mask, coco, cocoeval, lvis_eval, lvis_lvis
 
 
@@ -414,11 +251,9 @@ def synthetic_coco(mask, rng):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--cocoapi', required=True)
-    ap.add_argument('--lvis-api', required=True)
     ap.add_argument('--shared', default=os.path.join(os.path.dirname(ROOT), 'shared', 'data'))
     args = ap.parse_args()
-    mask, coco, cocoeval, lvis_eval, _ = load_official(args.cocoapi, args.lvis_api)
+    mask, coco, cocoeval, lvis_eval, _ = load_official()
     os.makedirs(OUT, exist_ok=True)
 
     def write(name, obj):
