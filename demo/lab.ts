@@ -19,7 +19,8 @@ import type { CalibrationName, Head } from '../longtail/calibration.js';
 import { bars, drawConfusion, lossCurve, pairedBars, reliabilityDiagram, SPLIT_COLOURS } from './charts.js';
 import { classSplits, DEFAULT_PARAMS, evaluateHead, LAB_METHODS, parseFeaturesFile, runCalibration, stage1Head, trainTensor, type LabData, type LabParams, type LabResult } from './lab-core.js';
 
-const ASSETS = new URL('../assets/', import.meta.url);
+// the bundle is demo/dist/lab.js: the repository root is two folders up
+const ASSETS = new URL('../../assets/', import.meta.url);
 const SHIPPED_FEATURES = 'demo/cifar10-lt-mini.features.safetensors';
 const SHIPPED_BACKBONE = 'demo/cifar10-lt-mini.resnet8.safetensors';
 const IMAGES = 'cifar10-lt-mini/';

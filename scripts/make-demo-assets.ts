@@ -6,7 +6,7 @@
 //   cifar10-lt-mini.resnet8.safetensors   the stage-1 backbone (its state dict without the head)
 // Run from the repository root, after a run (e.g. `node tasks/imagenet-lt.js --out runs/demo`):
 //   npx esbuild scripts/make-demo-assets.ts --bundle --platform=node --format=esm \
-//     --packages=external --outfile=/tmp/mk-demo.mjs && XDG_RUNTIME_DIR=/tmp node /tmp/mk-demo.mjs runs/demo
+//     --outfile=/tmp/mk-demo.mjs && node /tmp/mk-demo.mjs runs/demo
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { init } from '../kernels/device.js';
