@@ -3,7 +3,8 @@
 // float64 CPU reference side by side.
 
 import { check, fmtShape, OpError } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1, type Bound } from './runtime.js';
+import { mergeDims, pad8 } from './dims.js';
 import { linearKernel } from './wgsl.js';
 import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
 
@@ -123,28 +124,8 @@ export function broadcastStrides(s: Shape, out: Shape): number[] {
   });
 }
 
-/** Merges adjacent dimensions that every input walks contiguously, and drops size-1 dims. */
-function collapse(out: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
-  const shape: number[] = [];
-  const st: number[][] = strides.map(() => []);
-  for (let d = 0; d < out.length; d++) {
-    if (out[d] === 1) continue;
-    const last = shape.length - 1;
-    if (last >= 0 && strides.every((s, k) => st[k][last] === s[d] * out[d])) {
-      shape[last] *= out[d];
-      strides.forEach((s, k) => (st[k][last] = s[d]));
-    } else {
-      shape.push(out[d]);
-      strides.forEach((s, k) => st[k].push(s[d]));
-    }
-  }
-  return { shape, strides: st };
-}
-
-const pad8 = (a: number[]): number[] => [...a, ...new Array(8 - a.length).fill(0)];
-
 export interface MapOptions {
-  /** Distinguishes kernels whose expression embeds constants. */
+  /** Ignored: kernels are cached by their generated code, so embedded constants need no key. */
   key?: string;
   /** WGSL placed before the entry point (helper functions). */
   preamble?: string;
@@ -171,7 +152,7 @@ export function mapN(
   check(shape.length <= 8, op, `rank ${shape.length} exceeds 8`);
   const out = Tensor.empty(shape, outDtype, inputs[0].device, op);
   if (out.size === 0) return out;
-  const { shape: cs, strides } = collapse(shape, inputs.map((t) => broadcastStrides(t.shape, shape)));
+  const { shape: cs, strides } = mergeDims(shape, inputs.map((t) => broadcastStrides(t.shape, shape)));
   if (out.device === 'cpu') {
     const arrs = inputs.map((t) => t.cpu);
     const o = out.cpu;
@@ -196,36 +177,30 @@ export function mapN(
   const rank = cs.length;
   // same layout for every input (no broadcasting): index directly
   const direct = strides.every((s) => s.length === rank && s.every((v, d) => v === stridesOf(cs)[d]));
-  const kname = `map.${op}`;
-  const kkey = `${opts.key ?? ''}|${inputs.map((t) => t.dtype).join(',')}>${outDtype}|${direct ? 'direct' : `r${rank}`}`;
-  const k = runtime().kernel(kname, kkey, () => {
-    const decl = names.map((n, j) => `@group(0) @binding(${j + 1}) var<storage, read> ${n}: array<${inputs[j].dtype}>;`).join('\n');
-    let index = '';
-    if (!direct) {
-      index = `var r = i;\n` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
-      for (let d = rank - 1; d >= 0; d--) {
-        const sh = `p.shape[${d >> 2}][${d & 3}]`;
-        index += `{ let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
-      }
+  let index = '';
+  if (!direct) {
+    index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
+    for (let d = rank - 1; d >= 0; d--) {
+      const sh = `p.shape[${d >> 2}][${d & 3}]`;
+      index += `  { let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
     }
-    const vals = names.map((n) => `let v_${n} = ${n}[${direct ? 'i' : `o_${n}`}];`).join(' ');
-    return /* wgsl */ `${opts.preamble ?? ''}
-struct P { n: u32, shape: array<vec4<u32>, 2>, ${names.map((_, j) => `s${j}: array<vec4<u32>, 2>`).join(', ')} }
-@group(0) @binding(0) var<uniform> p: P;
-${decl}
-@group(0) @binding(${names.length + 1}) var<storage, read_write> y: array<${outDtype}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  ${index}
-  ${vals}
-  y[i] = ${wgsl(names.map((n) => `v_${n}`))};
-}`;
+  }
+  const vals = names.map((n) => `let v_${n} = ${n}[${direct ? 'i' : `o_${n}`}];`).join(' ');
+  const uniforms: Record<string, string> = { n: 'u32', shape: 'array<vec4<u32>, 2>' };
+  const read: Record<string, string> = {};
+  names.forEach((n, j) => {
+    uniforms[`s${j}`] = 'array<vec4<u32>, 2>';
+    read[n] = inputs[j].dtype;
   });
+  const k = runtime().kernel(`elementwise.${op}`, linearKernel(
+    { preamble: opts.preamble, uniforms, read, write: { y: outDtype }, wg: WG, bound: 'n' },
+    `${index}  ${vals}\n  y[i] = ${wgsl(names.map((n) => `v_${n}`))};`,
+  ));
   const u: Record<string, number | number[]> = { n: out.size, shape: pad8(cs) };
+  const bound: Record<string, Bound> = { y: out.binding() };
   strides.forEach((s, j) => (u[`s${j}`] = pad8(s)));
-  runtime().dispatch(k, [...inputs.map((t) => t.binding()), out.binding()], u, grid1(Math.ceil(out.size / WG)));
+  inputs.forEach((t, j) => (bound[names[j]] = t.binding()));
+  runtime().dispatch(k, bound, u, grid1(Math.ceil(out.size / WG)));
   return out;
 }
 

@@ -5,21 +5,28 @@
 /** WGSL element type of a storage array: 'f32', 'i32', 'u32', 'vec4<f32>', 'atomic<u32>', ... */
 export type ElemType = string;
 
-export interface KernelSignature {
+export interface KernelBindings {
   /** Uniform struct fields in order, name -> WGSL type (read in WGSL as `p.name`). */
   uniforms?: Record<string, string>;
   /** Read-only storage arrays, name -> element type. */
   read?: Record<string, ElemType>;
   /** Read-write storage arrays, name -> element type. */
   write?: Record<string, ElemType>;
-  /** Workgroup size: a count (1-D) or [x, y, z]. */
-  wg: number | readonly [number, number, number];
   /** Code placed before the bindings (helper functions, constants, workgroup arrays). */
   preamble?: string;
 }
 
-/** The bindings, struct and `fn main(wid, nwg, li)` header, ready for the body and a closing `}`. */
-export function kernelHeader(sig: KernelSignature): string {
+export interface KernelSignature extends KernelBindings {
+  /** Workgroup size: a count (1-D) or [x, y, z]. */
+  wg: number | readonly [number, number, number];
+}
+
+/**
+ * The module-scope declarations alone: the preamble, the struct `P` with its uniform `p` at
+ * binding 0 (when there are uniforms), then the read-only and the read-write storage arrays. For
+ * generators that write their own entry point (the GEMM).
+ */
+export function kernelBindings(sig: KernelBindings): string {
   const lines: string[] = [];
   if (sig.preamble) lines.push(sig.preamble.trim());
   let b = 0;
@@ -30,10 +37,15 @@ export function kernelHeader(sig: KernelSignature): string {
   }
   for (const [n, t] of Object.entries(sig.read ?? {})) lines.push(`@group(0) @binding(${b++}) var<storage, read> ${n}: array<${t}>;`);
   for (const [n, t] of Object.entries(sig.write ?? {})) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> ${n}: array<${t}>;`);
-  const wg = typeof sig.wg === 'number' ? [sig.wg, 1, 1] : sig.wg;
-  lines.push(`@compute @workgroup_size(${wg.join(', ')})`);
-  lines.push('fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {');
   return lines.join('\n');
+}
+
+/** The bindings, struct and `fn main(wid, nwg, li)` header, ready for the body and a closing `}`. */
+export function kernelHeader(sig: KernelSignature): string {
+  const wg = typeof sig.wg === 'number' ? [sig.wg, 1, 1] : sig.wg;
+  return `${kernelBindings(sig)}
+@compute @workgroup_size(${wg.join(', ')})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(local_invocation_id) lid: vec3<u32>) {`;
 }
 
 /**
@@ -44,3 +56,16 @@ export function linearKernel(sig: KernelSignature & { wg: number; bound?: string
   const guard = sig.bound ? `\n  if (i >= p.${sig.bound}) { return; }` : '';
   return `${kernelHeader(sig)}\n  let i = (wid.x + wid.y * nwg.x) * ${sig.wg}u + li;${guard}\n${body}\n}`;
 }
+
+/**
+ * A kernel with one workgroup per item (a row, a channel, a chunk): `w` is the flat workgroup
+ * index over a grid1 grid and `li` the invocation within it. With `bound`, workgroups at or past
+ * that uniform return at once (the whole workgroup, so barriers after it stay uniform).
+ */
+export function workgroupKernel(sig: KernelSignature & { bound?: string }, body: string): string {
+  const guard = sig.bound ? `\n  if (w >= p.${sig.bound}) { return; }` : '';
+  return `${kernelHeader(sig)}\n  let w = wid.x + wid.y * nwg.x;${guard}\n${body}\n}`;
+}
+
+/** WGSL `is_nan(v: f32) -> bool`, on the bits: a compiler may assume `v != v` is false. */
+export const IS_NAN_WGSL = 'fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }';
