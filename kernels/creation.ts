@@ -3,10 +3,12 @@
 import { backend, type Backend } from './device.js';
 import { check, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
-import { linearKernel } from './wgsl.js';
+import { linearKernel, memoCode } from './wgsl.js';
 import { Tensor, cpuArray, shapeSize, type DType, type Shape } from './tensor.js';
 
 const WG = 256;
+
+const fillCode = memoCode((t: DType) => linearKernel({ uniforms: { n: 'u32', v: t }, write: { y: t }, wg: WG, bound: 'n' }, '  y[i] = p.v;'));
 
 export interface CreateOptions {
   dtype?: DType;
@@ -64,10 +66,7 @@ export function full(shape: Shape, value: number, opts: CreateOptions = {}): Ten
     runtime().clear(out.buffer, out.size * 4);
     return out;
   }
-  const k = runtime().kernel('creation.fill', linearKernel(
-    { uniforms: { n: 'u32', v: dtype }, write: { y: dtype }, wg: WG, bound: 'n' },
-    '  y[i] = p.v;',
-  ));
+  const k = runtime().kernel('creation.fill', fillCode(dtype));
   runtime().dispatch(k, { y: out.binding() }, { n: out.size, v: value }, grid1(Math.ceil(out.size / WG)));
   return out;
 }

@@ -16,6 +16,19 @@ const WG = 256;
  */
 const DROPOUT_DOMAIN = 2;
 
+/** One invocation per Philox draw: 4 elements. */
+const DROPOUT_WGSL = linearKernel({
+  preamble: PHILOX_WGSL,
+  uniforms: { n: 'u32', stream: 'u32', k0: 'u32', k1: 'u32', threshold: 'u32', scale: 'f32' },
+  read: { x: 'f32' }, write: { y: 'f32' }, wg: WG,
+}, /* wgsl */ `  if (i * 4u >= p.n) { return; }
+  let r = philox(vec4<u32>(i, p.stream, ${DROPOUT_DOMAIN}u, 0u), vec2<u32>(p.k0, p.k1));
+  for (var lane = 0u; lane < 4u; lane++) {
+    let e = i * 4u + lane;
+    if (e >= p.n) { break; }
+    y[e] = select(0.0, x[e] * p.scale, (r[lane] >> 8u) >= p.threshold);
+  }`);
+
 /** The stream a mask is drawn from (see nextStream in kernels/random.ts). */
 export interface DropoutStream {
   key: [number, number];
@@ -50,18 +63,7 @@ export function dropoutApply(x: Tensor, p: number, rng: DropoutStream): Tensor {
     }
     return out;
   }
-  const k = runtime().kernel('dropout.apply', linearKernel({
-    preamble: PHILOX_WGSL,
-    uniforms: { n: 'u32', stream: 'u32', k0: 'u32', k1: 'u32', threshold: 'u32', scale: 'f32' },
-    read: { x: 'f32' }, write: { y: 'f32' }, wg: WG,
-  }, /* wgsl */ `  let q = i; // one philox draw: 4 elements
-  if (q * 4u >= p.n) { return; }
-  let r = philox(vec4<u32>(q, p.stream, ${DROPOUT_DOMAIN}u, 0u), vec2<u32>(p.k0, p.k1));
-  for (var lane = 0u; lane < 4u; lane++) {
-    let e = q * 4u + lane;
-    if (e >= p.n) { break; }
-    y[e] = select(0.0, x[e] * p.scale, (r[lane] >> 8u) >= p.threshold);
-  }`));
+  const k = runtime().kernel('dropout.apply', DROPOUT_WGSL);
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size, stream: rng.stream, k0: rng.key[0], k1: rng.key[1], threshold: t, scale }, grid1(Math.ceil(x.size / 4 / WG)));
   return out;
 }

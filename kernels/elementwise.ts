@@ -5,7 +5,7 @@
 import { check, fmtShape, OpError } from './errors.js';
 import { runtime, grid1, type Bound } from './runtime.js';
 import { mergeDims, pad8 } from './dims.js';
-import { linearKernel } from './wgsl.js';
+import { linearKernel, memoCode } from './wgsl.js';
 import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
 
 const WG = 256;
@@ -59,6 +59,11 @@ fn powi(x: f32, e: f32) -> f32 {
   return select(m, -m, fract(e * 0.5) != 0.0);
 }`;
 
+const unaryCode = memoCode((op: UnaryOp, t: DType) => linearKernel(
+  { preamble: op === 'pow' ? POWI_WGSL : '', uniforms: { n: 'u32', p0: 'f32', p1: 'f32' }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
+  `  let v = x[i];\n  y[i] = ${(UNARY[op] as UnaryDef).wgsl('v')};`,
+));
+
 /** y = op(x), with scalar parameters p0, p1 where the op takes them. */
 export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
   const def: UnaryDef = UNARY[op];
@@ -70,14 +75,15 @@ export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
     for (let i = 0; i < a.length; i++) o[i] = def.cpu(a[i], p0, p1);
     return out;
   }
-  const t = x.dtype;
-  const k = runtime().kernel(`elementwise.unary.${op}`, linearKernel(
-    { preamble: op === 'pow' ? POWI_WGSL : '', uniforms: { n: 'u32', p0: 'f32', p1: 'f32' }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
-    `  let v = x[i];\n  y[i] = ${def.wgsl('v')};`,
-  ));
+  const k = runtime().kernel(`elementwise.unary.${op}`, unaryCode(op, x.dtype));
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size, p0, p1 }, grid1(Math.ceil(x.size / WG)));
   return out;
 }
+
+const castCode = memoCode((from: DType, to: DType) => linearKernel(
+  { uniforms: { n: 'u32' }, read: { x: from }, write: { y: to }, wg: WG, bound: 'n' },
+  `  y[i] = ${to}(x[i]);`,
+));
 
 /** Converts between f32, i32 and u32 (floats truncate toward zero). */
 export function cast(x: Tensor, dtype: DType): Tensor {
@@ -87,10 +93,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
     for (let i = 0; i < a.length; i++) o[i] = dtype === 'f32' ? Math.fround(a[i]) : Math.trunc(a[i]);
     return out;
   }
-  const k = runtime().kernel('elementwise.cast', linearKernel(
-    { uniforms: { n: 'u32' }, read: { x: x.dtype }, write: { y: dtype }, wg: WG, bound: 'n' },
-    `  y[i] = ${dtype}(x[i]);`,
-  ));
+  const k = runtime().kernel('elementwise.cast', castCode(x.dtype, dtype));
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size }, grid1(Math.ceil(x.size / WG)));
   return out;
 }
@@ -123,6 +126,28 @@ export function broadcastStrides(s: Shape, out: Shape): number[] {
     return j < 0 || s[j] === 1 ? 0 : st[j];
   });
 }
+
+/** mapN's kernel over inputs of the given dtypes ('f32,i32'); rank -1 indexes every input directly. */
+const mapCode = memoCode((expr: string, preamble: string | undefined, dtypes: string, outDtype: DType, rank: number): string => {
+  const types = dtypes.split(',');
+  const names = types.map((_, k) => String.fromCharCode(97 + k));
+  let index = '';
+  if (rank >= 0) {
+    index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
+    for (let d = rank - 1; d >= 0; d--) {
+      const sh = `p.shape[${d >> 2}][${d & 3}]`;
+      index += `  { let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
+    }
+  }
+  const vals = names.map((n) => `let v_${n} = ${n}[${rank < 0 ? 'i' : `o_${n}`}];`).join(' ');
+  const uniforms: Record<string, string> = { n: 'u32', shape: 'array<vec4<u32>, 2>' };
+  const read: Record<string, string> = {};
+  names.forEach((n, j) => {
+    uniforms[`s${j}`] = 'array<vec4<u32>, 2>';
+    read[n] = types[j];
+  });
+  return linearKernel({ preamble, uniforms, read, write: { y: outDtype }, wg: WG, bound: 'n' }, `${index}  ${vals}\n  y[i] = ${expr};`);
+});
 
 export interface MapOptions {
   /** Ignored: kernels are cached by their generated code, so embedded constants need no key. */
@@ -177,25 +202,8 @@ export function mapN(
   const rank = cs.length;
   // same layout for every input (no broadcasting): index directly
   const direct = strides.every((s) => s.length === rank && s.every((v, d) => v === stridesOf(cs)[d]));
-  let index = '';
-  if (!direct) {
-    index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
-    for (let d = rank - 1; d >= 0; d--) {
-      const sh = `p.shape[${d >> 2}][${d & 3}]`;
-      index += `  { let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
-    }
-  }
-  const vals = names.map((n) => `let v_${n} = ${n}[${direct ? 'i' : `o_${n}`}];`).join(' ');
-  const uniforms: Record<string, string> = { n: 'u32', shape: 'array<vec4<u32>, 2>' };
-  const read: Record<string, string> = {};
-  names.forEach((n, j) => {
-    uniforms[`s${j}`] = 'array<vec4<u32>, 2>';
-    read[n] = inputs[j].dtype;
-  });
-  const k = runtime().kernel(`elementwise.${op}`, linearKernel(
-    { preamble: opts.preamble, uniforms, read, write: { y: outDtype }, wg: WG, bound: 'n' },
-    `${index}  ${vals}\n  y[i] = ${wgsl(names.map((n) => `v_${n}`))};`,
-  ));
+  // the expression is the only part of the code the caller supplies: it keys the memo with the rest
+  const k = runtime().kernel(`elementwise.${op}`, mapCode(wgsl(names.map((n) => `v_${n}`)), opts.preamble, inputs.map((t) => t.dtype).join(','), outDtype, direct ? -1 : rank));
   const u: Record<string, number | number[]> = { n: out.size, shape: pad8(cs) };
   const bound: Record<string, Bound> = { y: out.binding() };
   strides.forEach((s, j) => (u[`s${j}`] = pad8(s)));

@@ -6,10 +6,10 @@
 
 import { check, checkInputs, fmtShape, normAxis } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
-import { linearKernel, workgroupKernel } from './wgsl.js';
+import { linearKernel, workgroupKernel, memoCode } from './wgsl.js';
 import { mergeDims, pad8, MAX_UNIFORM_RANK } from './dims.js';
 import { full } from './creation.js';
-import { Tensor, stridesOf, shapeSize, type CPUArray, type Shape } from './tensor.js';
+import { Tensor, stridesOf, shapeSize, type CPUArray, type DType, type Shape } from './tensor.js';
 
 const WG = 256;
 /** Rank the GPU kernels index (after merging dims): two vec4 of shape/strides in the uniforms. */
@@ -67,15 +67,7 @@ function stridedCopy(x: Tensor, y: Tensor, shape: Shape, inStrides: readonly num
   }
   check(rank <= MAX_RANK, op, () => `rank ${rank} after merging contiguous dims of ${fmtShape(shape)} exceeds ${MAX_RANK}`);
   const t = x.dtype;
-  const V = 'array<vec4<u32>, 2>';
-  const k = runtime().kernel('layout.copy', linearKernel(
-    { uniforms: { n: 'u32', ioff: 'u32', ooff: 'u32', shape: V, sx: V, sy: V }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
-    `  var r = i;
-  var io = p.ioff;
-  var oo = p.ooff;
-  ${unravelWGSL(rank, 'shape', [['io', 'sx'], ['oo', 'sy']])}
-  y[oo] = x[io];`,
-  ));
+  const k = runtime().kernel('layout.copy', copyCode(t, rank));
   runtime().dispatch(k, { x: x.binding(), y: y.binding() }, { n, ioff: inOffset, ooff: outOffset, shape: pad8(m.shape), sx: pad8(is), sy: pad8(os) }, grid1(Math.ceil(n / WG)));
 }
 
@@ -91,29 +83,7 @@ function tiledTranspose(x: Tensor, y: Tensor, shape: number[], is: number[], os:
   const nb = batch.length;
   const total = tp * tq * shapeSize(batch.map((d) => shape[d]));
   const t = x.dtype;
-  const V = 'array<vec4<u32>, 2>';
-  const k = runtime().kernel('layout.transpose', workgroupKernel({
-    // +1 column: no bank conflicts on the transposed read
-    preamble: `var<workgroup> tile: array<array<${t}, ${TILE + 1}>, ${TILE}>;`,
-    uniforms: { total: 'u32', np: 'u32', nq: 'u32', tp: 'u32', tq: 'u32', isq: 'u32', osp: 'u32', bshape: V, bsx: V, bsy: V },
-    read: { x: t }, write: { y: t }, wg: [TILE, TILE_ROWS, 1], bound: 'total',
-  }, /* wgsl */ `  let p0 = (w % p.tp) * ${TILE}u;
-  let q0 = ((w / p.tp) % p.tq) * ${TILE}u;
-  var r = w / (p.tp * p.tq);
-  var ib = 0u;
-  var ob = 0u;
-  ${nb > 0 ? unravelWGSL(nb, 'bshape', [['ib', 'bsx'], ['ob', 'bsy']]) : ''}
-  for (var j = 0u; j < ${TILE}u; j += ${TILE_ROWS}u) {
-    let q = q0 + lid.y + j;
-    let pp = p0 + lid.x;
-    if (q < p.nq && pp < p.np) { tile[lid.y + j][lid.x] = x[ib + q * p.isq + pp]; }
-  }
-  workgroupBarrier();
-  for (var j = 0u; j < ${TILE}u; j += ${TILE_ROWS}u) {
-    let pp = p0 + lid.y + j;
-    let q = q0 + lid.x;
-    if (q < p.nq && pp < p.np) { y[ob + pp * p.osp + q] = tile[lid.x][lid.y + j]; }
-  }`));
+  const k = runtime().kernel('layout.transpose', transposeCode(t, nb));
   runtime().dispatch(k, { x: x.binding(), y: y.binding() }, {
     total, np, nq, tp, tq, isq: is[qd], osp: os[pd],
     bshape: pad8(batch.map((d) => shape[d])), bsx: pad8(batch.map((d) => is[d])), bsy: pad8(batch.map((d) => os[d])),
@@ -298,21 +268,7 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
   check(rank <= MAX_RANK, op, () => `${rank} padded dims in ${fmtShape(x.shape)} exceed ${MAX_RANK}`);
   const ist = stridesOf(inShape);
   const t = x.dtype;
-  let index = '';
-  for (let d = rank - 1; d >= 0; d--) {
-    const at = `[${d >> 2}][${d & 3}]`;
-    // unsigned wrap-around turns a negative coordinate into a huge one, so one compare checks both ends
-    index += `{ let c = ${d === 0 ? 'r' : `r % p.shape${at}`} - p.lo${at}; ${d === 0 ? '' : `r = r / p.shape${at}; `}inside = inside & (c < p.ins${at}); io += c * p.ist${at}; }\n`;
-  }
-  const V = 'array<vec4<u32>, 2>';
-  const k = runtime().kernel('layout.pad', linearKernel(
-    { uniforms: { n: 'u32', v: t, shape: V, lo: V, ins: V, ist: V }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
-    `  var r = i;
-  var io = 0u;
-  var inside = true;
-  ${index}
-  if (inside) { y[i] = x[io]; } else { y[i] = p.v; }`,
-  ));
+  const k = runtime().kernel('layout.pad', padCode(t, rank));
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: out.size, v: value, shape: pad8(shape), lo: pad8(lo), ins: pad8(inShape), ist: pad8(ist) }, grid1(Math.ceil(out.size / WG)));
   return out;
 }
@@ -350,3 +306,57 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 
 /** Alias of expand (the NumPy name). */
 export const broadcastTo = expand;
+
+// ---------------------------------------------------------------- the kernels, memoised on their arguments
+
+/** Shape and stride uniforms of up to MAX_RANK dims. */
+const V = 'array<vec4<u32>, 2>';
+
+const copyCode = memoCode((t: DType, rank: number) => linearKernel(
+  { uniforms: { n: 'u32', ioff: 'u32', ooff: 'u32', shape: V, sx: V, sy: V }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
+  `  var r = i;
+  var io = p.ioff;
+  var oo = p.ooff;
+  ${unravelWGSL(rank, 'shape', [['io', 'sx'], ['oo', 'sy']])}
+  y[oo] = x[io];`,
+));
+
+const transposeCode = memoCode((t: DType, nb: number) => workgroupKernel({
+  // +1 column: no bank conflicts on the transposed read
+  preamble: `var<workgroup> tile: array<array<${t}, ${TILE + 1}>, ${TILE}>;`,
+  uniforms: { total: 'u32', np: 'u32', nq: 'u32', tp: 'u32', tq: 'u32', isq: 'u32', osp: 'u32', bshape: V, bsx: V, bsy: V },
+  read: { x: t }, write: { y: t }, wg: [TILE, TILE_ROWS, 1], bound: 'total',
+}, /* wgsl */ `  let p0 = (w % p.tp) * ${TILE}u;
+  let q0 = ((w / p.tp) % p.tq) * ${TILE}u;
+  var r = w / (p.tp * p.tq);
+  var ib = 0u;
+  var ob = 0u;
+  ${nb > 0 ? unravelWGSL(nb, 'bshape', [['ib', 'bsx'], ['ob', 'bsy']]) : ''}
+  for (var j = 0u; j < ${TILE}u; j += ${TILE_ROWS}u) {
+    let q = q0 + lid.y + j;
+    let pp = p0 + lid.x;
+    if (q < p.nq && pp < p.np) { tile[lid.y + j][lid.x] = x[ib + q * p.isq + pp]; }
+  }
+  workgroupBarrier();
+  for (var j = 0u; j < ${TILE}u; j += ${TILE_ROWS}u) {
+    let pp = p0 + lid.y + j;
+    let q = q0 + lid.x;
+    if (q < p.nq && pp < p.np) { y[ob + pp * p.osp + q] = tile[lid.x][lid.y + j]; }
+  }`));
+
+const padCode = memoCode((t: DType, rank: number) => {
+  let index = '';
+  for (let d = rank - 1; d >= 0; d--) {
+    const at = `[${d >> 2}][${d & 3}]`;
+    // unsigned wrap-around turns a negative coordinate into a huge one, so one compare checks both ends
+    index += `{ let c = ${d === 0 ? 'r' : `r % p.shape${at}`} - p.lo${at}; ${d === 0 ? '' : `r = r / p.shape${at}; `}inside = inside & (c < p.ins${at}); io += c * p.ist${at}; }\n`;
+  }
+  return linearKernel(
+    { uniforms: { n: 'u32', v: t, shape: V, lo: V, ins: V, ist: V }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
+    `  var r = i;
+  var io = 0u;
+  var inside = true;
+  ${index}
+  if (inside) { y[i] = x[io]; } else { y[i] = p.v; }`,
+  );
+});

@@ -8,7 +8,7 @@
 
 import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1, type Bound } from './runtime.js';
-import { workgroupKernel, linearKernel } from './wgsl.js';
+import { workgroupKernel, linearKernel, memoCode } from './wgsl.js';
 import { Tensor, shapeSize } from './tensor.js';
 
 const WG = 256;
@@ -142,6 +142,26 @@ const GRADSUMS_FINAL_WGSL = workgroupKernel({
   ${TREE((a, b) => `${a} + ${b}`)}
   if (li == 0u) { dbias[w] = sh[0].x; dweight[w] = sh[0].y; }`);
 
+/** The normalisation, with or without the per-channel weight and bias. */
+const applyCode = memoCode((weight: boolean, bias: boolean) => linearKernel({
+  uniforms: { n: 'u32', C: 'u32', S: 'u32', eps: 'f32' },
+  read: { x: 'f32', mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(bias ? { bias: 'f32' } : {}) },
+  write: { y: 'f32' }, wg: WG, bound: 'n',
+}, `  let c = (i / p.S) % p.C;
+  y[i] = (x[i] - mean[c]) * inverseSqrt(variance[c] + p.eps)${weight ? ' * weight[c]' : ''}${bias ? ' + bias[c]' : ''};`));
+
+/** dx in training (with the gradient sums) or eval mode, with or without the weight. */
+const inputGradCode = memoCode((weight: boolean, training: boolean) => linearKernel({
+  uniforms: { n: 'u32', C: 'u32', S: 'u32', eps: 'f32', invM: 'f32' },
+  read: { dy: 'f32', x: 'f32', mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(training ? { sumDy: 'f32', sumDyXhat: 'f32' } : {}) },
+  write: { dx: 'f32' }, wg: WG, bound: 'n',
+}, `  let c = (i / p.S) % p.C;
+  let r = inverseSqrt(variance[c] + p.eps);
+  ${training
+    ? `let xhat = (x[i] - mean[c]) * r;
+  dx[i] = ${weight ? 'weight[c]' : '1.0'} * r * (dy[i] - sumDy[c] * p.invM - xhat * sumDyXhat[c] * p.invM);`
+    : `dx[i] = ${weight ? 'weight[c]' : '1.0'} * r * dy[i];`}`));
+
 // ---------------------------------------------------------------- statistics
 
 export interface RunningStats {
@@ -225,12 +245,7 @@ export function batchNormApply(x: Tensor, mean: Tensor, variance: Tensor, weight
     }
     return out;
   }
-  const k = runtime().kernel('norm.batchnorm', linearKernel({
-    uniforms: { n: 'u32', C: 'u32', S: 'u32', eps: 'f32' },
-    read: { x: 'f32', mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(bias ? { bias: 'f32' } : {}) },
-    write: { y: 'f32' }, wg: WG, bound: 'n',
-  }, `  let c = (i / p.S) % p.C;
-  y[i] = (x[i] - mean[c]) * inverseSqrt(variance[c] + p.eps)${weight ? ' * weight[c]' : ''}${bias ? ' + bias[c]' : ''};`));
+  const k = runtime().kernel('norm.batchnorm', applyCode(Boolean(weight), Boolean(bias)));
   const bufs: Record<string, Bound> = { x: x.binding(), mean: mean.binding(), variance: variance.binding(), y: out.binding() };
   if (weight) bufs.weight = weight.binding();
   if (bias) bufs.bias = bias.binding();
@@ -315,17 +330,7 @@ function inputGrad(
   sums: { dbias: Tensor; dweight: Tensor } | null, dx: Tensor,
 ): void {
   const training = Boolean(sums);
-  const w = weight ? 'weight[c]' : '1.0';
-  const k = runtime().kernel('norm.batchnorm.backward', linearKernel({
-    uniforms: { n: 'u32', C: 'u32', S: 'u32', eps: 'f32', invM: 'f32' },
-    read: { dy: 'f32', x: 'f32', mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(training ? { sumDy: 'f32', sumDyXhat: 'f32' } : {}) },
-    write: { dx: 'f32' }, wg: WG, bound: 'n',
-  }, `  let c = (i / p.S) % p.C;
-  let r = inverseSqrt(variance[c] + p.eps);
-  ${training
-    ? `let xhat = (x[i] - mean[c]) * r;
-  dx[i] = ${w} * r * (dy[i] - sumDy[c] * p.invM - xhat * sumDyXhat[c] * p.invM);`
-    : `dx[i] = ${w} * r * dy[i];`}`));
+  const k = runtime().kernel('norm.batchnorm.backward', inputGradCode(Boolean(weight), training));
   const bufs: Record<string, Bound> = { dy: g.binding(), x: x.binding(), mean: mean.binding(), variance: variance.binding(), dx: dx.binding() };
   if (weight) bufs.weight = weight.binding();
   if (sums) Object.assign(bufs, { sumDy: sums.dbias.binding(), sumDyXhat: sums.dweight.binding() });

@@ -5,7 +5,7 @@
 
 import { check, fmtShape } from './errors.js';
 import { runtime, grid1, type Bound } from './runtime.js';
-import { linearKernel } from './wgsl.js';
+import { linearKernel, memoCode } from './wgsl.js';
 import type { Tensor } from './tensor.js';
 
 const WG = 256;
@@ -53,10 +53,17 @@ export function sgdUpdate(param: Tensor, grad: Tensor, momentumBuffer: Tensor | 
     return;
   }
   const withMomentum = momentumBuffer !== null;
-  const k = runtime().kernel('optim.sgd', linearKernel({
-    uniforms: { n: 'u32', lr: 'f32', momentum: 'f32', one_minus_dampening: 'f32', weight_decay: 'f32', nesterov: 'u32', first_step: 'u32' },
-    read: { grad: 'f32' }, write: { param: 'f32', ...(withMomentum ? { buf: 'f32' } : {}) }, wg: WG, bound: 'n',
-  }, `  let w = param[i];
+  const k = runtime().kernel('optim.sgd', sgdCode(withMomentum));
+  const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding() };
+  if (momentumBuffer) buffers.buf = momentumBuffer.binding();
+  const uniforms = { n: param.size, lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: Number(h.nesterov), first_step: Number(first) };
+  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
+}
+
+const sgdCode = memoCode((withMomentum: boolean) => linearKernel({
+  uniforms: { n: 'u32', lr: 'f32', momentum: 'f32', one_minus_dampening: 'f32', weight_decay: 'f32', nesterov: 'u32', first_step: 'u32' },
+  read: { grad: 'f32' }, write: { param: 'f32', ...(withMomentum ? { buf: 'f32' } : {}) }, wg: WG, bound: 'n',
+}, `  let w = param[i];
   var d = grad[i];
   if (p.weight_decay != 0.0) { d = d + p.weight_decay * w; }
   ${withMomentum ? `
@@ -65,11 +72,6 @@ export function sgdUpdate(param: Tensor, grad: Tensor, momentumBuffer: Tensor | 
   buf[i] = b;
   d = select(b, d + p.momentum * b, p.nesterov != 0u);` : ''}
   param[i] = w - p.lr * d;`));
-  const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding() };
-  if (momentumBuffer) buffers.buf = momentumBuffer.binding();
-  const uniforms = { n: param.size, lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: Number(h.nesterov), first_step: Number(first) };
-  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
-}
 
 export interface AdamWHyper {
   lr: number;
@@ -112,10 +114,17 @@ export function adamwUpdate(param: Tensor, grad: Tensor, s: AdamWState, h: AdamW
     return;
   }
   const amsgrad = s.maxExpAvgSq !== null;
-  const k = runtime().kernel('optim.adamw', linearKernel({
-    uniforms: { n: 'u32', decay: 'f32', one_minus_beta1: 'f32', beta2: 'f32', one_minus_beta2: 'f32', eps: 'f32', step_size: 'f32', bc2_sqrt: 'f32' },
-    read: { grad: 'f32' }, write: { param: 'f32', exp_avg: 'f32', exp_avg_sq: 'f32', ...(amsgrad ? { max_exp_avg_sq: 'f32' } : {}) }, wg: WG, bound: 'n',
-  }, `  let g = grad[i];
+  const k = runtime().kernel('optim.adamw', adamwCode(amsgrad));
+  const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding(), exp_avg: s.expAvg.binding(), exp_avg_sq: s.expAvgSq.binding() };
+  if (s.maxExpAvgSq) buffers.max_exp_avg_sq = s.maxExpAvgSq.binding();
+  const uniforms = { n: param.size, decay, one_minus_beta1: 1 - h.beta1, beta2: h.beta2, one_minus_beta2: 1 - h.beta2, eps: h.eps, step_size: stepSize, bc2_sqrt: bc2Sqrt };
+  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
+}
+
+const adamwCode = memoCode((amsgrad: boolean) => linearKernel({
+  uniforms: { n: 'u32', decay: 'f32', one_minus_beta1: 'f32', beta2: 'f32', one_minus_beta2: 'f32', eps: 'f32', step_size: 'f32', bc2_sqrt: 'f32' },
+  read: { grad: 'f32' }, write: { param: 'f32', exp_avg: 'f32', exp_avg_sq: 'f32', ...(amsgrad ? { max_exp_avg_sq: 'f32' } : {}) }, wg: WG, bound: 'n',
+}, `  let g = grad[i];
   let w = param[i] * p.decay;
   let m = exp_avg[i] + p.one_minus_beta1 * (g - exp_avg[i]);
   let v = exp_avg_sq[i] * p.beta2 + p.one_minus_beta2 * g * g;
@@ -123,8 +132,3 @@ export function adamwUpdate(param: Tensor, grad: Tensor, s: AdamWState, h: AdamW
   exp_avg_sq[i] = v;
   ${amsgrad ? 'let vhat = max(max_exp_avg_sq[i], v);\n  max_exp_avg_sq[i] = vhat;' : 'let vhat = v;'}
   param[i] = w - p.step_size * (m / (sqrt(vhat) / p.bc2_sqrt + p.eps));`));
-  const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding(), exp_avg: s.expAvg.binding(), exp_avg_sq: s.expAvgSq.binding() };
-  if (s.maxExpAvgSq) buffers.max_exp_avg_sq = s.maxExpAvgSq.binding();
-  const uniforms = { n: param.size, decay, one_minus_beta1: 1 - h.beta1, beta2: h.beta2, one_minus_beta2: 1 - h.beta2, eps: h.eps, step_size: stepSize, bc2_sqrt: bc2Sqrt };
-  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
-}

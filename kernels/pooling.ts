@@ -154,24 +154,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): { out: Tensor; ind
     }
     return { out, indices };
   }
-  const k = runtime().kernel('pooling.maxPool2d', poolKernel(GEOMETRY_UNIFORMS, IS_NAN_WGSL, ['x'], ['y', 'i32:idx'], /* wgsl */ `  let ow = i32(i % u32(p.OW));
-  let oh = i32((i / u32(p.OW)) % u32(p.OH));
-  let base = (i / u32(p.OW * p.OH)) * u32(p.H * p.W);
-  var best = p.ninf;
-  var bestAt = -1;
-  for (var a = 0; a < p.kh; a++) {
-    let ih = oh * p.sh - p.ph + a * p.dh;
-    if (ih < 0 || ih >= p.H) { continue; }
-    for (var b = 0; b < p.kw; b++) {
-      let iw = ow * p.sw - p.pw + b * p.dw;
-      if (iw < 0 || iw >= p.W) { continue; }
-      let at = ih * p.W + iw;
-      let v = x[base + u32(at)];
-      if (bestAt < 0 || v > best || is_nan(v)) { best = v; bestAt = at; }
-    }
-  }
-  y[i] = best;
-  idx[i] = bestAt;`));
+  const k = runtime().kernel('pooling.maxPool2d', MAXPOOL_WGSL);
   runtime().dispatch(k, { x: x.binding(), y: out.binding(), idx: indices.binding() }, geometryUniforms(g, out.size, planes), grid1(Math.ceil(out.size / WG)));
   return { out, indices };
 }
@@ -197,20 +180,7 @@ export function maxPool2dBackward(grad: Tensor, indices: Tensor, inputShape: Sha
     }
     return dx;
   }
-  const k = runtime().kernel('pooling.maxPool2d.backward', poolKernel(GEOMETRY_UNIFORMS, COVER_WGSL, ['dy', 'i32:idx'], ['dx'], /* wgsl */ `  let iw = i32(i % u32(p.W));
-  let ih = i32((i / u32(p.W)) % u32(p.H));
-  let plane = i / u32(p.H * p.W);
-  let rows = cover(ih, p.kh, p.sh, p.ph, p.dh, p.OH);
-  let cols = cover(iw, p.kw, p.sw, p.pw, p.dw, p.OW);
-  let me = ih * p.W + iw;
-  var acc = 0.0;
-  for (var oh = rows.x; oh <= rows.y; oh++) {
-    for (var ow = cols.x; ow <= cols.y; ow++) {
-      let j = plane * u32(p.OH * p.OW) + u32(oh * p.OW + ow);
-      if (idx[j] == me) { acc += dy[j]; }
-    }
-  }
-  dx[i] = acc;`));
+  const k = runtime().kernel('pooling.maxPool2d.backward', MAXPOOL_BACKWARD_WGSL);
   runtime().dispatch(k, { dy: grad.binding(), idx: indices.binding(), dx: dx.binding() }, geometryUniforms(g, dx.size, planes), grid1(Math.ceil(dx.size / WG)));
   return dx;
 }
@@ -264,15 +234,7 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
     }
     return out;
   }
-  const k = runtime().kernel('pooling.avgPool2d', poolKernel(GEOMETRY_UNIFORMS, AVG_WINDOW_WGSL, ['x'], ['y'], /* wgsl */ `  let ow = i32(i % u32(p.OW));
-  let oh = i32((i / u32(p.OW)) % u32(p.OH));
-  let base = (i / u32(p.OW * p.OH)) * u32(p.H * p.W);
-  let w = avg_window(oh, ow);
-  var s = 0.0;
-  for (var ih = w.h0; ih < w.h1; ih++) {
-    for (var iw = w.w0; iw < w.w1; iw++) { s += x[base + u32(ih * p.W + iw)]; }
-  }
-  y[i] = select(0.0, s / w.div, w.h0 < w.h1 && w.w0 < w.w1);`));
+  const k = runtime().kernel('pooling.avgPool2d', AVGPOOL_WGSL);
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, geometryUniforms(g, out.size, planes), grid1(Math.ceil(out.size / WG)));
   return out;
 }
@@ -300,18 +262,7 @@ export function avgPool2dBackward(grad: Tensor, inputShape: Shape, geometry: Poo
     }
     return dx;
   }
-  const k = runtime().kernel('pooling.avgPool2d.backward', poolKernel(GEOMETRY_UNIFORMS, `${AVG_WINDOW_WGSL}\n${COVER_WGSL}`, ['dy'], ['dx'], /* wgsl */ `  let iw = i32(i % u32(p.W));
-  let ih = i32((i / u32(p.W)) % u32(p.H));
-  let base = (i / u32(p.H * p.W)) * u32(p.OH * p.OW);
-  let rows = cover(ih, p.kh, p.sh, p.ph, 1, p.OH);
-  let cols = cover(iw, p.kw, p.sw, p.pw, 1, p.OW);
-  var acc = 0.0;
-  for (var oh = rows.x; oh <= rows.y; oh++) {
-    for (var ow = cols.x; ow <= cols.y; ow++) {
-      acc += dy[base + u32(oh * p.OW + ow)] / avg_window(oh, ow).div;
-    }
-  }
-  dx[i] = acc;`));
+  const k = runtime().kernel('pooling.avgPool2d.backward', AVGPOOL_BACKWARD_WGSL);
   runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, geometryUniforms(g, dx.size, planes), grid1(Math.ceil(dx.size / WG)));
   return dx;
 }
@@ -358,16 +309,7 @@ export function adaptiveAvgPool2d(x: Tensor, size: Pool2dPair): Tensor {
     }
     return out;
   }
-  const k = runtime().kernel('pooling.adaptiveAvgPool2d', poolKernel(ADAPTIVE_UNIFORMS, ADAPTIVE_BINS_WGSL, ['x'], ['y'], /* wgsl */ `  let ow = i % p.OW;
-  let oh = (i / p.OW) % p.OH;
-  let base = (i / (p.OW * p.OH)) * p.H * p.W;
-  let h0 = bin_start(oh, p.H, p.OH); let h1 = bin_end(oh, p.H, p.OH);
-  let w0 = bin_start(ow, p.W, p.OW); let w1 = bin_end(ow, p.W, p.OW);
-  var s = 0.0;
-  for (var ih = h0; ih < h1; ih++) {
-    for (var iw = w0; iw < w1; iw++) { s += x[base + ih * p.W + iw]; }
-  }
-  y[i] = s / f32((h1 - h0) * (w1 - w0));`));
+  const k = runtime().kernel('pooling.adaptiveAvgPool2d', ADAPTIVE_WGSL);
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: out.size, H, W, OH, OW }, grid1(Math.ceil(out.size / WG)));
   return out;
 }
@@ -397,7 +339,82 @@ export function adaptiveAvgPool2dBackward(grad: Tensor, inputShape: Shape): Tens
     }
     return dx;
   }
-  const k = runtime().kernel('pooling.adaptiveAvgPool2d.backward', poolKernel(ADAPTIVE_UNIFORMS, ADAPTIVE_BINS_WGSL, ['dy'], ['dx'], /* wgsl */ `  let iw = i % p.W;
+  const k = runtime().kernel('pooling.adaptiveAvgPool2d.backward', ADAPTIVE_BACKWARD_WGSL);
+  runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, { n: dx.size, H, W, OH, OW }, grid1(Math.ceil(dx.size / WG)));
+  return dx;
+}
+
+// ---------------------------------------------------------------- the kernels (generated once, at load)
+
+const MAXPOOL_WGSL = poolKernel(GEOMETRY_UNIFORMS, IS_NAN_WGSL, ['x'], ['y', 'i32:idx'], /* wgsl */ `  let ow = i32(i % u32(p.OW));
+  let oh = i32((i / u32(p.OW)) % u32(p.OH));
+  let base = (i / u32(p.OW * p.OH)) * u32(p.H * p.W);
+  var best = p.ninf;
+  var bestAt = -1;
+  for (var a = 0; a < p.kh; a++) {
+    let ih = oh * p.sh - p.ph + a * p.dh;
+    if (ih < 0 || ih >= p.H) { continue; }
+    for (var b = 0; b < p.kw; b++) {
+      let iw = ow * p.sw - p.pw + b * p.dw;
+      if (iw < 0 || iw >= p.W) { continue; }
+      let at = ih * p.W + iw;
+      let v = x[base + u32(at)];
+      if (bestAt < 0 || v > best || is_nan(v)) { best = v; bestAt = at; }
+    }
+  }
+  y[i] = best;
+  idx[i] = bestAt;`);
+
+const MAXPOOL_BACKWARD_WGSL = poolKernel(GEOMETRY_UNIFORMS, COVER_WGSL, ['dy', 'i32:idx'], ['dx'], /* wgsl */ `  let iw = i32(i % u32(p.W));
+  let ih = i32((i / u32(p.W)) % u32(p.H));
+  let plane = i / u32(p.H * p.W);
+  let rows = cover(ih, p.kh, p.sh, p.ph, p.dh, p.OH);
+  let cols = cover(iw, p.kw, p.sw, p.pw, p.dw, p.OW);
+  let me = ih * p.W + iw;
+  var acc = 0.0;
+  for (var oh = rows.x; oh <= rows.y; oh++) {
+    for (var ow = cols.x; ow <= cols.y; ow++) {
+      let j = plane * u32(p.OH * p.OW) + u32(oh * p.OW + ow);
+      if (idx[j] == me) { acc += dy[j]; }
+    }
+  }
+  dx[i] = acc;`);
+
+const AVGPOOL_WGSL = poolKernel(GEOMETRY_UNIFORMS, AVG_WINDOW_WGSL, ['x'], ['y'], /* wgsl */ `  let ow = i32(i % u32(p.OW));
+  let oh = i32((i / u32(p.OW)) % u32(p.OH));
+  let base = (i / u32(p.OW * p.OH)) * u32(p.H * p.W);
+  let w = avg_window(oh, ow);
+  var s = 0.0;
+  for (var ih = w.h0; ih < w.h1; ih++) {
+    for (var iw = w.w0; iw < w.w1; iw++) { s += x[base + u32(ih * p.W + iw)]; }
+  }
+  y[i] = select(0.0, s / w.div, w.h0 < w.h1 && w.w0 < w.w1);`);
+
+const AVGPOOL_BACKWARD_WGSL = poolKernel(GEOMETRY_UNIFORMS, `${AVG_WINDOW_WGSL}\n${COVER_WGSL}`, ['dy'], ['dx'], /* wgsl */ `  let iw = i32(i % u32(p.W));
+  let ih = i32((i / u32(p.W)) % u32(p.H));
+  let base = (i / u32(p.H * p.W)) * u32(p.OH * p.OW);
+  let rows = cover(ih, p.kh, p.sh, p.ph, 1, p.OH);
+  let cols = cover(iw, p.kw, p.sw, p.pw, 1, p.OW);
+  var acc = 0.0;
+  for (var oh = rows.x; oh <= rows.y; oh++) {
+    for (var ow = cols.x; ow <= cols.y; ow++) {
+      acc += dy[base + u32(oh * p.OW + ow)] / avg_window(oh, ow).div;
+    }
+  }
+  dx[i] = acc;`);
+
+const ADAPTIVE_WGSL = poolKernel(ADAPTIVE_UNIFORMS, ADAPTIVE_BINS_WGSL, ['x'], ['y'], /* wgsl */ `  let ow = i % p.OW;
+  let oh = (i / p.OW) % p.OH;
+  let base = (i / (p.OW * p.OH)) * p.H * p.W;
+  let h0 = bin_start(oh, p.H, p.OH); let h1 = bin_end(oh, p.H, p.OH);
+  let w0 = bin_start(ow, p.W, p.OW); let w1 = bin_end(ow, p.W, p.OW);
+  var s = 0.0;
+  for (var ih = h0; ih < h1; ih++) {
+    for (var iw = w0; iw < w1; iw++) { s += x[base + ih * p.W + iw]; }
+  }
+  y[i] = s / f32((h1 - h0) * (w1 - w0));`);
+
+const ADAPTIVE_BACKWARD_WGSL = poolKernel(ADAPTIVE_UNIFORMS, ADAPTIVE_BINS_WGSL, ['dy'], ['dx'], /* wgsl */ `  let iw = i % p.W;
   let ih = (i / p.W) % p.H;
   let base = (i / (p.W * p.H)) * p.OH * p.OW;
   // the bins holding ih: i ≥ ⌊ih·OH/H⌋ and i < ⌈(ih+1)·OH/H⌉
@@ -411,7 +428,4 @@ export function adaptiveAvgPool2dBackward(grad: Tensor, inputShape: Shape): Tens
       acc += dy[base + oh * p.OW + ow] / f32(rows * cols);
     }
   }
-  dx[i] = acc;`));
-  runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, { n: dx.size, H, W, OH, OW }, grid1(Math.ceil(dx.size / WG)));
-  return dx;
-}
+  dx[i] = acc;`);

@@ -103,9 +103,18 @@ export function random(dist: Distribution, shape: Shape, opts: RandomOptions = {
     out.cpu.set(cpuRandom(dist, out.size, key, stream, a, b));
     return out;
   }
-  const k = runtime().kernel(`random.${dist}`, linearKernel({
-    preamble: PHILOX_WGSL, uniforms: { n: 'u32', stream: 'u32', k0: 'u32', k1: 'u32', a: 'f32', b: 'f32' }, write: { y: 'f32' }, wg: 256,
-  }, dist === 'uniform' ? `
+  const k = runtime().kernel(`random.${dist}`, dist === 'uniform' ? UNIFORM_WGSL : NORMAL_WGSL);
+  const threads = dist === 'uniform' ? out.size : Math.ceil(out.size / 2);
+  runtime().dispatch(k, { y: out.binding() }, { n: out.size, stream, k0: key[0], k1: key[1], a, b }, grid1(Math.ceil(threads / 256)));
+  return out;
+}
+
+export const rand = (shape: Shape, opts?: RandomOptions): Tensor => random('uniform', shape, opts);
+export const randn = (shape: Shape, opts?: RandomOptions): Tensor => random('normal', shape, opts);
+
+const randomWGSL = (dist: Distribution): string => linearKernel({
+  preamble: PHILOX_WGSL, uniforms: { n: 'u32', stream: 'u32', k0: 'u32', k1: 'u32', a: 'f32', b: 'f32' }, write: { y: 'f32' }, wg: 256,
+}, dist === 'uniform' ? `
   if (i >= p.n) { return; }
   y[i] = p.a + (p.b - p.a) * u01(philox(vec4<u32>(i, p.stream, 0u, 0u), vec2<u32>(p.k0, p.k1)).x);` : `
   let j = 2u * i;
@@ -114,11 +123,6 @@ export function random(dist: Distribution, shape: Shape, opts: RandomOptions = {
   let r = sqrt(-2.0 * log(u01(x.x) + 5.9604644775390625e-8));
   let th = 6.283185307179586 * u01(x.y);
   y[j] = p.a + p.b * r * cos(th);
-  if (j + 1u < p.n) { y[j + 1u] = p.a + p.b * r * sin(th); }`));
-  const threads = dist === 'uniform' ? out.size : Math.ceil(out.size / 2);
-  runtime().dispatch(k, { y: out.binding() }, { n: out.size, stream, k0: key[0], k1: key[1], a, b }, grid1(Math.ceil(threads / 256)));
-  return out;
-}
-
-export const rand = (shape: Shape, opts?: RandomOptions): Tensor => random('uniform', shape, opts);
-export const randn = (shape: Shape, opts?: RandomOptions): Tensor => random('normal', shape, opts);
+  if (j + 1u < p.n) { y[j + 1u] = p.a + p.b * r * sin(th); }`);
+const UNIFORM_WGSL = randomWGSL('uniform');
+const NORMAL_WGSL = randomWGSL('normal');

@@ -389,5 +389,4 @@ export function grid1(n: number): [number, number] {
   return [Math.ceil(n / y), y];
 }
 
-/** WGSL for the linear workgroup index of a grid made by grid1 (needs wid and nwg builtins). */
-export const LINEAR_WG = 'wid.x + wid.y * nwg.x';
+export { LINEAR_WG } from './wgsl.js';

@@ -6,7 +6,7 @@
 
 import { check, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
-import { workgroupKernel } from './wgsl.js';
+import { workgroupKernel, memoCode } from './wgsl.js';
 import { Tensor } from './tensor.js';
 
 /** Lowest finite f32: the running max starts here, so an entry of -inf adds exp(-inf) = 0, not NaN. */
@@ -79,7 +79,7 @@ function rowKernel(wg: number, read: Record<string, string>, write: Record<strin
   ${body}`);
 }
 
-/** Compiles `gen(wg)` (wg chosen for C) as kernel `softmax.<op>` and runs it over `rows` rows. */
+/** Compiles `gen(wg)` (wg chosen for C; a memoised generator) as kernel `softmax.<op>` and runs it over `rows` rows. */
 function launchRows(op: string, C: number, gen: (wg: number) => string, tensors: Record<string, Tensor>, rows: number): void {
   const wg = workgroupFor(C);
   const k = runtime().kernel(`softmax.${op}`, gen(wg));
@@ -105,6 +105,14 @@ function softmaxCPU(x: Float64Array | Int32Array | Uint32Array, y: Float64Array 
   }
 }
 
+const softmaxCode = memoCode((log: boolean, wg: number) => rowKernel(wg, { x: 'f32' }, { y: 'f32' }, ['m', 's'], `
+  ${rowMaxSumExp('x[base + c]', wg)}
+  let logS = log(S);
+  for (var c = li; c < p.C; c += ${wg}u) {
+    let v = x[base + c];
+    y[base + c] = ${log ? '(v - M) - logS' : 'exp(v - M) / S'};
+  }`));
+
 function softmaxImpl(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
   const C = checkRows(op, x);
   const out = Tensor.empty(x.shape, 'f32', x.device, op);
@@ -113,14 +121,7 @@ function softmaxImpl(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
     softmaxCPU(x.cpu, out.cpu, C, op === 'logSoftmax');
     return out;
   }
-  const write = op === 'softmax' ? 'exp(v - M) / S' : '(v - M) - logS';
-  launchRows(op, C, (wg) => rowKernel(wg, { x: 'f32' }, { y: 'f32' }, ['m', 's'], `
-  ${rowMaxSumExp('x[base + c]', wg)}
-  let logS = log(S);
-  for (var c = li; c < p.C; c += ${wg}u) {
-    let v = x[base + c];
-    y[base + c] = ${write};
-  }`), { x, y: out }, x.size / C);
+  launchRows(op, C, (wg) => softmaxCode(op === 'logSoftmax', wg), { x, y: out }, x.size / C);
   return out;
 }
 
@@ -130,6 +131,17 @@ export const softmax = (x: Tensor): Tensor => softmaxImpl('softmax', x);
 export const logSoftmax = (x: Tensor): Tensor => softmaxImpl('logSoftmax', x);
 
 // ---------------------------------------------------------------- backward
+
+const backwardCode = memoCode((soft: boolean, wg: number) => rowKernel(wg, { y: 'f32', dy: 'f32' }, { dx: 'f32' }, ['t'], `
+  var t = 0.0;
+  for (var c = li; c < p.C; c += ${wg}u) { t += ${soft ? 'dy[base + c] * y[base + c]' : 'dy[base + c]'}; }
+  sh_t[li] = t;
+  ${treeSum(['t'], wg)}
+  let T = sh_t[0];
+  for (var c = li; c < p.C; c += ${wg}u) {
+    let i = base + c;
+    dx[i] = ${soft ? 'y[i] * (dy[i] - T)' : 'dy[i] - exp(y[i]) * T'};
+  }`));
 
 function backwardImpl(op: 'softmaxBackward' | 'logSoftmaxBackward', y: Tensor, dy: Tensor): Tensor {
   const C = checkRows(op, y);
@@ -148,18 +160,7 @@ function backwardImpl(op: 'softmaxBackward' | 'logSoftmaxBackward', y: Tensor, d
     }
     return dx;
   }
-  const term = soft ? 'dy[base + c] * y[base + c]' : 'dy[base + c]';
-  const write = soft ? 'y[i] * (dy[i] - T)' : 'dy[i] - exp(y[i]) * T';
-  launchRows(op.replace('Backward', '.backward'), C, (wg) => rowKernel(wg, { y: 'f32', dy: 'f32' }, { dx: 'f32' }, ['t'], `
-  var t = 0.0;
-  for (var c = li; c < p.C; c += ${wg}u) { t += ${term}; }
-  sh_t[li] = t;
-  ${treeSum(['t'], wg)}
-  let T = sh_t[0];
-  for (var c = li; c < p.C; c += ${wg}u) {
-    let i = base + c;
-    dx[i] = ${write};
-  }`), { y, dy, dx }, y.size / C);
+  launchRows(op.replace('Backward', '.backward'), C, (wg) => backwardCode(soft, wg), { y, dy, dx }, y.size / C);
   return dx;
 }
 
@@ -247,11 +248,7 @@ function softmaxKLCPU(z: Tensor, target: KLTarget, loss: Tensor, grad: Tensor): 
   }
 }
 
-function softmaxKLProbsGPU(z: Tensor, pr: Tensor, loss: Tensor, grad: Tensor): void {
-  const [N, C] = z.shape;
-  // sweep 1: M, S and P = Σ p, H = Σ p log p; sweep 2: grad = P q − p and A = Σ p (z − M), so
-  // loss = H − Σ p log q = H − A + P log S
-  launchRows('softmaxKL.probs', C, (wg) => rowKernel(wg, { z: 'f32', pr: 'f32' }, { grad: 'f32', loss: 'f32' }, ['m', 's', 'ptot', 'h', 'a'], `
+const klProbsCode = memoCode((wg: number) => rowKernel(wg, { z: 'f32', pr: 'f32' }, { grad: 'f32', loss: 'f32' }, ['m', 's', 'ptot', 'h', 'a'], `
   ${rowMaxSumExp('z[base + c]', wg, { ptot: 'pr[base + c]', h: 'xlogx(pr[base + c])' })}
   var a = 0.0;
   for (var c = li; c < p.C; c += ${wg}u) {
@@ -263,14 +260,16 @@ function softmaxKLProbsGPU(z: Tensor, pr: Tensor, loss: Tensor, grad: Tensor): v
   }
   sh_a[li] = a;
   ${treeSum(['a'], wg)}
-  if (li == 0u) { loss[row] = H - sh_a[0] + PTOT * log(S); }`, XLOGX_WGSL), { z, pr, grad, loss }, N);
+  if (li == 0u) { loss[row] = H - sh_a[0] + PTOT * log(S); }`, XLOGX_WGSL));
+
+function softmaxKLProbsGPU(z: Tensor, pr: Tensor, loss: Tensor, grad: Tensor): void {
+  const [N, C] = z.shape;
+  // sweep 1: M, S and P = Σ p, H = Σ p log p; sweep 2: grad = P q − p and A = Σ p (z − M), so
+  // loss = H − Σ p log q = H − A + P log S
+  launchRows('softmaxKL.probs', C, klProbsCode, { z, pr, grad, loss }, N);
 }
 
-function softmaxKLLabelsGPU(z: Tensor, labels: Tensor, weights: Tensor | undefined, loss: Tensor, grad: Tensor): void {
-  const [N, C] = z.shape;
-  const read: Record<string, string> = { z: 'f32', labels: 'i32', ...(weights ? { weights: 'f32' } : {}) };
-  const tensors: Record<string, Tensor> = { z, labels, grad, loss, ...(weights ? { weights } : {}) };
-  launchRows('softmaxKL.labels', C, (wg) => rowKernel(wg, read, { grad: 'f32', loss: 'f32' }, ['m', 's'], `
+const klLabelsCode = memoCode((weights: boolean, wg: number) => rowKernel(wg, { z: 'f32', labels: 'i32', ...(weights ? { weights: 'f32' } : {}) }, { grad: 'f32', loss: 'f32' }, ['m', 's'], `
   ${rowMaxSumExp('z[base + c]', wg)}
   let label = labels[row];
   // labels outside [0, C) are ignored: never used as an index
@@ -281,5 +280,10 @@ function softmaxKLLabelsGPU(z: Tensor, labels: Tensor, weights: Tensor | undefin
     let i = base + c;
     grad[i] = select(0.0, wt * (exp(z[i] - M) / S) - select(0.0, wt, c == y), valid);
   }
-  if (li == 0u) { loss[row] = select(0.0, xlogx(wt) - wt * ((z[base + y] - M) - log(S)), valid); }`, XLOGX_WGSL), tensors, N);
+  if (li == 0u) { loss[row] = select(0.0, xlogx(wt) - wt * ((z[base + y] - M) - log(S)), valid); }`, XLOGX_WGSL));
+
+function softmaxKLLabelsGPU(z: Tensor, labels: Tensor, weights: Tensor | undefined, loss: Tensor, grad: Tensor): void {
+  const [N, C] = z.shape;
+  const tensors: Record<string, Tensor> = { z, labels, grad, loss, ...(weights ? { weights } : {}) };
+  launchRows('softmaxKL.labels', C, (wg) => klLabelsCode(Boolean(weights), wg), tensors, N);
 }

@@ -132,19 +132,7 @@ export function upsampleBilinear(x: Tensor, opts: UpsampleOptions): Tensor {
     }
     return out;
   }
-  const k = runtime().kernel('upsample.bilinear', linearKernel(
-    { preamble: LERP_WGSL, uniforms: UNIFORMS, read: { x: 'f32' }, write: { y: 'f32' }, wg: WG, bound: 'n' },
-    /* wgsl */ `  let ow = i % p.OW;
-  let oh = (i / p.OW) % p.OH;
-  let base = (i / (p.OW * p.OH)) * p.H * p.W;
-  let r = lerp_of(oh, p.H, p.OH, p.ratioH);
-  let c = lerp_of(ow, p.W, p.OW, p.ratioW);
-  let row0 = base + r.i0 * p.W;
-  let row1 = base + r.i1 * p.W;
-  let top = (1.0 - c.l1) * x[row0 + c.i0] + c.l1 * x[row0 + c.i1];
-  let bottom = (1.0 - c.l1) * x[row1 + c.i0] + c.l1 * x[row1 + c.i1];
-  y[i] = (1.0 - r.l1) * top + r.l1 * bottom;`,
-  ));
+  const k = runtime().kernel('upsample.bilinear', BILINEAR_WGSL);
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, uniformsOf(g, out.size), grid1(Math.ceil(out.size / WG)));
   return out;
 }
@@ -184,9 +172,30 @@ export function upsampleBilinearBackward(grad: Tensor, inputShape: Shape, geomet
     }
     return dx;
   }
-  const k = runtime().kernel('upsample.bilinear.backward', linearKernel(
-    { preamble: BACKWARD_WGSL, uniforms: UNIFORMS, read: { dy: 'f32' }, write: { dx: 'f32' }, wg: WG, bound: 'n' },
-    /* wgsl */ `  let iw = i % p.W;
+  const k = runtime().kernel('upsample.bilinear.backward', BILINEAR_BACKWARD_WGSL);
+  runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, uniformsOf(g, dx.size), grid1(Math.ceil(dx.size / WG)));
+  return dx;
+}
+
+// ---------------------------------------------------------------- the kernels (generated once, at load)
+
+const BILINEAR_WGSL = linearKernel(
+  { preamble: LERP_WGSL, uniforms: UNIFORMS, read: { x: 'f32' }, write: { y: 'f32' }, wg: WG, bound: 'n' },
+  /* wgsl */ `  let ow = i % p.OW;
+  let oh = (i / p.OW) % p.OH;
+  let base = (i / (p.OW * p.OH)) * p.H * p.W;
+  let r = lerp_of(oh, p.H, p.OH, p.ratioH);
+  let c = lerp_of(ow, p.W, p.OW, p.ratioW);
+  let row0 = base + r.i0 * p.W;
+  let row1 = base + r.i1 * p.W;
+  let top = (1.0 - c.l1) * x[row0 + c.i0] + c.l1 * x[row0 + c.i1];
+  let bottom = (1.0 - c.l1) * x[row1 + c.i0] + c.l1 * x[row1 + c.i1];
+  y[i] = (1.0 - r.l1) * top + r.l1 * bottom;`,
+);
+
+const BILINEAR_BACKWARD_WGSL = linearKernel(
+  { preamble: BACKWARD_WGSL, uniforms: UNIFORMS, read: { dy: 'f32' }, write: { dx: 'f32' }, wg: WG, bound: 'n' },
+  /* wgsl */ `  let iw = i % p.W;
   let ih = (i / p.W) % p.H;
   let base = (i / (p.W * p.H)) * p.OH * p.OW;
   let rows = candidates(ih, p.H, p.OH, p.ratioH);
@@ -202,7 +211,4 @@ export function upsampleBilinearBackward(grad: Tensor, inputShape: Shape, geomet
     acc += wh * row;
   }
   dx[i] = acc;`,
-  ));
-  runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, uniformsOf(g, dx.size), grid1(Math.ceil(dx.size / WG)));
-  return dx;
-}
+);

@@ -2,6 +2,9 @@
 // bindings (read-only first, then read-write, numbered in that order), the `main` header and, for
 // linear kernels, the flat invocation index over a grid made by grid1.
 
+/** WGSL for the linear workgroup index of a grid made by grid1 (wid and nwg are main's builtins). */
+export const LINEAR_WG = 'wid.x + wid.y * nwg.x';
+
 /** WGSL element type of a storage array: 'f32', 'i32', 'u32', 'vec4<f32>', 'atomic<u32>', ... */
 export type ElemType = string;
 
@@ -54,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  */
 export function linearKernel(sig: KernelSignature & { wg: number; bound?: string }, body: string): string {
   const guard = sig.bound ? `\n  if (i >= p.${sig.bound}) { return; }` : '';
-  return `${kernelHeader(sig)}\n  let i = (wid.x + wid.y * nwg.x) * ${sig.wg}u + li;${guard}\n${body}\n}`;
+  return `${kernelHeader(sig)}\n  let i = (${LINEAR_WG}) * ${sig.wg}u + li;${guard}\n${body}\n}`;
 }
 
 /**
@@ -64,8 +67,26 @@ export function linearKernel(sig: KernelSignature & { wg: number; bound?: string
  */
 export function workgroupKernel(sig: KernelSignature & { bound?: string }, body: string): string {
   const guard = sig.bound ? `\n  if (w >= p.${sig.bound}) { return; }` : '';
-  return `${kernelHeader(sig)}\n  let w = wid.x + wid.y * nwg.x;${guard}\n${body}\n}`;
+  return `${kernelHeader(sig)}\n  let w = ${LINEAR_WG};${guard}\n${body}\n}`;
 }
 
 /** WGSL `is_nan(v: f32) -> bool`, on the bits: a compiler may assume `v != v` is false. */
 export const IS_NAN_WGSL = 'fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }';
+
+type CodeArg = string | number | boolean | undefined;
+
+/**
+ * Memoises a kernel generator on its arguments: generating a string costs tens of microseconds,
+ * more than recording the dispatch, so a launcher calls the memoised form on every dispatch. The
+ * generator must be a pure function of its (primitive) arguments, so the memo key (all of them)
+ * covers every constant in the code; the runtime still caches the pipeline by the code itself.
+ */
+export function memoCode<A extends CodeArg[]>(gen: (...args: A) => string): (...args: A) => string {
+  const memo = new Map<string, string>();
+  return (...args: A): string => {
+    const key = args.join('\u0001');
+    let code = memo.get(key);
+    if (code === undefined) memo.set(key, (code = gen(...args)));
+    return code;
+  };
+}
