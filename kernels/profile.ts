@@ -2,9 +2,7 @@
 // gives each dispatch its own pass meanwhile), a query set per submitted batch, read back and
 // summed per kernel name (`<file>.<op>[.<pass>]`) or per name and specialisation at the end.
 
-import { BufferUsageFlags } from './pool.js';
-
-const MAP_READ_MODE = 0x1;
+import { BufferUsageFlags, MAP_READ_MODE } from './pool.js';
 
 /** GPU time spent in one kernel (all its specialisations) during a profile. */
 export interface KernelTime {

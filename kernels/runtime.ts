@@ -4,12 +4,11 @@
 
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { device, type Device } from './device.js';
-import { BufferPool, BufferUsageFlags, bufferIds, sizeClass } from './pool.js';
+import { BufferPool, BufferUsageFlags, MAP_READ_MODE, bufferIds, sizeClass } from './pool.js';
 import { KernelProfiler, type KernelTime } from './profile.js';
 
 export type { KernelTime };
 
-const MAP_READ_MODE = 0x1;
 const SHADER_STAGE_COMPUTE = 0x4;
 /** Dispatches recorded before the encoder is submitted on its own. */
 const BATCH_DISPATCHES = 256;
