@@ -164,6 +164,17 @@ if (kernels) {
   const total = kernels.reduce((a, k) => a + k.ms, 0);
   console.log(`\nGPU time per kernel in one step (${total.toFixed(1)} ms in all):\n| kernel | calls | ms | share |\n| --- | --- | --- | --- |`);
   for (const k of kernels) console.log(`| ${k.name} | ${k.calls} | ${k.ms.toFixed(1)} | ${((100 * k.ms) / total).toFixed(1)}% |`);
+  // kernel names are <file>.<op>[.<pass>]: the same time summed per source file under kernels/
+  const files = new Map<string, { calls: number; ms: number }>();
+  for (const k of kernels) {
+    const file = `kernels/${k.name.split('.')[0]}.ts`;
+    const f = files.get(file) ?? { calls: 0, ms: 0 };
+    f.calls += k.calls;
+    f.ms += k.ms;
+    files.set(file, f);
+  }
+  console.log('\n| file | calls | ms | share |\n| --- | --- | --- | --- |');
+  for (const [file, f] of [...files].sort((a, b) => b[1].ms - a[1].ms)) console.log(`| ${file} | ${f.calls} | ${f.ms.toFixed(1)} | ${((100 * f.ms) / total).toFixed(1)}% |`);
 }
 if (memory) {
   const mb = (b: number) => (b / 2 ** 20).toFixed(2);

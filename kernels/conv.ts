@@ -20,14 +20,16 @@
 // pipelines (pass x tiling x vec4 layout).
 
 import { check, checkInputs, fmtShape } from './errors.js';
-import { GEMM_TILES, gemmGrid, gemmWGSL, matmul, matmulTile, type GemmTile } from './matmul.js';
-import { binary } from './elementwise.js';
-import { runtime } from './runtime.js';
+import { GEMM_TILES, gemmGrid, gemmWGSL, matmulTile, type GemmTile } from './matmul.js';
+import { runtime, type Bound } from './runtime.js';
+import { kernelBindings } from './wgsl.js';
+import { pairOf, type Pair } from './dims.js';
+import { explicitFits, explicitForward, explicitInputGrad, explicitWeightGrad } from './conv-explicit.js';
 import { device } from './device.js';
 import { sum } from './reduce.js';
 import { Tensor, type Shape } from './tensor.js';
 
-export type Conv2dPair = number | readonly [number, number];
+export type Conv2dPair = Pair;
 
 export interface ConvOptions {
   stride?: Conv2dPair;
@@ -59,8 +61,6 @@ export interface ConvGeometry {
 /** Largest quotient the kernels' f32-reciprocal division computes exactly (its error q·3·2⁻²⁴ stays below 1). */
 const DIVMOD_MAX_QUOTIENT = 2 ** 22;
 
-const pairOf = (v: Conv2dPair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
-
 /** PyTorch's output size: ⌊(in + 2p − d·(k − 1) − 1) / s⌋ + 1. */
 export const convOutputSize = (inSize: number, k: number, s: number, p: number, d: number): number => Math.floor((inSize + 2 * p - d * (k - 1) - 1) / s) + 1;
 
@@ -88,10 +88,10 @@ export function conv2dGeometry(op: string, xShape: Shape, wShape: Shape, opts: C
   return { N, C, H, W, Co, OH, OW, kernel: [KH, KW], stride, padding, dilation, groups, Cig, Cog: Co / groups };
 }
 
-const outShapeOf = (g: ConvGeometry): number[] => [g.N, g.Co, g.OH, g.OW];
+export const outShapeOf = (g: ConvGeometry): number[] => [g.N, g.Co, g.OH, g.OW];
 
 /** 1x1, stride 1, no padding: the convolution is a plain matmul per image and group. */
-const isPointwise = (g: ConvGeometry): boolean => g.kernel[0] === 1 && g.kernel[1] === 1 && g.stride[0] === 1 && g.stride[1] === 1 && g.padding[0] === 0 && g.padding[1] === 0;
+export const isPointwise = (g: ConvGeometry): boolean => g.kernel[0] === 1 && g.kernel[1] === 1 && g.stride[0] === 1 && g.stride[1] === 1 && g.padding[0] === 0 && g.padding[1] === 0;
 
 function checkF32(op: string, ...ts: [string, Tensor][]): void {
   for (const [name, t] of ts) check(t.dtype === 'f32', op, () => `needs f32 tensors, got ${name} ${t.dtype} ${fmtShape(t.shape)}`);
@@ -132,16 +132,17 @@ type Pass = 'forward' | 'dgrad' | 'wgrad';
 // Every size is a uniform, so one pipeline serves all layers with the same pass, tiling and vec4
 // layout. Divisions by sizes use f32 reciprocals (cv_divmod), which vectorise where u32 division
 // does not (lavapipe) and are cheaper on GPUs.
-const UNIFORMS = /* wgsl */ `struct P {
-  C: u32, H: u32, W: u32, Co: u32, OH: u32, OW: u32, hw: u32, ohw: u32, G: u32, Cig: u32, Cog: u32,
-  KW: u32, KHW: u32, SH: u32, SW: u32, PH: i32, PW: i32, DH: i32, DW: i32,
-  gm: u32, gn: u32, gk: u32, nBase: u32, kChunk: u32, hasBias: u32,
-  invOHW: f32, invOW: f32, invHW: f32, invW: f32, invKHW: f32, invKW: f32,
-  pa: u32, pb: u32, Wp: u32, phw: u32, ntw: u32, taps: u32, r0: u32, c0: u32, Th: u32, Tw: u32, Eh: u32, Ew: u32, qa: i32, qb: i32,
-  invWp: f32, invPhw: f32, invNtw: f32, invTaps: f32,
-}`;
+const UNIFORMS: Record<string, string> = Object.fromEntries([
+  ...'C H W Co OH OW hw ohw G Cig Cog KW KHW SH SW'.split(' ').map((n) => [n, 'u32']),
+  ...'PH PW DH DW'.split(' ').map((n) => [n, 'i32']),
+  ...'gm gn gk nBase kChunk hasBias'.split(' ').map((n) => [n, 'u32']),
+  ...'invOHW invOW invHW invW invKHW invKW'.split(' ').map((n) => [n, 'f32']),
+  ...'pa pb Wp phw ntw taps r0 c0 Th Tw Eh Ew'.split(' ').map((n) => [n, 'u32']),
+  ...'qa qb'.split(' ').map((n) => [n, 'i32']),
+  ...'invWp invPhw invNtw invTaps'.split(' ').map((n) => [n, 'f32']),
+]);
 
-const DIVMOD_WGSL = /* wgsl */ `
+export const DIVMOD_WGSL = /* wgsl */ `
 // (n / d, n % d) from q ≈ n · (1/d) in f32, corrected by one step: exact for quotients below 2^22
 fn cv_divmod(n: u32, d: u32, inv: f32) -> vec2<u32> {
   let q0 = u32(f32(n) * inv);
@@ -174,7 +175,7 @@ const READ_X = (ch: string): string => /* wgsl */ `if (u32(ih) >= p.H || u32(iw)
 
 /** The WGSL of one pass: a GemmSpec whose loaders and epilogue index the convolution's tensors. */
 function passWGSL(pl: PassPlan, tile: GemmTile): string {
-  const arr = (vec: boolean): string => (vec ? 'array<vec4<f32>>' : 'array<f32>');
+  const elem = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
   const ld = (buf: string, vec: boolean, idx: string): string => (vec ? `return ${buf}[(${idx}) / 4u];` : `return ${buf}[${idx}];`);
   const buffers: [string, boolean, boolean][] = []; // name, vec4, writable
   let prologue: string;
@@ -249,9 +250,11 @@ function passWGSL(pl: PassPlan, tile: GemmTile): string {
     write = storeC('dw', '((batch / p.G) * p.Co + cv_g * p.Cog + m) * p.Cig * p.KHW + col');
   }
   const decls = [
-    UNIFORMS,
-    '@group(0) @binding(0) var<uniform> p: P;',
-    ...buffers.map(([name, vec, rw], i) => `@group(0) @binding(${i + 1}) var<storage, ${rw ? 'read_write' : 'read'}> ${name}: ${arr(vec)};`),
+    kernelBindings({
+      uniforms: UNIFORMS,
+      read: Object.fromEntries(buffers.filter(([, , rw]) => !rw).map(([name, vec]) => [name, elem(vec)])),
+      write: Object.fromEntries(buffers.filter(([, , rw]) => rw).map(([name, vec]) => [name, elem(vec)])),
+    }),
     DIVMOD_WGSL,
     // per-workgroup coordinates set by the prologue: group, image (pointwise), first k (wgrad split)
     ...['cv_g', 'cv_img', 'cv_k0'].filter((v) => prologue.includes(`${v} =`)).map((v) => `var<private> ${v}: u32;`),
@@ -298,8 +301,8 @@ const MIN_SPLIT_K = 512;
 const TARGET_WORKGROUPS = 512;
 
 interface Launch {
-  buffers: Tensor[];
-  out: Tensor;
+  /** every tensor the pass reads or writes, by its WGSL name */
+  bound: Record<string, Tensor>;
   tuning: ConvTuning;
   hasBias?: boolean;
   /** dgrad's phase uniforms (unused by the other passes) */
@@ -338,20 +341,25 @@ function axisPhases(size: number, k: number, s: number, p: number, d: number): A
   });
 }
 
-const recip = (d: number): number => Math.fround(1 / d);
+const passCode = new Map<string, string>();
+
+export const recip = (d: number): number => Math.fround(1 / d);
 
 /** Compiles (cached) and dispatches one pass; splits N over several dispatches past the grid limit. */
-function launch(pl: PassPlan, g: ConvGeometry, { buffers, out, tuning, hasBias = false, phase = NO_PHASE }: Launch, kChunk = 0): void {
+function launch(pl: PassPlan, g: ConvGeometry, { bound: tensors, tuning, hasBias = false, phase = NO_PHASE }: Launch, kChunk = 0): void {
   const tile = tuning.tile ?? convTile(pl.M, pl.N, pl.K, pl.batches);
   const flags = (...f: boolean[]): string => f.map(Number).join('');
+  // the code is memoised on every input of passWGSL (building it costs more than a dispatch)
   const key = `${pl.pass}|${pl.pointwise ? 'pointwise' : 'implicit'}|${tile.tm}x${tile.tn}x${tile.tk}/${tile.rm}x${tile.rn}|v${flags(pl.vecA, pl.vecB, pl.vecC)}`;
-  const k = runtime().kernel(`conv2d.${pl.pass}`, key, () => passWGSL(pl, tile));
+  let code = passCode.get(key);
+  if (code === undefined) passCode.set(key, (code = passWGSL(pl, tile)));
+  const k = runtime().kernel(`conv.${pl.pass}`, code);
   const maxGroups = device().limits.maxComputeWorkgroupsPerDimension;
   check(pl.batches <= maxGroups && Math.ceil(pl.M / tile.tm) <= maxGroups, 'conv2d', () => `${pl.pass} grid of ${pl.batches} x ${Math.ceil(pl.M / tile.tm)} workgroups exceeds the limit ${maxGroups}`);
   // columns per dispatch: a multiple of tn, so vec4 stores stay aligned
   const chunk = Math.min(maxGroups, Math.ceil((tuning.columnsPerDispatch ?? Infinity) / tile.tn)) * tile.tn;
   const [KH, KW] = g.kernel, [SH, SW] = g.stride;
-  const bound = [...buffers.map((t) => t.binding()), out.binding()];
+  const bound: Record<string, Bound> = Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, t.binding()]));
   for (let nBase = 0; nBase < pl.N; nBase += chunk) {
     const uniforms = {
       C: g.C, H: g.H, W: g.W, Co: g.Co, OH: g.OH, OW: g.OW, hw: g.H * g.W, ohw: g.OH * g.OW, G: g.groups, Cig: g.Cig, Cog: g.Cog,
@@ -368,156 +376,7 @@ function launch(pl: PassPlan, g: ConvGeometry, { buffers, out, tuning, hasBias =
 const pointwiseFits = (g: ConvGeometry): boolean => isPointwise(g) && g.N * g.groups <= device().limits.maxComputeWorkgroupsPerDimension;
 
 // ---------------------------------------------------------------- public ops
-
-// ---------------------------------------------------------------- explicit im2col (CPU adapters)
-// On CPU adapters (lavapipe, SwiftShader) a pipeline compiles in seconds, longer the more im2col
-// arithmetic each invocation inlines, which holds the implicit GEMMs above to 4x4 outputs per
-// invocation. There a convolution whose unfolded input fits EXPLICIT_BYTES unfolds it once with a
-// plain gather kernel, col [N, G, Cig·KH·KW, OH·OW], and runs the shared matmul kernels with their
-// 8x8 tiles; the forward's col is kept for wgrad (conv2dKeepColumns). Measured on lavapipe, a
-// ResNet-8 training step (32x32, batch 64) spends ~1.5x less GPU time in convolution this way:
-//   forward  y[n, g]  = W_g · col[n, g]                 (one batched matmul, W broadcast over n)
-//   wgrad    dW_g     = Σ_n dY[n, g] · col[n, g]ᵀ      (batched matmul, then a fixed-order sum over n)
-//   dgrad    dcol[n, g] = W_gᵀ · dY[n, g], then col2im: each dX element gathers its taps (no atomics)
-
-/** Largest unfolded input (and wgrad partial sum) the explicit path materialises. */
-const EXPLICIT_BYTES = 64 * 2 ** 20;
-const IM2COL_WG = 256;
-const IM2COL_RUN = 8;
-
-const IM2COL_UNIFORMS = /* wgsl */ `struct P {
-  H: u32, W: u32, OH: u32, OW: u32, ohw: u32, hw: u32, planes: u32, Cig: u32, Kg: u32, KH: u32, KW: u32, KHW: u32,
-  SH: u32, SW: u32, PH: i32, PW: i32, DH: i32, DW: i32, invOW: f32, invW: f32, invSH: f32, invSW: f32,
-}`;
-
-function explicitFits(g: ConvGeometry, tuning: ConvTuning): boolean {
-  if (tuning.strategy) return tuning.strategy === 'explicit';
-  if (!device().info.isFallbackAdapter || isPointwise(g)) return false;
-  const colBytes = 4 * g.N * g.C * g.kernel[0] * g.kernel[1] * g.OH * g.OW;
-  const partialBytes = 4 * g.N * g.Co * g.Cig * g.kernel[0] * g.kernel[1];
-  const maxGroups = device().limits.maxComputeWorkgroupsPerDimension;
-  return Math.max(colBytes, partialBytes) <= Math.min(EXPLICIT_BYTES, device().limits.maxStorageBufferBindingSize) &&
-    g.Cig * g.kernel[0] * g.kernel[1] <= maxGroups && g.N * g.groups <= maxGroups && g.N * g.C <= maxGroups;
-}
-
-function im2colUniforms(g: ConvGeometry): Record<string, number> {
-  const [KH, KW] = g.kernel;
-  return {
-    H: g.H, W: g.W, OH: g.OH, OW: g.OW, ohw: g.OH * g.OW, hw: g.H * g.W, planes: g.N * g.C, Cig: g.Cig, Kg: g.Cig * KH * KW, KH, KW, KHW: KH * KW,
-    SH: g.stride[0], SW: g.stride[1], PH: g.padding[0], PW: g.padding[1], DH: g.dilation[0], DW: g.dilation[1],
-    invOW: recip(g.OW), invW: recip(g.W), invSH: recip(g.stride[0]), invSW: recip(g.stride[1]),
-  };
-}
-
-// Integer division is scalarised on CPU adapters, so the grids carry the row k and the image, and
-// the remaining divisions use cv_divmod's f32 reciprocals.
-
-/** im2col and col2im: one f32 array read, one written, the geometry uniforms, `body` as main's. */
-const unfoldKernel = (name: string, src: string, dst: string, body: string) =>
-  runtime().kernel(`conv2d.${name}`, '', () => /* wgsl */ `${IM2COL_UNIFORMS}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> ${src}: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ${dst}: array<f32>;
-${DIVMOD_WGSL}
-@compute @workgroup_size(${IM2COL_WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-${body}
-}`);
-
-/** col[n, g, (ci, r, c), (oh, ow)] = x[n, g·Cig + ci, oh·s − p + r·d, ow·s − p + c·d], 0 in the padding. */
-function im2col(x: Tensor, g: ConvGeometry): Tensor {
-  const Kg = g.Cig * g.kernel[0] * g.kernel[1];
-  const col = Tensor.empty([g.N, g.groups, Kg, g.OH * g.OW], 'f32', x.device, 'conv2d');
-  // grid: x = runs of output pixels (oh, ow), y = row k = (ci, r, c), z = image n·G + g
-  const k = unfoldKernel('im2col', 'x', 'col', /* wgsl */ `
-  // ${IM2COL_RUN} consecutive output pixels per invocation: one division for the run
-  let o0 = (wid.x * ${IM2COL_WG}u + li) * ${IM2COL_RUN}u;
-  if (o0 >= p.ohw) { return; }
-  let k = wid.y; let img = wid.z; // x's plane of channel g·Cig + ci is img·Cig + ci
-  let ci = k / p.KHW; let rc = k % p.KHW;
-  let start = cv_divmod(o0, p.OW, p.invOW);
-  var oh = start.x; var ow = start.y;
-  let plane = (img * p.Cig + ci) * p.H;
-  let r = i32(rc / p.KW) * p.DH - p.PH; let c = i32(rc % p.KW) * p.DW - p.PW;
-  let out = (img * p.Kg + k) * p.ohw;
-  for (var o = o0; o < min(o0 + ${IM2COL_RUN}u, p.ohw); o++) {
-    let ih = i32(oh * p.SH) + r; let iw = i32(ow * p.SW) + c;
-    var v = 0.0;
-    if (ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W)) { v = x[(plane + u32(ih)) * p.W + u32(iw)]; }
-    col[out + o] = v;
-    ow++;
-    if (ow == p.OW) { ow = 0u; oh++; }
-  }`);
-  runtime().dispatch(k, [x.binding(), col.binding()], im2colUniforms(g), [Math.ceil((g.OH * g.OW) / (IM2COL_WG * IM2COL_RUN)), Kg, g.N * g.groups]);
-  return col;
-}
-
-/** dx[n, g·Cig + ci, h, w] = Σ over the taps (r, c) that reach (h, w) of dcol[n, g, (ci, r, c), (oh, ow)]. */
-function col2im(dcol: Tensor, g: ConvGeometry, dx: Tensor): void {
-  // grid: x = input pixels (h, w), y = plane (n·G + g)·Cig + ci
-  const k = unfoldKernel('col2im', 'dcol', 'dx', /* wgsl */ `
-  let pix = wid.x * ${IM2COL_WG}u + li;
-  if (pix >= p.hw) { return; }
-  let plane = wid.y;
-  let hw = cv_divmod(pix, p.W, p.invW);
-  let base = ((plane / p.Cig) * p.Kg + (plane % p.Cig) * p.KHW) * p.ohw;
-  var v = 0.0;
-  for (var r = 0u; r < p.KH; r++) {
-    // tap r reaches row h from dY row oh when h + p − r·d = oh·s
-    let th = i32(hw.x) + p.PH - i32(r) * p.DH;
-    if (th < 0) { break; }
-    let oh = cv_divmod(u32(th), p.SH, p.invSH);
-    if (oh.y != 0u || oh.x >= p.OH) { continue; }
-    for (var c = 0u; c < p.KW; c++) {
-      let tw = i32(hw.y) + p.PW - i32(c) * p.DW;
-      if (tw < 0) { break; }
-      let ow = cv_divmod(u32(tw), p.SW, p.invSW);
-      if (ow.y != 0u || ow.x >= p.OW) { continue; }
-      v += dcol[base + (r * p.KW + c) * p.ohw + oh.x * p.OW + ow.x];
-    }
-  }
-  dx[plane * p.hw + pix] = v;`);
-  runtime().dispatch(k, [dcol.binding(), dx.binding()], im2colUniforms(g), [Math.ceil((g.H * g.W) / IM2COL_WG), g.N * g.C]);
-}
-
-/** The weight as [G, Cog, Cig·KH·KW] (a view). */
-const groupedWeight = (w: Tensor, g: ConvGeometry): Tensor => w.reshape([g.groups, g.Cog, g.Cig * g.kernel[0] * g.kernel[1]]);
-
-function explicitForward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, keepColumns: boolean): ConvForward {
-  const col = im2col(x, g);
-  const wg = groupedWeight(w, g);
-  const y = matmul(wg, col); // [N, G, Cog, OH·OW]
-  wg.dispose();
-  if (!keepColumns) col.dispose();
-  const out = bias ? binary('add', y.reshape([g.N, g.Co, g.OH * g.OW]), bias.reshape([g.Co, 1])) : y;
-  if (bias) y.dispose();
-  const shaped = out.reshape(outShapeOf(g));
-  out.dispose();
-  return { y: shaped, columns: keepColumns ? col : null };
-}
-
-function explicitInputGrad(dy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor): void {
-  const wg = groupedWeight(w, g);
-  const dyg = dy.reshape([g.N, g.groups, g.Cog, g.OH * g.OW]);
-  const dcol = matmul(wg, dyg, { transA: true }); // [N, G, Kg, OH·OW]
-  wg.dispose();
-  dyg.dispose();
-  col2im(dcol, g, dx);
-  dcol.dispose();
-}
-
-function explicitWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry, wShape: Shape, columns?: Tensor): Tensor {
-  const col = columns ?? im2col(x, g);
-  const dyg = dy.reshape([g.N, g.groups, g.Cog, g.OH * g.OW]);
-  const perImage = matmul(dyg, col, { transB: true }); // [N, G, Cog, Kg]
-  if (!columns) col.dispose();
-  dyg.dispose();
-  const total = sum(perImage, 0); // a fixed-order sum over the images: deterministic
-  perImage.dispose();
-  const dw = total.reshape(wShape);
-  total.dispose();
-  return dw;
-}
+// (the explicit im2col path for CPU adapters lives in kernels/conv-explicit.ts)
 
 /** Overrides for tests and tuning. */
 export interface ConvTuning {
@@ -571,7 +430,7 @@ function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: ConvOpti
   const pl: PassPlan = pointwise
     ? { pass: 'forward', pointwise, M: g.Cog, N: hw, K, batches: g.N * g.groups, vecA: K % 4 === 0, vecB: hw % 4 === 0, vecC: hw % 4 === 0 }
     : { pass: 'forward', pointwise, M: g.Cog, N: g.N * hw, K, batches: g.groups, vecA: K % 4 === 0, vecB: false, vecC: hw % 4 === 0 };
-  launch(pl, g, { buffers: [x, w, bias ?? w], out: y, tuning, hasBias: Boolean(bias) });
+  launch(pl, g, { bound: { x, w, bias: bias ?? w, y }, tuning, hasBias: Boolean(bias) });
   return { y, columns: null };
 }
 
@@ -597,7 +456,7 @@ export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Conv
   const hw = g.H * g.W;
   if (pointwiseFits(g)) {
     const pl: PassPlan = { pass: 'dgrad', pointwise: true, M: g.Cig, N: hw, K: g.Cog, batches: g.N * g.groups, vecA: g.Cig % 4 === 0, vecB: hw % 4 === 0, vecC: hw % 4 === 0 };
-    launch(pl, g, { buffers: [dy, w], out: dx, tuning });
+    launch(pl, g, { bound: { dy, w, dx }, tuning });
     return dx;
   }
   const strided = g.stride[0] > 1 || g.stride[1] > 1;
@@ -613,7 +472,7 @@ export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Conv
         pa: ph.a, pb: pw.a, Wp: pw.rows, phw: rows, ntw: Math.max(pw.taps, 1), taps: Math.max(taps, 1), r0: ph.r0, c0: pw.r0, Th: ph.T, Tw: pw.T, Eh: ph.E, Ew: pw.E, qa: ph.q, qb: pw.q,
         invWp: recip(pw.rows), invPhw: recip(rows), invNtw: recip(Math.max(pw.taps, 1)), invTaps: recip(Math.max(taps, 1)),
       };
-      launch(pl, g, { buffers: [dy, w], out: dx, tuning: { ...tuning, tile }, phase });
+      launch(pl, g, { bound: { dy, w, dx }, tuning: { ...tuning, tile }, phase });
     }
   }
   return dx;
@@ -660,7 +519,7 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, wShape: Shape, opts: Con
   const kChunk = Math.ceil(Math.ceil(K / splits0) / tile.tk) * tile.tk;
   const splits = Math.ceil(K / kChunk);
   const partial = Tensor.empty(splits === 1 ? [...wShape] : [splits, g.Co * N], 'f32', x.device, op);
-  launch({ ...pl, batches: splits * g.groups }, g, { buffers: [dy, x], out: partial, tuning: { ...tuning, tile } }, kChunk);
+  launch({ ...pl, batches: splits * g.groups }, g, { bound: { dy, x, dw: partial }, tuning: { ...tuning, tile } }, kChunk);
   if (splits === 1) return partial;
   // a fixed-order reduction over the splits: deterministic
   const total = sum(partial, 0);

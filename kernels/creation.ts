@@ -2,8 +2,13 @@
 
 import { backend, type Backend } from './device.js';
 import { check, fmtShape } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1 } from './runtime.js';
+import { linearKernel, memoCode } from './wgsl.js';
 import { Tensor, cpuArray, shapeSize, type DType, type Shape } from './tensor.js';
+
+const WG = 256;
+
+const fillCode = memoCode((t: DType) => linearKernel({ uniforms: { n: 'u32', v: t }, write: { y: t }, wg: WG, bound: 'n' }, '  y[i] = p.v;'));
 
 export interface CreateOptions {
   dtype?: DType;
@@ -61,16 +66,8 @@ export function full(shape: Shape, value: number, opts: CreateOptions = {}): Ten
     runtime().clear(out.buffer, out.size * 4);
     return out;
   }
-  const k = runtime().kernel('fill', dtype, () => /* wgsl */ `
-struct P { n: u32, v: ${dtype} }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> y: array<${dtype}>;
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * 256u + li;
-  if (i < p.n) { y[i] = p.v; }
-}`);
-  runtime().dispatch(k, [out.binding()], { n: out.size, v: value }, grid1(Math.ceil(out.size / 256)));
+  const k = runtime().kernel('creation.fill', fillCode(dtype));
+  runtime().dispatch(k, { y: out.binding() }, { n: out.size, v: value }, grid1(Math.ceil(out.size / WG)));
   return out;
 }
 

@@ -4,7 +4,8 @@
 // upstream gradient) recomputes the mask instead of storing it.
 
 import { check, checkInputs, fmtShape } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1 } from './runtime.js';
+import { linearKernel } from './wgsl.js';
 import { philox, PHILOX_WGSL } from './random.js';
 import { Tensor } from './tensor.js';
 
@@ -14,6 +15,19 @@ const WG = 256;
  * never repeats the numbers of a rand() call made with the same seed.
  */
 const DROPOUT_DOMAIN = 2;
+
+/** One invocation per Philox draw: 4 elements. */
+const DROPOUT_WGSL = linearKernel({
+  preamble: PHILOX_WGSL,
+  uniforms: { n: 'u32', stream: 'u32', k0: 'u32', k1: 'u32', threshold: 'u32', scale: 'f32' },
+  read: { x: 'f32' }, write: { y: 'f32' }, wg: WG,
+}, /* wgsl */ `  if (i * 4u >= p.n) { return; }
+  let r = philox(vec4<u32>(i, p.stream, ${DROPOUT_DOMAIN}u, 0u), vec2<u32>(p.k0, p.k1));
+  for (var lane = 0u; lane < 4u; lane++) {
+    let e = i * 4u + lane;
+    if (e >= p.n) { break; }
+    y[e] = select(0.0, x[e] * p.scale, (r[lane] >> 8u) >= p.threshold);
+  }`);
 
 /** The stream a mask is drawn from (see nextStream in kernels/random.ts). */
 export interface DropoutStream {
@@ -49,23 +63,7 @@ export function dropoutApply(x: Tensor, p: number, rng: DropoutStream): Tensor {
     }
     return out;
   }
-  const k = runtime().kernel('dropout', 'apply', () => /* wgsl */ `
-${PHILOX_WGSL}
-struct P { n: u32, stream: u32, k0: u32, k1: u32, threshold: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let q = (${LINEAR_WG}) * ${WG}u + li;
-  if (q * 4u >= p.n) { return; }
-  let r = philox(vec4<u32>(q, p.stream, ${DROPOUT_DOMAIN}u, 0u), vec2<u32>(p.k0, p.k1));
-  for (var lane = 0u; lane < 4u; lane++) {
-    let i = q * 4u + lane;
-    if (i >= p.n) { break; }
-    y[i] = select(0.0, x[i] * p.scale, (r[lane] >> 8u) >= p.threshold);
-  }
-}`);
-  runtime().dispatch(k, [x.binding(), out.binding()], { n: x.size, stream: rng.stream, k0: rng.key[0], k1: rng.key[1], threshold: t, scale }, grid1(Math.ceil(x.size / 4 / WG)));
+  const k = runtime().kernel('dropout.apply', DROPOUT_WGSL);
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size, stream: rng.stream, k0: rng.key[0], k1: rng.key[1], threshold: t, scale }, grid1(Math.ceil(x.size / 4 / WG)));
   return out;
 }

@@ -3,8 +3,9 @@
 // float64 CPU reference side by side.
 
 import { check, fmtShape, OpError } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
-import { linearKernel } from './wgsl.js';
+import { runtime, grid1, type Bound } from './runtime.js';
+import { mergeDims, pad8 } from './dims.js';
+import { linearKernel, memoCode } from './wgsl.js';
 import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
 
 const WG = 256;
@@ -58,6 +59,11 @@ fn powi(x: f32, e: f32) -> f32 {
   return select(m, -m, fract(e * 0.5) != 0.0);
 }`;
 
+const unaryCode = memoCode((op: UnaryOp, t: DType) => linearKernel(
+  { preamble: op === 'pow' ? POWI_WGSL : '', uniforms: { n: 'u32', p0: 'f32', p1: 'f32' }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
+  `  let v = x[i];\n  y[i] = ${(UNARY[op] as UnaryDef).wgsl('v')};`,
+));
+
 /** y = op(x), with scalar parameters p0, p1 where the op takes them. */
 export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
   const def: UnaryDef = UNARY[op];
@@ -69,14 +75,15 @@ export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
     for (let i = 0; i < a.length; i++) o[i] = def.cpu(a[i], p0, p1);
     return out;
   }
-  const t = x.dtype;
-  const k = runtime().kernel(`elementwise.unary.${op}`, linearKernel(
-    { preamble: op === 'pow' ? POWI_WGSL : '', uniforms: { n: 'u32', p0: 'f32', p1: 'f32' }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
-    `  let v = x[i];\n  y[i] = ${def.wgsl('v')};`,
-  ));
+  const k = runtime().kernel(`elementwise.unary.${op}`, unaryCode(op, x.dtype));
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size, p0, p1 }, grid1(Math.ceil(x.size / WG)));
   return out;
 }
+
+const castCode = memoCode((from: DType, to: DType) => linearKernel(
+  { uniforms: { n: 'u32' }, read: { x: from }, write: { y: to }, wg: WG, bound: 'n' },
+  `  y[i] = ${to}(x[i]);`,
+));
 
 /** Converts between f32, i32 and u32 (floats truncate toward zero). */
 export function cast(x: Tensor, dtype: DType): Tensor {
@@ -86,10 +93,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
     for (let i = 0; i < a.length; i++) o[i] = dtype === 'f32' ? Math.fround(a[i]) : Math.trunc(a[i]);
     return out;
   }
-  const k = runtime().kernel('elementwise.cast', linearKernel(
-    { uniforms: { n: 'u32' }, read: { x: x.dtype }, write: { y: dtype }, wg: WG, bound: 'n' },
-    `  y[i] = ${dtype}(x[i]);`,
-  ));
+  const k = runtime().kernel('elementwise.cast', castCode(x.dtype, dtype));
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size }, grid1(Math.ceil(x.size / WG)));
   return out;
 }
@@ -123,28 +127,30 @@ export function broadcastStrides(s: Shape, out: Shape): number[] {
   });
 }
 
-/** Merges adjacent dimensions that every input walks contiguously, and drops size-1 dims. */
-function collapse(out: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
-  const shape: number[] = [];
-  const st: number[][] = strides.map(() => []);
-  for (let d = 0; d < out.length; d++) {
-    if (out[d] === 1) continue;
-    const last = shape.length - 1;
-    if (last >= 0 && strides.every((s, k) => st[k][last] === s[d] * out[d])) {
-      shape[last] *= out[d];
-      strides.forEach((s, k) => (st[k][last] = s[d]));
-    } else {
-      shape.push(out[d]);
-      strides.forEach((s, k) => st[k].push(s[d]));
+/** mapN's kernel over inputs of the given dtypes ('f32,i32'); rank -1 indexes every input directly. */
+const mapCode = memoCode((expr: string, preamble: string | undefined, dtypes: string, outDtype: DType, rank: number): string => {
+  const types = dtypes.split(',');
+  const names = types.map((_, k) => String.fromCharCode(97 + k));
+  let index = '';
+  if (rank >= 0) {
+    index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
+    for (let d = rank - 1; d >= 0; d--) {
+      const sh = `p.shape[${d >> 2}][${d & 3}]`;
+      index += `  { let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
     }
   }
-  return { shape, strides: st };
-}
-
-const pad8 = (a: number[]): number[] => [...a, ...new Array(8 - a.length).fill(0)];
+  const vals = names.map((n) => `let v_${n} = ${n}[${rank < 0 ? 'i' : `o_${n}`}];`).join(' ');
+  const uniforms: Record<string, string> = { n: 'u32', shape: 'array<vec4<u32>, 2>' };
+  const read: Record<string, string> = {};
+  names.forEach((n, j) => {
+    uniforms[`s${j}`] = 'array<vec4<u32>, 2>';
+    read[n] = types[j];
+  });
+  return linearKernel({ preamble, uniforms, read, write: { y: outDtype }, wg: WG, bound: 'n' }, `${index}  ${vals}\n  y[i] = ${expr};`);
+});
 
 export interface MapOptions {
-  /** Distinguishes kernels whose expression embeds constants. */
+  /** Ignored: kernels are cached by their generated code, so embedded constants need no key. */
   key?: string;
   /** WGSL placed before the entry point (helper functions). */
   preamble?: string;
@@ -171,7 +177,7 @@ export function mapN(
   check(shape.length <= 8, op, `rank ${shape.length} exceeds 8`);
   const out = Tensor.empty(shape, outDtype, inputs[0].device, op);
   if (out.size === 0) return out;
-  const { shape: cs, strides } = collapse(shape, inputs.map((t) => broadcastStrides(t.shape, shape)));
+  const { shape: cs, strides } = mergeDims(shape, inputs.map((t) => broadcastStrides(t.shape, shape)));
   if (out.device === 'cpu') {
     const arrs = inputs.map((t) => t.cpu);
     const o = out.cpu;
@@ -196,36 +202,13 @@ export function mapN(
   const rank = cs.length;
   // same layout for every input (no broadcasting): index directly
   const direct = strides.every((s) => s.length === rank && s.every((v, d) => v === stridesOf(cs)[d]));
-  const kname = `map.${op}`;
-  const kkey = `${opts.key ?? ''}|${inputs.map((t) => t.dtype).join(',')}>${outDtype}|${direct ? 'direct' : `r${rank}`}`;
-  const k = runtime().kernel(kname, kkey, () => {
-    const decl = names.map((n, j) => `@group(0) @binding(${j + 1}) var<storage, read> ${n}: array<${inputs[j].dtype}>;`).join('\n');
-    let index = '';
-    if (!direct) {
-      index = `var r = i;\n` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
-      for (let d = rank - 1; d >= 0; d--) {
-        const sh = `p.shape[${d >> 2}][${d & 3}]`;
-        index += `{ let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
-      }
-    }
-    const vals = names.map((n) => `let v_${n} = ${n}[${direct ? 'i' : `o_${n}`}];`).join(' ');
-    return /* wgsl */ `${opts.preamble ?? ''}
-struct P { n: u32, shape: array<vec4<u32>, 2>, ${names.map((_, j) => `s${j}: array<vec4<u32>, 2>`).join(', ')} }
-@group(0) @binding(0) var<uniform> p: P;
-${decl}
-@group(0) @binding(${names.length + 1}) var<storage, read_write> y: array<${outDtype}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  ${index}
-  ${vals}
-  y[i] = ${wgsl(names.map((n) => `v_${n}`))};
-}`;
-  });
+  // the expression is the only part of the code the caller supplies: it keys the memo with the rest
+  const k = runtime().kernel(`elementwise.${op}`, mapCode(wgsl(names.map((n) => `v_${n}`)), opts.preamble, inputs.map((t) => t.dtype).join(','), outDtype, direct ? -1 : rank));
   const u: Record<string, number | number[]> = { n: out.size, shape: pad8(cs) };
+  const bound: Record<string, Bound> = { y: out.binding() };
   strides.forEach((s, j) => (u[`s${j}`] = pad8(s)));
-  runtime().dispatch(k, [...inputs.map((t) => t.binding()), out.binding()], u, grid1(Math.ceil(out.size / WG)));
+  inputs.forEach((t, j) => (bound[names[j]] = t.binding()));
+  runtime().dispatch(k, bound, u, grid1(Math.ceil(out.size / WG)));
   return out;
 }
 

@@ -6,8 +6,9 @@
 // writes a row of `off`.
 
 import { check, checkInputs, fmtShape, normAxis } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
-import { Tensor, shapeSize, type CPUArray } from './tensor.js';
+import { runtime, grid1 } from './runtime.js';
+import { linearKernel, memoCode } from './wgsl.js';
+import { Tensor, shapeSize, type CPUArray, type DType } from './tensor.js';
 
 const WG = 256;
 
@@ -49,24 +50,9 @@ export function gather(x: Tensor, indices: Tensor, axis: number): Tensor {
     return out;
   }
   const t = x.dtype;
-  const k = runtime().kernel('indexing.gather', t, () => /* wgsl */ `
-struct P { n: u32, inner: u32, nidx: u32, len: u32, fill: ${t} }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<${t}>;
-@group(0) @binding(2) var<storage, read> indices: array<i32>;
-@group(0) @binding(3) var<storage, read_write> y: array<${t}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let k = i % p.inner;
-  let t = i / p.inner;
-  let idx = indices[t % p.nidx];
-  if (idx < 0 || u32(idx) >= p.len) { y[i] = p.fill; return; }
-  y[i] = x[((t / p.nidx) * p.len + u32(idx)) * p.inner + k];
-}`);
+  const k = runtime().kernel('indexing.gather', gatherCode(t));
   const fill = t === 'f32' ? NaN : 0;
-  runtime().dispatch(k, [x.binding(), indices.binding(), out.binding()], { n: out.size, inner, nidx: nIdx, len, fill }, grid1(Math.ceil(out.size / WG)));
+  runtime().dispatch(k, { x: x.binding(), indices: indices.binding(), y: out.binding() }, { n: out.size, inner, nidx: nIdx, len, fill }, grid1(Math.ceil(out.size / WG)));
   return out;
 }
 
@@ -112,49 +98,11 @@ export function scatterAdd(base: Tensor, indices: Tensor, src: Tensor, axis: num
     return out;
   }
   const links = Tensor.empty([len + nIdx], 'i32', 'webgpu', op);
-  const link = runtime().kernel('indexing.scatterLinks', '', () => /* wgsl */ `
-struct P { len: u32, nidx: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> indices: array<i32>;
-@group(0) @binding(2) var<storage, read_write> links: array<i32>; // [head: len | next: nidx]
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.len + p.nidx) { return; }
-  var want: i32;
-  var j: u32;
-  if (i < p.len) { want = i32(i); j = 0u; } else { want = indices[i - p.len]; j = i - p.len + 1u; }
-  var found = -1;
-  for (; j < p.nidx; j++) {
-    if (indices[j] == want) { found = i32(j); break; }
-  }
-  links[i] = found;
-}`);
-  runtime().dispatch(link, [indices.binding(), links.binding()], { len, nidx: nIdx }, grid1(Math.ceil((len + nIdx) / WG)));
+  const link = runtime().kernel('indexing.scatterAdd.links', LINKS_WGSL);
+  runtime().dispatch(link, { indices: indices.binding(), links: links.binding() }, { len, nidx: nIdx }, grid1(Math.ceil((len + nIdx) / WG)));
   const t = base.dtype;
-  const sum = runtime().kernel('indexing.scatterSum', t, () => /* wgsl */ `
-struct P { n: u32, inner: u32, nidx: u32, len: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> base: array<${t}>;
-@group(0) @binding(2) var<storage, read> links: array<i32>;
-@group(0) @binding(3) var<storage, read> src: array<${t}>;
-@group(0) @binding(4) var<storage, read_write> y: array<${t}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let k = i % p.inner;
-  let t = i / p.inner;
-  let row = (t / p.len) * p.nidx; // first src row of this outer slice
-  var acc = base[i];
-  var j = links[t % p.len];
-  while (j >= 0) {
-    acc += src[(row + u32(j)) * p.inner + k];
-    j = links[p.len + u32(j)];
-  }
-  y[i] = acc;
-}`);
-  runtime().dispatch(sum, [base.binding(), links.binding(), src.binding(), out.binding()], { n: out.size, inner, nidx: nIdx, len }, grid1(Math.ceil(out.size / WG)));
+  const sum = runtime().kernel('indexing.scatterAdd.sum', scatterSumCode(t));
+  runtime().dispatch(sum, { base: base.binding(), links: links.binding(), src: src.binding(), y: out.binding() }, { n: out.size, inner, nidx: nIdx, len }, grid1(Math.ceil(out.size / WG)));
   links.dispose();
   return out;
 }
@@ -182,17 +130,51 @@ export function oneHot(labels: Tensor, numClasses: number, opts: OneHotOptions =
     for (let r = 0; r < l.length; r++) o[r * numClasses + l[r]] = on;
     return out;
   }
-  const k = runtime().kernel('indexing.oneHot', '', () => /* wgsl */ `
-struct P { n: u32, classes: u32, on: f32, off: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> labels: array<i32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  y[i] = select(p.off, p.on, labels[i / p.classes] == i32(i % p.classes));
-}`);
-  runtime().dispatch(k, [labels.binding(), out.binding()], { n: out.size, classes: numClasses, on, off }, grid1(Math.ceil(out.size / WG)));
+  const k = runtime().kernel('indexing.oneHot', ONE_HOT_WGSL);
+  runtime().dispatch(k, { labels: labels.binding(), y: out.binding() }, { n: out.size, classes: numClasses, on, off }, grid1(Math.ceil(out.size / WG)));
   return out;
 }
+
+// ---------------------------------------------------------------- the kernels (generated once, at load)
+
+const ONE_HOT_WGSL = linearKernel(
+  { uniforms: { n: 'u32', classes: 'u32', on: 'f32', off: 'f32' }, read: { labels: 'i32' }, write: { y: 'f32' }, wg: WG, bound: 'n' },
+  '  y[i] = select(p.off, p.on, labels[i / p.classes] == i32(i % p.classes));',
+);
+
+/** links = [head: len | next: nidx] */
+const LINKS_WGSL = linearKernel(
+  { uniforms: { len: 'u32', nidx: 'u32' }, read: { indices: 'i32' }, write: { links: 'i32' }, wg: WG },
+  `  if (i >= p.len + p.nidx) { return; }
+  var want: i32;
+  var j: u32;
+  if (i < p.len) { want = i32(i); j = 0u; } else { want = indices[i - p.len]; j = i - p.len + 1u; }
+  var found = -1;
+  for (; j < p.nidx; j++) {
+    if (indices[j] == want) { found = i32(j); break; }
+  }
+  links[i] = found;`,
+);
+
+const gatherCode = memoCode((t: DType) => linearKernel(
+  { uniforms: { n: 'u32', inner: 'u32', nidx: 'u32', len: 'u32', fill: t }, read: { x: t, indices: 'i32' }, write: { y: t }, wg: WG, bound: 'n' },
+  `  let k = i % p.inner;
+  let t = i / p.inner;
+  let idx = indices[t % p.nidx];
+  if (idx < 0 || u32(idx) >= p.len) { y[i] = p.fill; return; }
+  y[i] = x[((t / p.nidx) * p.len + u32(idx)) * p.inner + k];`,
+));
+
+const scatterSumCode = memoCode((t: DType) => linearKernel(
+  { uniforms: { n: 'u32', inner: 'u32', nidx: 'u32', len: 'u32' }, read: { base: t, links: 'i32', src: t }, write: { y: t }, wg: WG, bound: 'n' },
+  `  let k = i % p.inner;
+  let t = i / p.inner;
+  let row = (t / p.len) * p.nidx; // first src row of this outer slice
+  var acc = base[i];
+  var j = links[t % p.len];
+  while (j >= 0) {
+    acc += src[(row + u32(j)) * p.inner + k];
+    j = links[p.len + u32(j)];
+  }
+  y[i] = acc;`,
+));

@@ -5,19 +5,20 @@
 // output coordinates naively, without that planning, so the tests check the plan too.
 
 import { check, checkInputs, fmtShape, normAxis } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
-import { Tensor, stridesOf, shapeSize, type CPUArray, type Shape } from './tensor.js';
+import { runtime, grid1 } from './runtime.js';
+import { linearKernel, workgroupKernel, memoCode } from './wgsl.js';
+import { mergeDims, pad8, MAX_UNIFORM_RANK } from './dims.js';
+import { full } from './creation.js';
+import { Tensor, stridesOf, shapeSize, type CPUArray, type DType, type Shape } from './tensor.js';
 
 const WG = 256;
 /** Rank the GPU kernels index (after merging dims): two vec4 of shape/strides in the uniforms. */
-const MAX_RANK = 8;
+const MAX_RANK = MAX_UNIFORM_RANK;
 /** Transpose tile edge; a workgroup of TILE x TILE_ROWS threads moves one TILE x TILE tile. */
 const TILE = 32;
 const TILE_ROWS = 8;
 /** Below this extent a tile is mostly idle and the strided copy is as fast. */
 const TILE_MIN = 8;
-
-const pad8 = (a: readonly number[]): number[] => [...a, ...new Array<number>(MAX_RANK - a.length).fill(0)];
 
 function checkShape(op: string, shape: readonly number[]): void {
   check(shape.every((d) => Number.isInteger(d) && d >= 0), op, () => `invalid shape ${fmtShape(shape)}`);
@@ -37,27 +38,6 @@ function forEachCoord(shape: Shape, fn: (i: number, c: readonly number[]) => voi
 }
 
 const dot = (c: readonly number[], s: readonly number[]): number => c.reduce((acc, v, d) => acc + v * s[d], 0);
-
-/**
- * Drops size-1 dims and merges a dim into the previous one when every stride set walks the pair
- * contiguously (stride[d-1] = stride[d] * shape[d]): fewer div/mods per element.
- */
-function mergeDims(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
-  const out: number[] = [];
-  const st: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = out.length - 1;
-    if (last >= 0 && strides.every((s, k) => st[k][last] === s[d] * shape[d])) {
-      out[last] *= shape[d];
-      strides.forEach((s, k) => (st[k][last] = s[d]));
-    } else {
-      out.push(shape[d]);
-      strides.forEach((s, k) => st[k].push(s[d]));
-    }
-  }
-  return { shape: out, strides: st };
-}
 
 /** WGSL that splits `r` into coordinates of a `rank`-dim shape (innermost first) and adds each times its strides. */
 function unravelWGSL(rank: number, shapeField: string, strideFields: [string, string][]): string {
@@ -87,22 +67,8 @@ function stridedCopy(x: Tensor, y: Tensor, shape: Shape, inStrides: readonly num
   }
   check(rank <= MAX_RANK, op, () => `rank ${rank} after merging contiguous dims of ${fmtShape(shape)} exceeds ${MAX_RANK}`);
   const t = x.dtype;
-  const k = runtime().kernel('layout.copy', `${t}|r${rank}`, () => /* wgsl */ `
-struct P { n: u32, ioff: u32, ooff: u32, shape: array<vec4<u32>, 2>, sx: array<vec4<u32>, 2>, sy: array<vec4<u32>, 2> }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<${t}>;
-@group(0) @binding(2) var<storage, read_write> y: array<${t}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  var r = i;
-  var io = p.ioff;
-  var oo = p.ooff;
-  ${unravelWGSL(rank, 'shape', [['io', 'sx'], ['oo', 'sy']])}
-  y[oo] = x[io];
-}`);
-  runtime().dispatch(k, [x.binding(), y.binding()], { n, ioff: inOffset, ooff: outOffset, shape: pad8(m.shape), sx: pad8(is), sy: pad8(os) }, grid1(Math.ceil(n / WG)));
+  const k = runtime().kernel('layout.copy', copyCode(t, rank));
+  runtime().dispatch(k, { x: x.binding(), y: y.binding() }, { n, ioff: inOffset, ooff: outOffset, shape: pad8(m.shape), sx: pad8(is), sy: pad8(os) }, grid1(Math.ceil(n / WG)));
 }
 
 /**
@@ -117,35 +83,8 @@ function tiledTranspose(x: Tensor, y: Tensor, shape: number[], is: number[], os:
   const nb = batch.length;
   const total = tp * tq * shapeSize(batch.map((d) => shape[d]));
   const t = x.dtype;
-  const k = runtime().kernel('layout.transpose', `${t}|b${nb}`, () => /* wgsl */ `
-struct P { total: u32, np: u32, nq: u32, tp: u32, tq: u32, isq: u32, osp: u32, bshape: array<vec4<u32>, 2>, bsx: array<vec4<u32>, 2>, bsy: array<vec4<u32>, 2> }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<${t}>;
-@group(0) @binding(2) var<storage, read_write> y: array<${t}>;
-var<workgroup> tile: array<array<${t}, ${TILE + 1}>, ${TILE}>; // +1 column: no bank conflicts on the transposed read
-@compute @workgroup_size(${TILE}, ${TILE_ROWS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let w = ${LINEAR_WG};
-  if (w >= p.total) { return; }
-  let p0 = (w % p.tp) * ${TILE}u;
-  let q0 = ((w / p.tp) % p.tq) * ${TILE}u;
-  var r = w / (p.tp * p.tq);
-  var ib = 0u;
-  var ob = 0u;
-  ${nb > 0 ? unravelWGSL(nb, 'bshape', [['ib', 'bsx'], ['ob', 'bsy']]) : ''}
-  for (var j = 0u; j < ${TILE}u; j += ${TILE_ROWS}u) {
-    let q = q0 + lid.y + j;
-    let pp = p0 + lid.x;
-    if (q < p.nq && pp < p.np) { tile[lid.y + j][lid.x] = x[ib + q * p.isq + pp]; }
-  }
-  workgroupBarrier();
-  for (var j = 0u; j < ${TILE}u; j += ${TILE_ROWS}u) {
-    let pp = p0 + lid.y + j;
-    let q = q0 + lid.x;
-    if (q < p.nq && pp < p.np) { y[ob + pp * p.osp + q] = tile[lid.x][lid.y + j]; }
-  }
-}`);
-  runtime().dispatch(k, [x.binding(), y.binding()], {
+  const k = runtime().kernel('layout.transpose', transposeCode(t, nb));
+  runtime().dispatch(k, { x: x.binding(), y: y.binding() }, {
     total, np, nq, tp, tq, isq: is[qd], osp: os[pd],
     bshape: pad8(batch.map((d) => shape[d])), bsx: pad8(batch.map((d) => is[d])), bsy: pad8(batch.map((d) => os[d])),
   }, grid1(total));
@@ -306,18 +245,8 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
     return out;
   }
   if (x.size === 0) {
-    const t = x.dtype;
-    const k = runtime().kernel('layout.fill', t, () => /* wgsl */ `
-struct P { n: u32, v: ${t} }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> y: array<${t}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i < p.n) { y[i] = p.v; }
-}`);
-    runtime().dispatch(k, [out.binding()], { n: out.size, v: value }, grid1(Math.ceil(out.size / WG)));
-    return out;
+    out.dispose();
+    return full(outShape, value, { dtype: x.dtype, device: x.device });
   }
   // an unpadded dim folds into the dim before it: coordinate c·n + c' with before/after scaled by n
   const shape: number[] = [], lo: number[] = [], inShape: number[] = [];
@@ -339,28 +268,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   check(rank <= MAX_RANK, op, () => `${rank} padded dims in ${fmtShape(x.shape)} exceed ${MAX_RANK}`);
   const ist = stridesOf(inShape);
   const t = x.dtype;
-  let index = '';
-  for (let d = rank - 1; d >= 0; d--) {
-    const at = `[${d >> 2}][${d & 3}]`;
-    // unsigned wrap-around turns a negative coordinate into a huge one, so one compare checks both ends
-    index += `{ let c = ${d === 0 ? 'r' : `r % p.shape${at}`} - p.lo${at}; ${d === 0 ? '' : `r = r / p.shape${at}; `}inside = inside && c < p.ins${at}; io += c * p.ist${at}; }\n`;
-  }
-  const k = runtime().kernel('layout.pad', `${t}|r${rank}`, () => /* wgsl */ `
-struct P { n: u32, v: ${t}, shape: array<vec4<u32>, 2>, lo: array<vec4<u32>, 2>, ins: array<vec4<u32>, 2>, ist: array<vec4<u32>, 2> }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<${t}>;
-@group(0) @binding(2) var<storage, read_write> y: array<${t}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  var r = i;
-  var io = 0u;
-  var inside = true;
-  ${index}
-  if (inside) { y[i] = x[io]; } else { y[i] = p.v; }
-}`);
-  runtime().dispatch(k, [x.binding(), out.binding()], { n: out.size, v: value, shape: pad8(shape), lo: pad8(lo), ins: pad8(inShape), ist: pad8(ist) }, grid1(Math.ceil(out.size / WG)));
+  const k = runtime().kernel('layout.pad', padCode(t, rank));
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: out.size, v: value, shape: pad8(shape), lo: pad8(lo), ins: pad8(inShape), ist: pad8(ist) }, grid1(Math.ceil(out.size / WG)));
   return out;
 }
 
@@ -397,3 +306,57 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 
 /** Alias of expand (the NumPy name). */
 export const broadcastTo = expand;
+
+// ---------------------------------------------------------------- the kernels, memoised on their arguments
+
+/** Shape and stride uniforms of up to MAX_RANK dims. */
+const V = 'array<vec4<u32>, 2>';
+
+const copyCode = memoCode((t: DType, rank: number) => linearKernel(
+  { uniforms: { n: 'u32', ioff: 'u32', ooff: 'u32', shape: V, sx: V, sy: V }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
+  `  var r = i;
+  var io = p.ioff;
+  var oo = p.ooff;
+  ${unravelWGSL(rank, 'shape', [['io', 'sx'], ['oo', 'sy']])}
+  y[oo] = x[io];`,
+));
+
+const transposeCode = memoCode((t: DType, nb: number) => workgroupKernel({
+  // +1 column: no bank conflicts on the transposed read
+  preamble: `var<workgroup> tile: array<array<${t}, ${TILE + 1}>, ${TILE}>;`,
+  uniforms: { total: 'u32', np: 'u32', nq: 'u32', tp: 'u32', tq: 'u32', isq: 'u32', osp: 'u32', bshape: V, bsx: V, bsy: V },
+  read: { x: t }, write: { y: t }, wg: [TILE, TILE_ROWS, 1], bound: 'total',
+}, /* wgsl */ `  let p0 = (w % p.tp) * ${TILE}u;
+  let q0 = ((w / p.tp) % p.tq) * ${TILE}u;
+  var r = w / (p.tp * p.tq);
+  var ib = 0u;
+  var ob = 0u;
+  ${nb > 0 ? unravelWGSL(nb, 'bshape', [['ib', 'bsx'], ['ob', 'bsy']]) : ''}
+  for (var j = 0u; j < ${TILE}u; j += ${TILE_ROWS}u) {
+    let q = q0 + lid.y + j;
+    let pp = p0 + lid.x;
+    if (q < p.nq && pp < p.np) { tile[lid.y + j][lid.x] = x[ib + q * p.isq + pp]; }
+  }
+  workgroupBarrier();
+  for (var j = 0u; j < ${TILE}u; j += ${TILE_ROWS}u) {
+    let pp = p0 + lid.y + j;
+    let q = q0 + lid.x;
+    if (q < p.nq && pp < p.np) { y[ob + pp * p.osp + q] = tile[lid.x][lid.y + j]; }
+  }`));
+
+const padCode = memoCode((t: DType, rank: number) => {
+  let index = '';
+  for (let d = rank - 1; d >= 0; d--) {
+    const at = `[${d >> 2}][${d & 3}]`;
+    // unsigned wrap-around turns a negative coordinate into a huge one, so one compare checks both ends
+    index += `{ let c = ${d === 0 ? 'r' : `r % p.shape${at}`} - p.lo${at}; ${d === 0 ? '' : `r = r / p.shape${at}; `}inside = inside & (c < p.ins${at}); io += c * p.ist${at}; }\n`;
+  }
+  return linearKernel(
+    { uniforms: { n: 'u32', v: t, shape: V, lo: V, ins: V, ist: V }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
+    `  var r = i;
+  var io = 0u;
+  var inside = true;
+  ${index}
+  if (inside) { y[i] = x[io]; } else { y[i] = p.v; }`,
+  );
+});

@@ -29,7 +29,9 @@
 
 import { check, fmtShape } from './errors.js';
 import { broadcastStrides } from './elementwise.js';
-import { runtime } from './runtime.js';
+import { runtime, type Bound } from './runtime.js';
+import { kernelBindings } from './wgsl.js';
+import { mergeDims, pad8 } from './dims.js';
 import { device } from './device.js';
 import { Tensor, shapeSize } from './tensor.js';
 
@@ -295,20 +297,7 @@ function batchLayout(a: Tensor, b: Tensor, matA: number, matB: number): BatchLay
   }
   const sa = broadcastStrides(ba, shape).map((s) => s * matA);
   const sb = broadcastStrides(bb, shape).map((s) => s * matB);
-  const dims: number[] = [], strideA: number[] = [], strideB: number[] = [];
-  for (let d = 0; d < rank; d++) {
-    if (shape[d] === 1) continue;
-    const last = dims.length - 1;
-    if (last >= 0 && strideA[last] === sa[d] * shape[d] && strideB[last] === sb[d] * shape[d]) {
-      dims[last] *= shape[d];
-      strideA[last] = sa[d];
-      strideB[last] = sb[d];
-    } else {
-      dims.push(shape[d]);
-      strideA.push(sa[d]);
-      strideB.push(sb[d]);
-    }
-  }
+  const { shape: dims, strides: [strideA, strideB] } = mergeDims(shape, [sa, sb]);
   return { shape, dims, strideA, strideB, count: shapeSize(shape) };
 }
 
@@ -324,7 +313,51 @@ function batchOffsets(l: BatchLayout, i: number): [number, number] {
   return [offA, offB];
 }
 
-const pad8 = (v: number[]): number[] => [...v, ...new Array<number>(8 - v.length).fill(0)];
+const matmulCode = new Map<string, string>();
+
+/** The WGSL of one matmul specialisation (a gemmWGSL spec over strided, batched operands). */
+function matmulWGSL(
+  tile: GemmTile, transA: boolean, transB: boolean, vecA: boolean, vecB: boolean, vecC: boolean,
+  fit: { m: boolean; n: boolean; k: boolean }, bias: boolean, accumulate: boolean,
+): string {
+  const arr = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
+  const idxA = transA ? 'mm_offA + k * p.M + m' : 'mm_offA + m * p.K + k';
+  const idxB = transB ? 'mm_offB + n * p.K + k' : 'mm_offB + k * p.N + n';
+  const epilogue = (i: string, bn: string): string => `p.alpha * v${bias ? ` + bias[${bn}]` : ''}${accumulate ? ` + y[${i}]` : ''}`;
+  const V = 'array<vec4<u32>, 2>';
+  return gemmWGSL({
+    tile,
+    decls: `${kernelBindings({
+      uniforms: { M: 'u32', N: 'u32', K: 'u32', nb: 'u32', alpha: 'f32', dims: V, sa: V, sb: V },
+      read: { a: arr(vecA), b: arr(vecB), ...(bias ? { bias: arr(vecC) } : {}) },
+      write: { y: arr(vecC) },
+    })}
+var<private> mm_offA: u32;
+var<private> mm_offB: u32;
+var<private> mm_offC: u32;`,
+    M: 'p.M',
+    N: 'p.N',
+    K: 'p.K',
+    prologue: /* wgsl */ `
+  var r = batch;
+  for (var d = i32(p.nb) - 1; d >= 0; d--) {
+    let e = u32(d);
+    let s = p.dims[e / 4u][e % 4u];
+    let c = r % s;
+    r = r / s;
+    mm_offA += c * p.sa[e / 4u][e % 4u];
+    mm_offB += c * p.sb[e / 4u][e % 4u];
+  }
+  mm_offC = batch * p.M * p.N;`,
+    a: { contiguous: transA ? 'm' : 'k', vec4: vecA, read: vecA ? `return a[(${idxA}) / 4u];` : `return a[${idxA}];` },
+    b: { contiguous: transB ? 'k' : 'n', vec4: vecB, read: vecB ? `return b[(${idxB}) / 4u];` : `return b[${idxB}];` },
+    out: {
+      vec4: vecC,
+      write: vecC ? `let i = (mm_offC + m * p.N + n) / 4u; y[i] = ${epilogue('i', 'n / 4u')};` : `let i = mm_offC + m * p.N + n; y[i] = ${epilogue('i', 'n')};`,
+    },
+    fit,
+  });
+}
 
 /**
  * Batched matrix product C = alpha * op(A) · op(B) (+ bias) (+ C when accumulating), f32.
@@ -387,48 +420,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const vecC = N % 4 === 0;
   const fit = { m: M % tile.tm === 0, n: N % tile.tn === 0, k: K % tile.tk === 0 };
   const flags = (...f: boolean[]): string => f.map(Number).join('');
+  // the code is memoised on every input of its generator (building it costs more than a dispatch)
   const key = `${tile.tm}x${tile.tn}x${tile.tk}/${tile.rm}x${tile.rn}|t${flags(transA, transB)}|v${flags(vecA, vecB, vecC)}|f${flags(fit.m, fit.n, fit.k)}|e${flags(Boolean(bias), accumulate)}`;
-  const k = runtime().kernel('matmul', key, () => {
-    const arr = (vec: boolean): string => (vec ? 'array<vec4<f32>>' : 'array<f32>');
-    const idxA = transA ? 'mm_offA + k * p.M + m' : 'mm_offA + m * p.K + k';
-    const idxB = transB ? 'mm_offB + n * p.K + k' : 'mm_offB + k * p.N + n';
-    const epilogue = (i: string, bn: string): string => `p.alpha * v${bias ? ` + bias[${bn}]` : ''}${accumulate ? ` + y[${i}]` : ''}`;
-    return gemmWGSL({
-      tile,
-      decls: /* wgsl */ `
-struct P { M: u32, N: u32, K: u32, nb: u32, alpha: f32, dims: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> a: ${arr(vecA)};
-@group(0) @binding(2) var<storage, read> b: ${arr(vecB)};
-${bias ? `@group(0) @binding(3) var<storage, read> bias: ${arr(vecC)};` : ''}
-@group(0) @binding(${bias ? 4 : 3}) var<storage, read_write> y: ${arr(vecC)};
-var<private> mm_offA: u32;
-var<private> mm_offB: u32;
-var<private> mm_offC: u32;`,
-      M: 'p.M',
-      N: 'p.N',
-      K: 'p.K',
-      prologue: /* wgsl */ `
-  var r = batch;
-  for (var d = i32(p.nb) - 1; d >= 0; d--) {
-    let e = u32(d);
-    let s = p.dims[e / 4u][e % 4u];
-    let c = r % s;
-    r = r / s;
-    mm_offA += c * p.sa[e / 4u][e % 4u];
-    mm_offB += c * p.sb[e / 4u][e % 4u];
-  }
-  mm_offC = batch * p.M * p.N;`,
-      a: { contiguous: transA ? 'm' : 'k', vec4: vecA, read: vecA ? `return a[(${idxA}) / 4u];` : `return a[${idxA}];` },
-      b: { contiguous: transB ? 'k' : 'n', vec4: vecB, read: vecB ? `return b[(${idxB}) / 4u];` : `return b[${idxB}];` },
-      out: {
-        vec4: vecC,
-        write: vecC ? `let i = (mm_offC + m * p.N + n) / 4u; y[i] = ${epilogue('i', 'n / 4u')};` : `let i = mm_offC + m * p.N + n; y[i] = ${epilogue('i', 'n')};`,
-      },
-      fit,
-    });
-  });
-  const buffers = [a.binding(), b.binding(), ...(bias ? [bias.binding()] : []), out.binding()];
+  let code = matmulCode.get(key);
+  if (code === undefined) matmulCode.set(key, (code = matmulWGSL(tile, transA, transB, vecA, vecB, vecC, fit, Boolean(bias), accumulate)));
+  const k = runtime().kernel('matmul.gemm', code);
+  const buffers: Record<string, Bound> = { a: a.binding(), b: b.binding(), y: out.binding() };
+  if (bias) buffers.bias = bias.binding();
   const uniforms = { M, N, K, nb: layout.dims.length, alpha, dims: pad8(layout.dims), sa: pad8(layout.strideA), sb: pad8(layout.strideB) };
   runtime().dispatch(k, buffers, uniforms, gemmGrid(tile, M, N, layout.count));
   return out;

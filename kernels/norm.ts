@@ -7,7 +7,8 @@
 // suffers the cancellation of E[x²] - E[x]², and every sum is pairwise (error ~ log M, not M).
 
 import { check, checkInputs, fmtShape } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1, type Bound } from './runtime.js';
+import { workgroupKernel, linearKernel, memoCode } from './wgsl.js';
 import { Tensor, shapeSize } from './tensor.js';
 
 const WG = 256;
@@ -58,20 +59,16 @@ const TREE = (combine: (a: string, b: string) => string): string => /* wgsl */ `
     workgroupBarrier();
   }`;
 
+const SH3 = `var<workgroup> sh: array<vec3<f32>, ${WG}>;`;
+const SH2 = `var<workgroup> sh: array<vec2<f32>, ${WG}>;`;
+
 /** Stage 1 of the statistics: Welford partials (count, mean, M2) per (channel, chunk). */
-const STATS_PARTIAL_WGSL = /* wgsl */ `
-${CHAN_WGSL}
-struct P { C: u32, S: u32, M: u32, chunks: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> part: array<f32>;
-var<workgroup> sh: array<vec3<f32>, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let g = ${LINEAR_WG};
-  if (g >= p.C * p.chunks) { return; }
-  let c = g / p.chunks;
-  let k = g % p.chunks;
+const STATS_PARTIAL_WGSL = workgroupKernel({
+  preamble: `${CHAN_WGSL}\n${SH3}`,
+  uniforms: { C: 'u32', S: 'u32', M: 'u32', chunks: 'u32' }, read: { x: 'f32' }, write: { part: 'f32' }, wg: WG,
+}, /* wgsl */ `  if (w >= p.C * p.chunks) { return; }
+  let c = w / p.chunks;
+  let k = w % p.chunks;
   var acc = vec3<f32>(0.0);
   for (var j = 0u; j < ${PER}u; j++) {
     let m = (k * ${PER}u + j) * ${WG}u + li;
@@ -81,27 +78,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   sh[li] = acc;
   ${TREE((a, b) => `chan(${a}, ${b})`)}
   if (li == 0u) {
-    let o = g * 3u;
+    let o = w * 3u;
     part[o] = sh[0].x; part[o + 1u] = sh[0].y; part[o + 2u] = sh[0].z;
-  }
-}`;
+  }`);
 
 /** Stage 2: merges a channel's partials into its mean and biased variance, and moves the running stats. */
-function statsFinalWGSL(running: boolean): string {
-  return /* wgsl */ `
-${CHAN_WGSL}
-struct P { C: u32, chunks: u32, momentum: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(3) var<storage, read_write> variance: array<f32>;
-${running ? `@group(0) @binding(4) var<storage, read_write> runMean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> runVar: array<f32>;` : ''}
-var<workgroup> sh: array<vec3<f32>, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let c = ${LINEAR_WG};
-  if (c >= p.C) { return; }
+const statsFinalWGSL = (running: boolean): string => workgroupKernel({
+  preamble: `${CHAN_WGSL}\n${SH3}`,
+  uniforms: { C: 'u32', chunks: 'u32', momentum: 'f32' },
+  read: { part: 'f32' },
+  write: { mean: 'f32', variance: 'f32', ...(running ? { runMean: 'f32', runVar: 'f32' } : {}) },
+  wg: WG, bound: 'C',
+}, /* wgsl */ `  let c = w;
   var acc = vec3<f32>(0.0);
   for (var k = li; k < p.chunks; k += ${WG}u) {
     let o = (c * p.chunks + k) * 3u;
@@ -116,16 +104,63 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     ${running ? `// running update with the unbiased variance, as PyTorch
     runMean[c] = (1.0 - p.momentum) * runMean[c] + p.momentum * t.y;
     runVar[c] = (1.0 - p.momentum) * runVar[c] + p.momentum * t.z / (t.x - 1.0);` : ''}
-  }
-}`;
-}
+  }`);
+const STATS_FINAL_WGSL = statsFinalWGSL(false);
+const STATS_FINAL_RUNNING_WGSL = statsFinalWGSL(true);
 
-/** Bindings of the optional per-channel vectors, in order, from `first`. */
-function optionalVectors(names: [string, boolean][], first: number): { decl: string; next: number } {
-  let b = first;
-  const decl = names.filter(([, on]) => on).map(([n]) => `@group(0) @binding(${b++}) var<storage, read> ${n}: array<f32>;`).join('\n');
-  return { decl, next: b };
-}
+/** Stage 1 of the gradient sums: (Σ dy, Σ dy·x̂) partials per (channel, chunk). */
+const GRADSUMS_PARTIAL_WGSL = workgroupKernel({
+  preamble: SH2,
+  uniforms: { C: 'u32', S: 'u32', M: 'u32', chunks: 'u32', eps: 'f32' },
+  read: { dy: 'f32', x: 'f32', mean: 'f32', variance: 'f32' }, write: { part: 'f32' }, wg: WG,
+}, /* wgsl */ `  if (w >= p.C * p.chunks) { return; }
+  let c = w / p.chunks;
+  let k = w % p.chunks;
+  let mu = mean[c];
+  let r = inverseSqrt(variance[c] + p.eps);
+  var acc = vec2<f32>(0.0);
+  for (var j = 0u; j < ${PER}u; j++) {
+    let m = (k * ${PER}u + j) * ${WG}u + li;
+    if (m >= p.M) { break; }
+    let i = (m / p.S * p.C + c) * p.S + m % p.S;
+    acc += vec2<f32>(dy[i], dy[i] * (x[i] - mu) * r);
+  }
+  sh[li] = acc;
+  ${TREE((a, b) => `${a} + ${b}`)}
+  if (li == 0u) { part[w * 2u] = sh[0].x; part[w * 2u + 1u] = sh[0].y; }`);
+
+/** Stage 2: a channel's partials summed into dbias and dweight. */
+const GRADSUMS_FINAL_WGSL = workgroupKernel({
+  preamble: SH2,
+  uniforms: { C: 'u32', chunks: 'u32' }, read: { part: 'f32' }, write: { dbias: 'f32', dweight: 'f32' }, wg: WG, bound: 'C',
+}, /* wgsl */ `  var acc = vec2<f32>(0.0);
+  for (var k = li; k < p.chunks; k += ${WG}u) {
+    let o = (w * p.chunks + k) * 2u;
+    acc += vec2<f32>(part[o], part[o + 1u]);
+  }
+  sh[li] = acc;
+  ${TREE((a, b) => `${a} + ${b}`)}
+  if (li == 0u) { dbias[w] = sh[0].x; dweight[w] = sh[0].y; }`);
+
+/** The normalisation, with or without the per-channel weight and bias. */
+const applyCode = memoCode((weight: boolean, bias: boolean) => linearKernel({
+  uniforms: { n: 'u32', C: 'u32', S: 'u32', eps: 'f32' },
+  read: { x: 'f32', mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(bias ? { bias: 'f32' } : {}) },
+  write: { y: 'f32' }, wg: WG, bound: 'n',
+}, `  let c = (i / p.S) % p.C;
+  y[i] = (x[i] - mean[c]) * inverseSqrt(variance[c] + p.eps)${weight ? ' * weight[c]' : ''}${bias ? ' + bias[c]' : ''};`));
+
+/** dx in training (with the gradient sums) or eval mode, with or without the weight. */
+const inputGradCode = memoCode((weight: boolean, training: boolean) => linearKernel({
+  uniforms: { n: 'u32', C: 'u32', S: 'u32', eps: 'f32', invM: 'f32' },
+  read: { dy: 'f32', x: 'f32', mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(training ? { sumDy: 'f32', sumDyXhat: 'f32' } : {}) },
+  write: { dx: 'f32' }, wg: WG, bound: 'n',
+}, `  let c = (i / p.S) % p.C;
+  let r = inverseSqrt(variance[c] + p.eps);
+  ${training
+    ? `let xhat = (x[i] - mean[c]) * r;
+  dx[i] = ${weight ? 'weight[c]' : '1.0'} * r * (dy[i] - sumDy[c] * p.invM - xhat * sumDyXhat[c] * p.invM);`
+    : `dx[i] = ${weight ? 'weight[c]' : '1.0'} * r * dy[i];`}`));
 
 // ---------------------------------------------------------------- statistics
 
@@ -170,11 +205,11 @@ export function batchNormStats(x: Tensor, running?: RunningStats): { mean: Tenso
   }
   const rt = runtime();
   const part = Tensor.empty([L.C * L.chunks * 3], 'f32', x.device, op);
-  const k1 = rt.kernel('batchnorm.stats', 'partial', () => STATS_PARTIAL_WGSL);
-  rt.dispatch(k1, [x.binding(), part.binding()], { C: L.C, S: L.S, M: L.M, chunks: L.chunks }, grid1(L.C * L.chunks));
-  const k2 = rt.kernel('batchnorm.stats', running ? 'final+running' : 'final', () => statsFinalWGSL(Boolean(running)));
-  const bufs = [part.binding(), mean.binding(), variance.binding()];
-  if (running) bufs.push(running.mean.binding(), running.var.binding());
+  const k1 = rt.kernel('norm.batchnorm.stats', STATS_PARTIAL_WGSL);
+  rt.dispatch(k1, { x: x.binding(), part: part.binding() }, { C: L.C, S: L.S, M: L.M, chunks: L.chunks }, grid1(L.C * L.chunks));
+  const k2 = rt.kernel('norm.batchnorm.stats.final', running ? STATS_FINAL_RUNNING_WGSL : STATS_FINAL_WGSL);
+  const bufs: Record<string, Bound> = { part: part.binding(), mean: mean.binding(), variance: variance.binding() };
+  if (running) Object.assign(bufs, { runMean: running.mean.binding(), runVar: running.var.binding() });
   rt.dispatch(k2, bufs, { C: L.C, chunks: L.chunks, momentum: running?.momentum ?? 0 }, grid1(L.C));
   part.dispose();
   return { mean, var: variance };
@@ -210,26 +245,10 @@ export function batchNormApply(x: Tensor, mean: Tensor, variance: Tensor, weight
     }
     return out;
   }
-  const opt = optionalVectors([['weight', Boolean(weight)], ['bias', Boolean(bias)]], 4);
-  const k = runtime().kernel('batchnorm.apply', `w${Number(Boolean(weight))}b${Number(Boolean(bias))}`, () => /* wgsl */ `
-struct P { n: u32, C: u32, S: u32, eps: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> mean: array<f32>;
-@group(0) @binding(3) var<storage, read> variance: array<f32>;
-${opt.decl}
-@group(0) @binding(${opt.next}) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let c = (i / p.S) % p.C;
-  y[i] = (x[i] - mean[c]) * inverseSqrt(variance[c] + p.eps)${weight ? ' * weight[c]' : ''}${bias ? ' + bias[c]' : ''};
-}`);
-  const bufs = [x.binding(), mean.binding(), variance.binding()];
-  if (weight) bufs.push(weight.binding());
-  if (bias) bufs.push(bias.binding());
-  bufs.push(out.binding());
+  const k = runtime().kernel('norm.batchnorm', applyCode(Boolean(weight), Boolean(bias)));
+  const bufs: Record<string, Bound> = { x: x.binding(), mean: mean.binding(), variance: variance.binding(), y: out.binding() };
+  if (weight) bufs.weight = weight.binding();
+  if (bias) bufs.bias = bias.binding();
   runtime().dispatch(k, bufs, { n: x.size, C: L.C, S: L.S, eps }, grid1(Math.ceil(x.size / WG)));
   return out;
 }
@@ -299,56 +318,10 @@ export function batchNormBackward(
 function gradSums(L: Layout, g: Tensor, x: Tensor, mean: Tensor, variance: Tensor, eps: number, dbias: Tensor, dweight: Tensor): void {
   const rt = runtime();
   const part = Tensor.empty([L.C * L.chunks * 2], 'f32', x.device, 'batchNormBackward');
-  const k1 = rt.kernel('batchnorm.gradsums', 'partial', () => /* wgsl */ `
-struct P { C: u32, S: u32, M: u32, chunks: u32, eps: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> variance: array<f32>;
-@group(0) @binding(5) var<storage, read_write> part: array<f32>;
-var<workgroup> sh: array<vec2<f32>, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let g = ${LINEAR_WG};
-  if (g >= p.C * p.chunks) { return; }
-  let c = g / p.chunks;
-  let k = g % p.chunks;
-  let mu = mean[c];
-  let r = inverseSqrt(variance[c] + p.eps);
-  var acc = vec2<f32>(0.0);
-  for (var j = 0u; j < ${PER}u; j++) {
-    let m = (k * ${PER}u + j) * ${WG}u + li;
-    if (m >= p.M) { break; }
-    let i = (m / p.S * p.C + c) * p.S + m % p.S;
-    acc += vec2<f32>(dy[i], dy[i] * (x[i] - mu) * r);
-  }
-  sh[li] = acc;
-  ${TREE((a, b) => `${a} + ${b}`)}
-  if (li == 0u) { part[g * 2u] = sh[0].x; part[g * 2u + 1u] = sh[0].y; }
-}`);
-  rt.dispatch(k1, [g.binding(), x.binding(), mean.binding(), variance.binding(), part.binding()], { C: L.C, S: L.S, M: L.M, chunks: L.chunks, eps }, grid1(L.C * L.chunks));
-  const k2 = rt.kernel('batchnorm.gradsums', 'final', () => /* wgsl */ `
-struct P { C: u32, chunks: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dbias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dweight: array<f32>;
-var<workgroup> sh: array<vec2<f32>, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let c = ${LINEAR_WG};
-  if (c >= p.C) { return; }
-  var acc = vec2<f32>(0.0);
-  for (var k = li; k < p.chunks; k += ${WG}u) {
-    let o = (c * p.chunks + k) * 2u;
-    acc += vec2<f32>(part[o], part[o + 1u]);
-  }
-  sh[li] = acc;
-  ${TREE((a, b) => `${a} + ${b}`)}
-  if (li == 0u) { dbias[c] = sh[0].x; dweight[c] = sh[0].y; }
-}`);
-  rt.dispatch(k2, [part.binding(), dbias.binding(), dweight.binding()], { C: L.C, chunks: L.chunks }, grid1(L.C));
+  const k1 = rt.kernel('norm.batchnorm.backward.sums', GRADSUMS_PARTIAL_WGSL);
+  rt.dispatch(k1, { dy: g.binding(), x: x.binding(), mean: mean.binding(), variance: variance.binding(), part: part.binding() }, { C: L.C, S: L.S, M: L.M, chunks: L.chunks, eps }, grid1(L.C * L.chunks));
+  const k2 = rt.kernel('norm.batchnorm.backward.sums.final', GRADSUMS_FINAL_WGSL);
+  rt.dispatch(k2, { part: part.binding(), dbias: dbias.binding(), dweight: dweight.binding() }, { C: L.C, chunks: L.chunks }, grid1(L.C));
   part.dispose();
 }
 
@@ -357,31 +330,9 @@ function inputGrad(
   sums: { dbias: Tensor; dweight: Tensor } | null, dx: Tensor,
 ): void {
   const training = Boolean(sums);
-  const opt = optionalVectors([['weight', Boolean(weight)], ['sumDy', training], ['sumDyXhat', training]], 5);
-  const w = weight ? 'weight[c]' : '1.0';
-  const k = runtime().kernel('batchnorm.dx', `w${Number(Boolean(weight))}${training ? 'train' : 'eval'}`, () => /* wgsl */ `
-struct P { n: u32, C: u32, S: u32, eps: f32, invM: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> variance: array<f32>;
-${opt.decl}
-@group(0) @binding(${opt.next}) var<storage, read_write> dx: array<f32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let c = (i / p.S) % p.C;
-  let r = inverseSqrt(variance[c] + p.eps);
-  ${training
-    ? `let xhat = (x[i] - mean[c]) * r;
-  dx[i] = ${w} * r * (dy[i] - sumDy[c] * p.invM - xhat * sumDyXhat[c] * p.invM);`
-    : `dx[i] = ${w} * r * dy[i];`}
-}`);
-  const bufs = [g.binding(), x.binding(), mean.binding(), variance.binding()];
-  if (weight) bufs.push(weight.binding());
-  if (sums) bufs.push(sums.dbias.binding(), sums.dweight.binding());
-  bufs.push(dx.binding());
+  const k = runtime().kernel('norm.batchnorm.backward', inputGradCode(Boolean(weight), training));
+  const bufs: Record<string, Bound> = { dy: g.binding(), x: x.binding(), mean: mean.binding(), variance: variance.binding(), dx: dx.binding() };
+  if (weight) bufs.weight = weight.binding();
+  if (sums) Object.assign(bufs, { sumDy: sums.dbias.binding(), sumDyXhat: sums.dweight.binding() });
   runtime().dispatch(k, bufs, { n: x.size, C: L.C, S: L.S, eps, invM: 1 / L.M }, grid1(Math.ceil(x.size / WG)));
 }

@@ -4,7 +4,8 @@
 // CPU reference in the same function, following torch.optim's single-tensor code line by line.
 
 import { check, fmtShape } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1, type Bound } from './runtime.js';
+import { linearKernel, memoCode } from './wgsl.js';
 import type { Tensor } from './tensor.js';
 
 const WG = 256;
@@ -52,17 +53,17 @@ export function sgdUpdate(param: Tensor, grad: Tensor, momentumBuffer: Tensor | 
     return;
   }
   const withMomentum = momentumBuffer !== null;
-  const k = runtime().kernel('sgd', withMomentum ? 'momentum' : 'plain', () => /* wgsl */ `
-struct P { n: u32, lr: f32, momentum: f32, one_minus_dampening: f32, weight_decay: f32, nesterov: u32, first_step: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-${withMomentum ? '@group(0) @binding(3) var<storage, read_write> buf: array<f32>;' : ''}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let w = param[i];
+  const k = runtime().kernel('optim.sgd', sgdCode(withMomentum));
+  const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding() };
+  if (momentumBuffer) buffers.buf = momentumBuffer.binding();
+  const uniforms = { n: param.size, lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: Number(h.nesterov), first_step: Number(first) };
+  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
+}
+
+const sgdCode = memoCode((withMomentum: boolean) => linearKernel({
+  uniforms: { n: 'u32', lr: 'f32', momentum: 'f32', one_minus_dampening: 'f32', weight_decay: 'f32', nesterov: 'u32', first_step: 'u32' },
+  read: { grad: 'f32' }, write: { param: 'f32', ...(withMomentum ? { buf: 'f32' } : {}) }, wg: WG, bound: 'n',
+}, `  let w = param[i];
   var d = grad[i];
   if (p.weight_decay != 0.0) { d = d + p.weight_decay * w; }
   ${withMomentum ? `
@@ -70,12 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (p.first_step == 0u) { b = p.momentum * buf[i] + p.one_minus_dampening * d; }
   buf[i] = b;
   d = select(b, d + p.momentum * b, p.nesterov != 0u);` : ''}
-  param[i] = w - p.lr * d;
-}`);
-  const buffers = [param.binding(), grad.binding(), ...(momentumBuffer ? [momentumBuffer.binding()] : [])];
-  const uniforms = { n: param.size, lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: Number(h.nesterov), first_step: Number(first) };
-  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
-}
+  param[i] = w - p.lr * d;`));
 
 export interface AdamWHyper {
   lr: number;
@@ -118,28 +114,21 @@ export function adamwUpdate(param: Tensor, grad: Tensor, s: AdamWState, h: AdamW
     return;
   }
   const amsgrad = s.maxExpAvgSq !== null;
-  const k = runtime().kernel('adamw', amsgrad ? 'amsgrad' : 'plain', () => /* wgsl */ `
-struct P { n: u32, decay: f32, one_minus_beta1: f32, beta2: f32, one_minus_beta2: f32, eps: f32, step_size: f32, bc2_sqrt: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> exp_avg: array<f32>;
-@group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<f32>;
-${amsgrad ? '@group(0) @binding(5) var<storage, read_write> max_exp_avg_sq: array<f32>;' : ''}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let g = grad[i];
+  const k = runtime().kernel('optim.adamw', adamwCode(amsgrad));
+  const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding(), exp_avg: s.expAvg.binding(), exp_avg_sq: s.expAvgSq.binding() };
+  if (s.maxExpAvgSq) buffers.max_exp_avg_sq = s.maxExpAvgSq.binding();
+  const uniforms = { n: param.size, decay, one_minus_beta1: 1 - h.beta1, beta2: h.beta2, one_minus_beta2: 1 - h.beta2, eps: h.eps, step_size: stepSize, bc2_sqrt: bc2Sqrt };
+  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
+}
+
+const adamwCode = memoCode((amsgrad: boolean) => linearKernel({
+  uniforms: { n: 'u32', decay: 'f32', one_minus_beta1: 'f32', beta2: 'f32', one_minus_beta2: 'f32', eps: 'f32', step_size: 'f32', bc2_sqrt: 'f32' },
+  read: { grad: 'f32' }, write: { param: 'f32', exp_avg: 'f32', exp_avg_sq: 'f32', ...(amsgrad ? { max_exp_avg_sq: 'f32' } : {}) }, wg: WG, bound: 'n',
+}, `  let g = grad[i];
   let w = param[i] * p.decay;
   let m = exp_avg[i] + p.one_minus_beta1 * (g - exp_avg[i]);
   let v = exp_avg_sq[i] * p.beta2 + p.one_minus_beta2 * g * g;
   exp_avg[i] = m;
   exp_avg_sq[i] = v;
   ${amsgrad ? 'let vhat = max(max_exp_avg_sq[i], v);\n  max_exp_avg_sq[i] = vhat;' : 'let vhat = v;'}
-  param[i] = w - p.step_size * (m / (sqrt(vhat) / p.bc2_sqrt + p.eps));
-}`);
-  const buffers = [param.binding(), grad.binding(), s.expAvg.binding(), s.expAvgSq.binding(), ...(s.maxExpAvgSq ? [s.maxExpAvgSq.binding()] : [])];
-  const uniforms = { n: param.size, decay, one_minus_beta1: 1 - h.beta1, beta2: h.beta2, one_minus_beta2: 1 - h.beta2, eps: h.eps, step_size: stepSize, bc2_sqrt: bc2Sqrt };
-  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
-}
+  param[i] = w - p.step_size * (m / (sqrt(vhat) / p.bc2_sqrt + p.eps));`));

@@ -5,6 +5,8 @@
 // which keeps the bind-group cache hitting.
 
 export const BufferUsageFlags = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
+/** GPUMapMode.READ (the global is missing in Node). */
+export const MAP_READ_MODE = 0x1;
 
 /** Rounds up to a size class: 256-byte multiples up to 4 KiB, then 8 steps per power of two (<= 12.5% waste). */
 export function sizeClass(bytes: number): number {

@@ -5,12 +5,14 @@
 // they are deterministic (no float atomics) and need no zero-fill.
 
 import { check, checkInputs, fmtShape } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1 } from './runtime.js';
+import { linearKernel, IS_NAN_WGSL } from './wgsl.js';
+import { pairOf, type Pair } from './dims.js';
 import { Tensor, shapeSize, type Shape } from './tensor.js';
 
 const WG = 256;
 
-export type Pool2dPair = number | readonly [number, number];
+export type Pool2dPair = Pair;
 
 export interface Pool2dOptions {
   kernelSize: Pool2dPair;
@@ -43,8 +45,6 @@ export interface PoolGeometry {
   ceilMode: boolean;
   countIncludePad: boolean;
 }
-
-const pairOf = (v: Pool2dPair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
 /**
  * PyTorch's pooling_output_shape: ⌊(in + 2p − d(k−1) − 1 + (ceil ? s−1 : 0)) / s⌋ + 1, minus one
@@ -90,11 +90,17 @@ function geometryUniforms(g: PoolGeometry, n: number, planes: number): Record<st
   };
 }
 
-const GEOMETRY_STRUCT = 'struct P { n: u32, planes: u32, H: i32, W: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, includePad: u32, ninf: f32 }';
+const GEOMETRY_UNIFORMS = {
+  n: 'u32', planes: 'u32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', kh: 'i32', kw: 'i32', sh: 'i32', sw: 'i32',
+  ph: 'i32', pw: 'i32', dh: 'i32', dw: 'i32', includePad: 'u32', ninf: 'f32',
+};
+const ADAPTIVE_UNIFORMS = { n: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32' };
 
-const INDEX_PREAMBLE = /* wgsl */ `
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }`;
+/** One invocation per element of `n`, f32 arrays named in `read` and `write` (an entry 'i32:idx' is an i32 array). */
+function poolKernel(uniforms: Record<string, string>, preamble: string, read: string[], write: string[], body: string): string {
+  const arrays = (names: string[]) => Object.fromEntries(names.map((n) => (n.startsWith('i32:') ? [n.slice(4), 'i32'] : [n, 'f32'])));
+  return linearKernel({ preamble, uniforms, read: arrays(read), write: arrays(write), wg: WG, bound: 'n' }, body);
+}
 
 /** Output rows (or columns) whose window may cover input position `at`: the range [lo, hi]. */
 const COVER_WGSL = /* wgsl */ `
@@ -105,8 +111,6 @@ fn cover(at: i32, k: i32, s: i32, pad: i32, d: i32, outSize: i32) -> vec2<i32> {
   return vec2<i32>(lo, hi);
 }`;
 
-// NaN test on the bits: a compiler may assume `v != v` is false
-const IS_NAN = 'fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }';
 
 // ---------------------------------------------------------------- max pool
 
@@ -150,36 +154,8 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): { out: Tensor; ind
     }
     return { out, indices };
   }
-  const k = runtime().kernel('maxpool2d', 'forward', () => /* wgsl */ `
-${GEOMETRY_STRUCT}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> idx: array<i32>;
-${IS_NAN}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${INDEX_PREAMBLE}
-  let ow = i32(i % u32(p.OW));
-  let oh = i32((i / u32(p.OW)) % u32(p.OH));
-  let base = (i / u32(p.OW * p.OH)) * u32(p.H * p.W);
-  var best = p.ninf;
-  var bestAt = -1;
-  for (var a = 0; a < p.kh; a++) {
-    let ih = oh * p.sh - p.ph + a * p.dh;
-    if (ih < 0 || ih >= p.H) { continue; }
-    for (var b = 0; b < p.kw; b++) {
-      let iw = ow * p.sw - p.pw + b * p.dw;
-      if (iw < 0 || iw >= p.W) { continue; }
-      let at = ih * p.W + iw;
-      let v = x[base + u32(at)];
-      if (bestAt < 0 || v > best || is_nan(v)) { best = v; bestAt = at; }
-    }
-  }
-  y[i] = best;
-  idx[i] = bestAt;
-}`);
-  runtime().dispatch(k, [x.binding(), out.binding(), indices.binding()], geometryUniforms(g, out.size, planes), grid1(Math.ceil(out.size / WG)));
+  const k = runtime().kernel('pooling.maxPool2d', MAXPOOL_WGSL);
+  runtime().dispatch(k, { x: x.binding(), y: out.binding(), idx: indices.binding() }, geometryUniforms(g, out.size, planes), grid1(Math.ceil(out.size / WG)));
   return { out, indices };
 }
 
@@ -204,32 +180,8 @@ export function maxPool2dBackward(grad: Tensor, indices: Tensor, inputShape: Sha
     }
     return dx;
   }
-  const k = runtime().kernel('maxpool2d', 'backward', () => /* wgsl */ `
-${GEOMETRY_STRUCT}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> idx: array<i32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-${COVER_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${INDEX_PREAMBLE}
-  let iw = i32(i % u32(p.W));
-  let ih = i32((i / u32(p.W)) % u32(p.H));
-  let plane = i / u32(p.H * p.W);
-  let rows = cover(ih, p.kh, p.sh, p.ph, p.dh, p.OH);
-  let cols = cover(iw, p.kw, p.sw, p.pw, p.dw, p.OW);
-  let me = ih * p.W + iw;
-  var acc = 0.0;
-  for (var oh = rows.x; oh <= rows.y; oh++) {
-    for (var ow = cols.x; ow <= cols.y; ow++) {
-      let j = plane * u32(p.OH * p.OW) + u32(oh * p.OW + ow);
-      if (idx[j] == me) { acc += dy[j]; }
-    }
-  }
-  dx[i] = acc;
-}`);
-  runtime().dispatch(k, [grad.binding(), indices.binding(), dx.binding()], geometryUniforms(g, dx.size, planes), grid1(Math.ceil(dx.size / WG)));
+  const k = runtime().kernel('pooling.maxPool2d.backward', MAXPOOL_BACKWARD_WGSL);
+  runtime().dispatch(k, { dy: grad.binding(), idx: indices.binding(), dx: dx.binding() }, geometryUniforms(g, dx.size, planes), grid1(Math.ceil(dx.size / WG)));
   return dx;
 }
 
@@ -282,26 +234,8 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
     }
     return out;
   }
-  const k = runtime().kernel('avgpool2d', 'forward', () => /* wgsl */ `
-${GEOMETRY_STRUCT}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-${AVG_WINDOW_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${INDEX_PREAMBLE}
-  let ow = i32(i % u32(p.OW));
-  let oh = i32((i / u32(p.OW)) % u32(p.OH));
-  let base = (i / u32(p.OW * p.OH)) * u32(p.H * p.W);
-  let w = avg_window(oh, ow);
-  var s = 0.0;
-  for (var ih = w.h0; ih < w.h1; ih++) {
-    for (var iw = w.w0; iw < w.w1; iw++) { s += x[base + u32(ih * p.W + iw)]; }
-  }
-  y[i] = select(0.0, s / w.div, w.h0 < w.h1 && w.w0 < w.w1);
-}`);
-  runtime().dispatch(k, [x.binding(), out.binding()], geometryUniforms(g, out.size, planes), grid1(Math.ceil(out.size / WG)));
+  const k = runtime().kernel('pooling.avgPool2d', AVGPOOL_WGSL);
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, geometryUniforms(g, out.size, planes), grid1(Math.ceil(out.size / WG)));
   return out;
 }
 
@@ -328,30 +262,8 @@ export function avgPool2dBackward(grad: Tensor, inputShape: Shape, geometry: Poo
     }
     return dx;
   }
-  const k = runtime().kernel('avgpool2d', 'backward', () => /* wgsl */ `
-${GEOMETRY_STRUCT}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-${AVG_WINDOW_WGSL}
-${COVER_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${INDEX_PREAMBLE}
-  let iw = i32(i % u32(p.W));
-  let ih = i32((i / u32(p.W)) % u32(p.H));
-  let base = (i / u32(p.H * p.W)) * u32(p.OH * p.OW);
-  let rows = cover(ih, p.kh, p.sh, p.ph, 1, p.OH);
-  let cols = cover(iw, p.kw, p.sw, p.pw, 1, p.OW);
-  var acc = 0.0;
-  for (var oh = rows.x; oh <= rows.y; oh++) {
-    for (var ow = cols.x; ow <= cols.y; ow++) {
-      acc += dy[base + u32(oh * p.OW + ow)] / avg_window(oh, ow).div;
-    }
-  }
-  dx[i] = acc;
-}`);
-  runtime().dispatch(k, [grad.binding(), dx.binding()], geometryUniforms(g, dx.size, planes), grid1(Math.ceil(dx.size / WG)));
+  const k = runtime().kernel('pooling.avgPool2d.backward', AVGPOOL_BACKWARD_WGSL);
+  runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, geometryUniforms(g, dx.size, planes), grid1(Math.ceil(dx.size / WG)));
   return dx;
 }
 
@@ -361,7 +273,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 const binStart = (i: number, inSize: number, outSize: number): number => Math.floor((i * inSize) / outSize);
 const binEnd = (i: number, inSize: number, outSize: number): number => Math.ceil(((i + 1) * inSize) / outSize);
 
-const ADAPTIVE_STRUCT = 'struct P { n: u32, H: u32, W: u32, OH: u32, OW: u32 }';
 const ADAPTIVE_BINS_WGSL = /* wgsl */ `
 fn bin_start(i: u32, inSize: u32, outSize: u32) -> u32 { return (i * inSize) / outSize; }
 fn bin_end(i: u32, inSize: u32, outSize: u32) -> u32 { return ((i + 1u) * inSize + outSize - 1u) / outSize; }`;
@@ -398,27 +309,8 @@ export function adaptiveAvgPool2d(x: Tensor, size: Pool2dPair): Tensor {
     }
     return out;
   }
-  const k = runtime().kernel('adaptiveavgpool2d', 'forward', () => /* wgsl */ `
-${ADAPTIVE_STRUCT}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-${ADAPTIVE_BINS_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${INDEX_PREAMBLE}
-  let ow = i % p.OW;
-  let oh = (i / p.OW) % p.OH;
-  let base = (i / (p.OW * p.OH)) * p.H * p.W;
-  let h0 = bin_start(oh, p.H, p.OH); let h1 = bin_end(oh, p.H, p.OH);
-  let w0 = bin_start(ow, p.W, p.OW); let w1 = bin_end(ow, p.W, p.OW);
-  var s = 0.0;
-  for (var ih = h0; ih < h1; ih++) {
-    for (var iw = w0; iw < w1; iw++) { s += x[base + ih * p.W + iw]; }
-  }
-  y[i] = s / f32((h1 - h0) * (w1 - w0));
-}`);
-  runtime().dispatch(k, [x.binding(), out.binding()], { n: out.size, H, W, OH, OW }, grid1(Math.ceil(out.size / WG)));
+  const k = runtime().kernel('pooling.adaptiveAvgPool2d', ADAPTIVE_WGSL);
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: out.size, H, W, OH, OW }, grid1(Math.ceil(out.size / WG)));
   return out;
 }
 
@@ -447,16 +339,82 @@ export function adaptiveAvgPool2dBackward(grad: Tensor, inputShape: Shape): Tens
     }
     return dx;
   }
-  const k = runtime().kernel('adaptiveavgpool2d', 'backward', () => /* wgsl */ `
-${ADAPTIVE_STRUCT}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-${ADAPTIVE_BINS_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  ${INDEX_PREAMBLE}
-  let iw = i % p.W;
+  const k = runtime().kernel('pooling.adaptiveAvgPool2d.backward', ADAPTIVE_BACKWARD_WGSL);
+  runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, { n: dx.size, H, W, OH, OW }, grid1(Math.ceil(dx.size / WG)));
+  return dx;
+}
+
+// ---------------------------------------------------------------- the kernels (generated once, at load)
+
+const MAXPOOL_WGSL = poolKernel(GEOMETRY_UNIFORMS, IS_NAN_WGSL, ['x'], ['y', 'i32:idx'], /* wgsl */ `  let ow = i32(i % u32(p.OW));
+  let oh = i32((i / u32(p.OW)) % u32(p.OH));
+  let base = (i / u32(p.OW * p.OH)) * u32(p.H * p.W);
+  var best = p.ninf;
+  var bestAt = -1;
+  for (var a = 0; a < p.kh; a++) {
+    let ih = oh * p.sh - p.ph + a * p.dh;
+    if (ih < 0 || ih >= p.H) { continue; }
+    for (var b = 0; b < p.kw; b++) {
+      let iw = ow * p.sw - p.pw + b * p.dw;
+      if (iw < 0 || iw >= p.W) { continue; }
+      let at = ih * p.W + iw;
+      let v = x[base + u32(at)];
+      if (bestAt < 0 || v > best || is_nan(v)) { best = v; bestAt = at; }
+    }
+  }
+  y[i] = best;
+  idx[i] = bestAt;`);
+
+const MAXPOOL_BACKWARD_WGSL = poolKernel(GEOMETRY_UNIFORMS, COVER_WGSL, ['dy', 'i32:idx'], ['dx'], /* wgsl */ `  let iw = i32(i % u32(p.W));
+  let ih = i32((i / u32(p.W)) % u32(p.H));
+  let plane = i / u32(p.H * p.W);
+  let rows = cover(ih, p.kh, p.sh, p.ph, p.dh, p.OH);
+  let cols = cover(iw, p.kw, p.sw, p.pw, p.dw, p.OW);
+  let me = ih * p.W + iw;
+  var acc = 0.0;
+  for (var oh = rows.x; oh <= rows.y; oh++) {
+    for (var ow = cols.x; ow <= cols.y; ow++) {
+      let j = plane * u32(p.OH * p.OW) + u32(oh * p.OW + ow);
+      if (idx[j] == me) { acc += dy[j]; }
+    }
+  }
+  dx[i] = acc;`);
+
+const AVGPOOL_WGSL = poolKernel(GEOMETRY_UNIFORMS, AVG_WINDOW_WGSL, ['x'], ['y'], /* wgsl */ `  let ow = i32(i % u32(p.OW));
+  let oh = i32((i / u32(p.OW)) % u32(p.OH));
+  let base = (i / u32(p.OW * p.OH)) * u32(p.H * p.W);
+  let w = avg_window(oh, ow);
+  var s = 0.0;
+  for (var ih = w.h0; ih < w.h1; ih++) {
+    for (var iw = w.w0; iw < w.w1; iw++) { s += x[base + u32(ih * p.W + iw)]; }
+  }
+  y[i] = select(0.0, s / w.div, w.h0 < w.h1 && w.w0 < w.w1);`);
+
+const AVGPOOL_BACKWARD_WGSL = poolKernel(GEOMETRY_UNIFORMS, `${AVG_WINDOW_WGSL}\n${COVER_WGSL}`, ['dy'], ['dx'], /* wgsl */ `  let iw = i32(i % u32(p.W));
+  let ih = i32((i / u32(p.W)) % u32(p.H));
+  let base = (i / u32(p.H * p.W)) * u32(p.OH * p.OW);
+  let rows = cover(ih, p.kh, p.sh, p.ph, 1, p.OH);
+  let cols = cover(iw, p.kw, p.sw, p.pw, 1, p.OW);
+  var acc = 0.0;
+  for (var oh = rows.x; oh <= rows.y; oh++) {
+    for (var ow = cols.x; ow <= cols.y; ow++) {
+      acc += dy[base + u32(oh * p.OW + ow)] / avg_window(oh, ow).div;
+    }
+  }
+  dx[i] = acc;`);
+
+const ADAPTIVE_WGSL = poolKernel(ADAPTIVE_UNIFORMS, ADAPTIVE_BINS_WGSL, ['x'], ['y'], /* wgsl */ `  let ow = i % p.OW;
+  let oh = (i / p.OW) % p.OH;
+  let base = (i / (p.OW * p.OH)) * p.H * p.W;
+  let h0 = bin_start(oh, p.H, p.OH); let h1 = bin_end(oh, p.H, p.OH);
+  let w0 = bin_start(ow, p.W, p.OW); let w1 = bin_end(ow, p.W, p.OW);
+  var s = 0.0;
+  for (var ih = h0; ih < h1; ih++) {
+    for (var iw = w0; iw < w1; iw++) { s += x[base + ih * p.W + iw]; }
+  }
+  y[i] = s / f32((h1 - h0) * (w1 - w0));`);
+
+const ADAPTIVE_BACKWARD_WGSL = poolKernel(ADAPTIVE_UNIFORMS, ADAPTIVE_BINS_WGSL, ['dy'], ['dx'], /* wgsl */ `  let iw = i % p.W;
   let ih = (i / p.W) % p.H;
   let base = (i / (p.W * p.H)) * p.OH * p.OW;
   // the bins holding ih: i ≥ ⌊ih·OH/H⌋ and i < ⌈(ih+1)·OH/H⌉
@@ -470,8 +428,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       acc += dy[base + oh * p.OW + ow] / f32(rows * cols);
     }
   }
-  dx[i] = acc;
-}`);
-  runtime().dispatch(k, [grad.binding(), dx.binding()], { n: dx.size, H, W, OH, OW }, grid1(Math.ceil(dx.size / WG)));
-  return dx;
-}
+  dx[i] = acc;`);

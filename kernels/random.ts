@@ -2,7 +2,8 @@
 // only on (seed, stream offset, i), so the GPU kernel and the CPU reference give the same numbers.
 
 import { backend, type Backend } from './device.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1 } from './runtime.js';
+import { linearKernel } from './wgsl.js';
 import { Tensor, type Shape } from './tensor.js';
 
 const M0 = 0xd2511f53, M1 = 0xcd9e8d57, W0 = 0x9e3779b9, W1 = 0xbb67ae85;
@@ -102,15 +103,18 @@ export function random(dist: Distribution, shape: Shape, opts: RandomOptions = {
     out.cpu.set(cpuRandom(dist, out.size, key, stream, a, b));
     return out;
   }
-  const k = runtime().kernel('random', dist, () => /* wgsl */ `
-${PHILOX_WGSL}
-struct P { n: u32, stream: u32, k0: u32, k1: u32, a: f32, b: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * 256u + li;
-  ${dist === 'uniform' ? `
+  const k = runtime().kernel(`random.${dist}`, dist === 'uniform' ? UNIFORM_WGSL : NORMAL_WGSL);
+  const threads = dist === 'uniform' ? out.size : Math.ceil(out.size / 2);
+  runtime().dispatch(k, { y: out.binding() }, { n: out.size, stream, k0: key[0], k1: key[1], a, b }, grid1(Math.ceil(threads / 256)));
+  return out;
+}
+
+export const rand = (shape: Shape, opts?: RandomOptions): Tensor => random('uniform', shape, opts);
+export const randn = (shape: Shape, opts?: RandomOptions): Tensor => random('normal', shape, opts);
+
+const randomWGSL = (dist: Distribution): string => linearKernel({
+  preamble: PHILOX_WGSL, uniforms: { n: 'u32', stream: 'u32', k0: 'u32', k1: 'u32', a: 'f32', b: 'f32' }, write: { y: 'f32' }, wg: 256,
+}, dist === 'uniform' ? `
   if (i >= p.n) { return; }
   y[i] = p.a + (p.b - p.a) * u01(philox(vec4<u32>(i, p.stream, 0u, 0u), vec2<u32>(p.k0, p.k1)).x);` : `
   let j = 2u * i;
@@ -119,12 +123,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let r = sqrt(-2.0 * log(u01(x.x) + 5.9604644775390625e-8));
   let th = 6.283185307179586 * u01(x.y);
   y[j] = p.a + p.b * r * cos(th);
-  if (j + 1u < p.n) { y[j + 1u] = p.a + p.b * r * sin(th); }`}
-}`);
-  const threads = dist === 'uniform' ? out.size : Math.ceil(out.size / 2);
-  runtime().dispatch(k, [out.binding()], { n: out.size, stream, k0: key[0], k1: key[1], a, b }, grid1(Math.ceil(threads / 256)));
-  return out;
-}
-
-export const rand = (shape: Shape, opts?: RandomOptions): Tensor => random('uniform', shape, opts);
-export const randn = (shape: Shape, opts?: RandomOptions): Tensor => random('normal', shape, opts);
+  if (j + 1u < p.n) { y[j + 1u] = p.a + p.b * r * sin(th); }`);
+const UNIFORM_WGSL = randomWGSL('uniform');
+const NORMAL_WGSL = randomWGSL('normal');

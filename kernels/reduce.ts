@@ -13,7 +13,8 @@
 // reduction over many workgroups.
 
 import { check, fmtShape, normAxis } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1, type Bound } from './runtime.js';
+import { workgroupKernel, IS_NAN_WGSL } from './wgsl.js';
 import { full } from './creation.js';
 import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
 
@@ -135,9 +136,6 @@ function betterFn(kind: ArgOp, t: DType): string {
 }`;
 }
 
-// NaN test on the bits: a compiler may assume `v != v` is false
-const IS_NAN = 'fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }';
-
 function combineFn(kind: 'sum' | 'max' | 'min', t: DType): string {
   if (kind === 'sum') return `fn combine(a: ${t}, b: ${t}) -> ${t} { return a + b; }`;
   if (t !== 'f32') return `fn combine(a: ${t}, b: ${t}) -> ${t} { return ${kind}(a, b); }`;
@@ -152,26 +150,21 @@ function combineFn(kind: 'sum' | 'max' | 'min', t: DType): string {
 function reduceWGSL(kind: PassKind, t: DType, tx: number, chained: boolean): string {
   const ty = WG / tx;
   const isArg = kind === 'argmax' || kind === 'argmin';
-  const bindings = [`var<storage, read> x: array<${t}>;`];
-  if (chained) bindings.push('var<storage, read> xi: array<i32>;');
-  bindings.push(`var<storage, read_write> y: array<${t}>;`);
-  if (isArg) bindings.push('var<storage, read_write> yi: array<i32>;');
   const scale = kind === 'sum' && t === 'f32' ? ' * p.scale' : '';
-  return /* wgsl */ `
-struct P { outer: u32, R: u32, inner: u32, chunks: u32, per: u32, tiles: u32, scale: f32, inf: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-${bindings.map((b, k) => `@group(0) @binding(${k + 1}) ${b}`).join('\n')}
-var<workgroup> sv: array<${t}, ${WG}>;
-${isArg ? `var<workgroup> si: array<i32, ${WG}>;` : ''}
-${t === 'f32' ? IS_NAN : ''}
-${isArg ? betterFn(kind, t) : combineFn(kind, t)}
-@compute @workgroup_size(${tx}, ${ty})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let g = ${LINEAR_WG};
-  let tile = g % p.tiles;
-  let c = (g / p.tiles) % p.chunks;
-  let o = g / (p.tiles * p.chunks);
+  return workgroupKernel({
+    preamble: [
+      `var<workgroup> sv: array<${t}, ${WG}>;`,
+      isArg ? `var<workgroup> si: array<i32, ${WG}>;` : '',
+      t === 'f32' ? IS_NAN_WGSL : '',
+      isArg ? betterFn(kind, t) : combineFn(kind, t),
+    ].filter(Boolean).join('\n'),
+    uniforms: { outer: 'u32', R: 'u32', inner: 'u32', chunks: 'u32', per: 'u32', tiles: 'u32', scale: 'f32', inf: 'f32' },
+    read: { x: t, ...(chained ? { xi: 'i32' } : {}) },
+    write: { y: t, ...(isArg ? { yi: 'i32' } : {}) },
+    wg: [tx, ty, 1],
+  }, /* wgsl */ `  let tile = w % p.tiles;
+  let c = (w / p.tiles) % p.chunks;
+  let o = w / (p.tiles * p.chunks);
   if (o >= p.outer) { return; }
   let i = tile * ${tx}u + lid.x;
   var acc = ${identity(kind, t)};
@@ -200,8 +193,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let dst = (o * p.chunks + c) * p.inner + i;
     y[dst] = sv[lid.x]${scale};
     ${isArg ? 'yi[dst] = si[lid.x];' : ''}
-  }
-}`;
+  }`);
+}
+
+/** reduceWGSL memoised on all of its arguments (the runtime still caches the pipeline by the code). */
+const reduceCode = new Map<string, string>();
+function reduceKernelCode(kind: PassKind, t: DType, tx: number, chained: boolean): string {
+  const key = `${kind}|${t}|${tx}|${chained}`;
+  let code = reduceCode.get(key);
+  if (code === undefined) reduceCode.set(key, (code = reduceWGSL(kind, t, tx, chained)));
+  return code;
 }
 
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
@@ -227,8 +228,10 @@ function reduceGPU(kind: PassKind, x: Tensor, stages: Stage[], out: Tensor, scal
       const idx = isArg ? (last ? out : Tensor.empty(shape, 'i32', 'webgpu', kind)) : null;
       if (vals !== out) temps.push(vals);
       if (idx && idx !== out) temps.push(idx);
-      const k = rt.kernel(`reduce.${kind}`, `${x.dtype}|tx${tx}|${srcIdx ? 'chained' : 'first'}`, () => reduceWGSL(kind, x.dtype, tx, srcIdx !== null));
-      const buffers = [src.binding(), ...(srcIdx ? [srcIdx.binding()] : []), vals.binding(), ...(idx ? [idx.binding()] : [])];
+      const k = rt.kernel(`reduce.${kind}`, reduceKernelCode(kind, x.dtype, tx, srcIdx !== null));
+      const buffers: Record<string, Bound> = { x: src.binding(), y: vals.binding() };
+      if (srcIdx) buffers.xi = srcIdx.binding();
+      if (idx) buffers.yi = idx.binding();
       rt.dispatch(k, buffers, { outer: st.outer, R, inner: st.inner, chunks, per, tiles, scale: last ? scale : 1, inf: Infinity }, grid1(st.outer * chunks * tiles));
       src = vals;
       srcIdx = idx;

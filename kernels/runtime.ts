@@ -4,9 +4,11 @@
 
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { device, type Device } from './device.js';
-import { BufferPool, BufferUsageFlags, bufferIds, sizeClass } from './pool.js';
+import { BufferPool, BufferUsageFlags, MAP_READ_MODE, bufferIds, sizeClass } from './pool.js';
+import { KernelProfiler, type KernelTime } from './profile.js';
 
-const MAP_READ_MODE = 0x1;
+export type { KernelTime };
+
 const SHADER_STAGE_COMPUTE = 0x4;
 /** Dispatches recorded before the encoder is submitted on its own. */
 const BATCH_DISPATCHES = 256;
@@ -73,7 +75,8 @@ function uniformFields(members: MemberLike[]): UniformField[] {
 
 class Runtime {
   readonly pool: BufferPool;
-  private kernels = new Map<string, Kernel>();
+  /** code -> name -> kernel (one code under two names is two kernels, for profiles) */
+  private kernels = new Map<string, Map<string, Kernel>>();
   private bindGroups = new Map<string, GPUBindGroup>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -101,17 +104,17 @@ class Runtime {
   }
 
   /**
-   * Compiles `code` once: the cache key is the name and the code itself, so a constant baked into
-   * the WGSL can never reuse a pipeline compiled for another. (The three-argument form, cached by a
-   * hand-written key, is the older one and goes away once every kernel has moved.)
+   * Compiles `code` once: the cache key is the code itself (and the name), so a constant baked
+   * into the WGSL can never reuse a pipeline compiled for another. A launcher that builds a large
+   * string on every call may memoise it, as long as the memo's key covers every input of its
+   * generator; the runtime still looks the pipeline up by the code.
    */
-  kernel(name: string, keyOrCode: string, gen?: () => string): Kernel {
-    const cacheKey = gen ? `${name}|${keyOrCode}` : `${name}\u0000${keyOrCode}`;
-    const hit = this.kernels.get(cacheKey);
+  kernel(name: string, code: string): Kernel {
+    let named = this.kernels.get(code);
+    const hit = named?.get(name);
     if (hit) return hit;
-    const code = gen ? gen() : keyOrCode;
-    // a specialisation's label in errors and profiles: the hand-written key, or the code's hash
-    const key = gen ? keyOrCode : fnv1a(code);
+    // a specialisation's label in errors and profiles: the code's hash
+    const key = fnv1a(code);
     const gpu = this.dev.gpu;
     let reflect: WgslReflect;
     try {
@@ -156,7 +159,8 @@ class Runtime {
       if (err) this.dev.fatal = new Error(`kernel ${name} {${key}} failed to compile: ${err.message}${this.dev.fatal ? `\n(then: ${this.dev.fatal.message})` : ''}`);
     });
     const k = new Kernel(this.nextKernelId++, name, key, pipeline, layout, storage, uniform, [wg[0], wg[1] ?? 1, wg[2] ?? 1]);
-    this.kernels.set(cacheKey, k);
+    if (!named) this.kernels.set(code, (named = new Map()));
+    named.set(name, k);
     return k;
   }
 
@@ -207,15 +211,11 @@ class Runtime {
   }
 
   /**
-   * Records one dispatch. `named` maps each storage binding's WGSL name to its buffer (the older
-   * positional form, in binding order, goes away once every kernel has moved). `groups` is the
-   * workgroup count per dimension.
+   * Records one dispatch. `named` maps each storage binding's WGSL name to its buffer; a missing
+   * or unknown name is an error. `groups` is the workgroup count per dimension.
    */
-  dispatch(k: Kernel, named: Record<string, Bound> | Bound[], uniforms: Uniforms | undefined, groups: readonly [number, number?, number?]): void {
-    const buffers = Array.isArray(named) ? named : this.byName(k, named);
-    if (buffers.length !== k.storage.length) {
-      throw new Error(`kernel ${k.name}: takes ${k.storage.length} buffers (${k.storage.map((s) => s.name).join(', ')}), got ${buffers.length}`);
-    }
+  dispatch(k: Kernel, named: Record<string, Bound>, uniforms: Uniforms | undefined, groups: readonly [number, number?, number?]): void {
+    const buffers = this.byName(k, named);
     const maxBinding = this.dev.limits.maxStorageBufferBindingSize;
     let key = String(k.id);
     for (let i = 0; i < buffers.length; i++) {
@@ -372,60 +372,6 @@ function fnv1a(s: string): string {
 let rt: Runtime | null = null;
 
 /** The runtime of the active WebGPU device. */
-/** GPU time spent in one kernel (all its specialisations) during a profile. */
-export interface KernelTime {
-  name: string;
-  calls: number;
-  ms: number;
-}
-
-/** Timestamp queries for one profile: a query set per submitted batch, read back at the end. */
-class KernelProfiler {
-  private querySet: GPUQuerySet | null = null;
-  private names: string[] = [];
-  private resolved: { querySet: GPUQuerySet; resolveBuffer: GPUBuffer; readBuffer: GPUBuffer; names: string[] }[] = [];
-
-  constructor(private readonly gpu: GPUDevice, private readonly capacity: number, readonly bySpecialisation: boolean) {}
-
-  record(name: string): GPUComputePassTimestampWrites {
-    this.querySet ??= this.gpu.createQuerySet({ type: 'timestamp', count: 2 * this.capacity });
-    const i = this.names.push(name) - 1;
-    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
-  }
-
-  /** Resolves this batch's timestamps into a readable buffer (before the encoder is finished). */
-  resolve(encoder: GPUCommandEncoder): void {
-    if (!this.querySet || this.names.length === 0) return;
-    const bytes = 16 * this.names.length;
-    const resolveBuffer = this.gpu.createBuffer({ size: bytes, usage: BufferUsageFlags.QUERY_RESOLVE | BufferUsageFlags.COPY_SRC });
-    const readBuffer = this.gpu.createBuffer({ size: bytes, usage: BufferUsageFlags.MAP_READ | BufferUsageFlags.COPY_DST });
-    encoder.resolveQuerySet(this.querySet, 0, 2 * this.names.length, resolveBuffer, 0);
-    encoder.copyBufferToBuffer(resolveBuffer, 0, readBuffer, 0, bytes);
-    this.resolved.push({ querySet: this.querySet, resolveBuffer, readBuffer, names: this.names });
-    this.names = [];
-    // the query set is reused by the next batch only after this one's resolve is recorded
-    this.querySet = null;
-  }
-
-  async collect(): Promise<KernelTime[]> {
-    const totals = new Map<string, KernelTime>();
-    for (const { querySet, resolveBuffer, readBuffer, names } of this.resolved) {
-      await readBuffer.mapAsync(MAP_READ_MODE);
-      const t = new BigUint64Array(readBuffer.getMappedRange());
-      names.forEach((name, i) => {
-        const entry = totals.get(name) ?? { name, calls: 0, ms: 0 };
-        entry.calls++;
-        entry.ms += Number(t[2 * i + 1] - t[2 * i]) / 1e6;
-        totals.set(name, entry);
-      });
-      readBuffer.destroy();
-      resolveBuffer.destroy();
-      querySet.destroy();
-    }
-    return [...totals.values()].sort((a, b) => b.ms - a.ms);
-  }
-}
-
 export function runtime(): Runtime {
   const d = device();
   if (!rt || rt.dev !== d) rt = new Runtime(d);
@@ -442,5 +388,4 @@ export function grid1(n: number): [number, number] {
   return [Math.ceil(n / y), y];
 }
 
-/** WGSL for the linear workgroup index of a grid made by grid1 (needs wid and nwg builtins). */
-export const LINEAR_WG = 'wid.x + wid.y * nwg.x';
+export { LINEAR_WG } from './wgsl.js';

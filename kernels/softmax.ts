@@ -5,7 +5,8 @@
 // read once for the statistics and once for the output, and exp never sees a positive argument.
 
 import { check, fmtShape } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1 } from './runtime.js';
+import { workgroupKernel, memoCode } from './wgsl.js';
 import { Tensor } from './tensor.js';
 
 /** Lowest finite f32: the running max starts here, so an entry of -inf adds exp(-inf) = 0, not NaN. */
@@ -68,27 +69,22 @@ function rowMaxSumExp(read: string, wg: number, sums: Record<string, string> = {
   ${extra.map((n) => `let ${n.toUpperCase()} = sh_${n}[0];`).join(' ')}`;
 }
 
-/** A row kernel: uniforms (rows, C), the given storage bindings, workgroup memory and a body. */
-function rowKernel(wg: number, bindings: string[], sharedNames: string[], body: string, prelude = ''): string {
-  return /* wgsl */ `
-struct P { rows: u32, C: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-${bindings.map((b, k) => `@group(0) @binding(${k + 1}) ${b}`).join('\n')}
-${shared(sharedNames, wg)}
-${prelude}
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let row = ${LINEAR_WG};
-  if (row >= p.rows) { return; }
+/** A row kernel: one workgroup per row `row` of C, uniforms (rows, C), the given f32 (or typed) arrays, workgroup memory and a body. */
+function rowKernel(wg: number, read: Record<string, string>, write: Record<string, string>, sharedNames: string[], body: string, prelude = ''): string {
+  return workgroupKernel({
+    preamble: [shared(sharedNames, wg), prelude].filter(Boolean).join('\n'),
+    uniforms: { rows: 'u32', C: 'u32' }, read, write, wg, bound: 'rows',
+  }, `  let row = w;
   let base = row * p.C;
-  ${body}
-}`;
+  ${body}`);
 }
 
-function launchRows(name: string, key: string, C: number, gen: (wg: number) => string, tensors: Tensor[], rows: number): void {
+/** Compiles `gen(wg)` (wg chosen for C; a memoised generator) as kernel `softmax.<op>` and runs it over `rows` rows. */
+function launchRows(op: string, C: number, gen: (wg: number) => string, tensors: Record<string, Tensor>, rows: number): void {
   const wg = workgroupFor(C);
-  const k = runtime().kernel(name, `${key}|wg${wg}`, () => gen(wg));
-  runtime().dispatch(k, tensors.map((t) => t.binding()), { rows, C }, grid1(rows));
+  const k = runtime().kernel(`softmax.${op}`, gen(wg));
+  const bound = Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, t.binding()]));
+  runtime().dispatch(k, bound, { rows, C }, grid1(rows));
 }
 
 // ---------------------------------------------------------------- softmax / log-softmax
@@ -109,6 +105,14 @@ function softmaxCPU(x: Float64Array | Int32Array | Uint32Array, y: Float64Array 
   }
 }
 
+const softmaxCode = memoCode((log: boolean, wg: number) => rowKernel(wg, { x: 'f32' }, { y: 'f32' }, ['m', 's'], `
+  ${rowMaxSumExp('x[base + c]', wg)}
+  let logS = log(S);
+  for (var c = li; c < p.C; c += ${wg}u) {
+    let v = x[base + c];
+    y[base + c] = ${log ? '(v - M) - logS' : 'exp(v - M) / S'};
+  }`));
+
 function softmaxImpl(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
   const C = checkRows(op, x);
   const out = Tensor.empty(x.shape, 'f32', x.device, op);
@@ -117,14 +121,7 @@ function softmaxImpl(op: 'softmax' | 'logSoftmax', x: Tensor): Tensor {
     softmaxCPU(x.cpu, out.cpu, C, op === 'logSoftmax');
     return out;
   }
-  const write = op === 'softmax' ? 'exp(v - M) / S' : '(v - M) - logS';
-  launchRows(op, '', C, (wg) => rowKernel(wg, ['var<storage, read> x: array<f32>;', 'var<storage, read_write> y: array<f32>;'], ['m', 's'], `
-  ${rowMaxSumExp('x[base + c]', wg)}
-  let logS = log(S);
-  for (var c = li; c < p.C; c += ${wg}u) {
-    let v = x[base + c];
-    y[base + c] = ${write};
-  }`), [x, out], x.size / C);
+  launchRows(op, C, (wg) => softmaxCode(op === 'logSoftmax', wg), { x, y: out }, x.size / C);
   return out;
 }
 
@@ -134,6 +131,17 @@ export const softmax = (x: Tensor): Tensor => softmaxImpl('softmax', x);
 export const logSoftmax = (x: Tensor): Tensor => softmaxImpl('logSoftmax', x);
 
 // ---------------------------------------------------------------- backward
+
+const backwardCode = memoCode((soft: boolean, wg: number) => rowKernel(wg, { y: 'f32', dy: 'f32' }, { dx: 'f32' }, ['t'], `
+  var t = 0.0;
+  for (var c = li; c < p.C; c += ${wg}u) { t += ${soft ? 'dy[base + c] * y[base + c]' : 'dy[base + c]'}; }
+  sh_t[li] = t;
+  ${treeSum(['t'], wg)}
+  let T = sh_t[0];
+  for (var c = li; c < p.C; c += ${wg}u) {
+    let i = base + c;
+    dx[i] = ${soft ? 'y[i] * (dy[i] - T)' : 'dy[i] - exp(y[i]) * T'};
+  }`));
 
 function backwardImpl(op: 'softmaxBackward' | 'logSoftmaxBackward', y: Tensor, dy: Tensor): Tensor {
   const C = checkRows(op, y);
@@ -152,19 +160,7 @@ function backwardImpl(op: 'softmaxBackward' | 'logSoftmaxBackward', y: Tensor, d
     }
     return dx;
   }
-  const term = soft ? 'dy[base + c] * y[base + c]' : 'dy[base + c]';
-  const write = soft ? 'y[i] * (dy[i] - T)' : 'dy[i] - exp(y[i]) * T';
-  const bindings = ['var<storage, read> y: array<f32>;', 'var<storage, read> dy: array<f32>;', 'var<storage, read_write> dx: array<f32>;'];
-  launchRows(op, '', C, (wg) => rowKernel(wg, bindings, ['t'], `
-  var t = 0.0;
-  for (var c = li; c < p.C; c += ${wg}u) { t += ${term}; }
-  sh_t[li] = t;
-  ${treeSum(['t'], wg)}
-  let T = sh_t[0];
-  for (var c = li; c < p.C; c += ${wg}u) {
-    let i = base + c;
-    dx[i] = ${write};
-  }`), [y, dy, dx], y.size / C);
+  launchRows(op.replace('Backward', '.backward'), C, (wg) => backwardCode(soft, wg), { y, dy, dx }, y.size / C);
   return dx;
 }
 
@@ -252,12 +248,7 @@ function softmaxKLCPU(z: Tensor, target: KLTarget, loss: Tensor, grad: Tensor): 
   }
 }
 
-function softmaxKLProbsGPU(z: Tensor, pr: Tensor, loss: Tensor, grad: Tensor): void {
-  const [N, C] = z.shape;
-  const bindings = ['var<storage, read> z: array<f32>;', 'var<storage, read> pr: array<f32>;', 'var<storage, read_write> grad: array<f32>;', 'var<storage, read_write> loss: array<f32>;'];
-  // sweep 1: M, S and P = Σ p, H = Σ p log p; sweep 2: grad = P q − p and A = Σ p (z − M), so
-  // loss = H − Σ p log q = H − A + P log S
-  launchRows('softmaxKL', 'probs', C, (wg) => rowKernel(wg, bindings, ['m', 's', 'ptot', 'h', 'a'], `
+const klProbsCode = memoCode((wg: number) => rowKernel(wg, { z: 'f32', pr: 'f32' }, { grad: 'f32', loss: 'f32' }, ['m', 's', 'ptot', 'h', 'a'], `
   ${rowMaxSumExp('z[base + c]', wg, { ptot: 'pr[base + c]', h: 'xlogx(pr[base + c])' })}
   var a = 0.0;
   for (var c = li; c < p.C; c += ${wg}u) {
@@ -269,25 +260,30 @@ function softmaxKLProbsGPU(z: Tensor, pr: Tensor, loss: Tensor, grad: Tensor): v
   }
   sh_a[li] = a;
   ${treeSum(['a'], wg)}
-  if (li == 0u) { loss[row] = H - sh_a[0] + PTOT * log(S); }`, XLOGX_WGSL), [z, pr, grad, loss], N);
+  if (li == 0u) { loss[row] = H - sh_a[0] + PTOT * log(S); }`, XLOGX_WGSL));
+
+function softmaxKLProbsGPU(z: Tensor, pr: Tensor, loss: Tensor, grad: Tensor): void {
+  const [N, C] = z.shape;
+  // sweep 1: M, S and P = Σ p, H = Σ p log p; sweep 2: grad = P q − p and A = Σ p (z − M), so
+  // loss = H − Σ p log q = H − A + P log S
+  launchRows('softmaxKL.probs', C, klProbsCode, { z, pr, grad, loss }, N);
 }
 
-function softmaxKLLabelsGPU(z: Tensor, labels: Tensor, weights: Tensor | undefined, loss: Tensor, grad: Tensor): void {
-  const [N, C] = z.shape;
-  const bindings = ['var<storage, read> z: array<f32>;', 'var<storage, read> labels: array<i32>;'];
-  if (weights) bindings.push('var<storage, read> weights: array<f32>;');
-  bindings.push('var<storage, read_write> grad: array<f32>;', 'var<storage, read_write> loss: array<f32>;');
-  const tensors = weights ? [z, labels, weights, grad, loss] : [z, labels, grad, loss];
-  launchRows('softmaxKL', weights ? 'labels+weights' : 'labels', C, (wg) => rowKernel(wg, bindings, ['m', 's'], `
+const klLabelsCode = memoCode((weights: boolean, wg: number) => rowKernel(wg, { z: 'f32', labels: 'i32', ...(weights ? { weights: 'f32' } : {}) }, { grad: 'f32', loss: 'f32' }, ['m', 's'], `
   ${rowMaxSumExp('z[base + c]', wg)}
   let label = labels[row];
   // labels outside [0, C) are ignored: never used as an index
   let valid = label >= 0 && u32(label) < p.C;
   let y = u32(select(0, label, valid));
-  let w = ${weights ? 'weights[y]' : '1.0'};
+  let wt = ${weights ? 'weights[y]' : '1.0'};
   for (var c = li; c < p.C; c += ${wg}u) {
     let i = base + c;
-    grad[i] = select(0.0, w * (exp(z[i] - M) / S) - select(0.0, w, c == y), valid);
+    grad[i] = select(0.0, wt * (exp(z[i] - M) / S) - select(0.0, wt, c == y), valid);
   }
-  if (li == 0u) { loss[row] = select(0.0, xlogx(w) - w * ((z[base + y] - M) - log(S)), valid); }`, XLOGX_WGSL), tensors, N);
+  if (li == 0u) { loss[row] = select(0.0, xlogx(wt) - wt * ((z[base + y] - M) - log(S)), valid); }`, XLOGX_WGSL));
+
+function softmaxKLLabelsGPU(z: Tensor, labels: Tensor, weights: Tensor | undefined, loss: Tensor, grad: Tensor): void {
+  const [N, C] = z.shape;
+  const tensors: Record<string, Tensor> = { z, labels, grad, loss, ...(weights ? { weights } : {}) };
+  launchRows('softmaxKL.labels', C, (wg) => klLabelsCode(Boolean(weights), wg), tensors, N);
 }

@@ -6,7 +6,8 @@
 // whose interpolation reads it, so it is deterministic.
 
 import { check, checkInputs, fmtShape } from './errors.js';
-import { runtime, grid1, LINEAR_WG } from './runtime.js';
+import { runtime, grid1 } from './runtime.js';
+import { linearKernel } from './wgsl.js';
 import { Tensor, shapeSize, type Shape } from './tensor.js';
 
 const WG = 256;
@@ -74,7 +75,7 @@ function lerpCPU(dst: number, inSize: number, outSize: number, ratio: number, al
   return { i0, i1: i0 < inSize - 1 ? i0 + 1 : i0, l1 };
 }
 
-const STRUCT = 'struct P { n: u32, H: u32, W: u32, OH: u32, OW: u32, ratioH: f32, ratioW: f32, align: u32 }';
+const UNIFORMS = { n: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', ratioH: 'f32', ratioW: 'f32', align: 'u32' };
 
 const LERP_WGSL = /* wgsl */ `
 struct Lerp { i0: u32, i1: u32, l1: f32 }
@@ -84,6 +85,24 @@ fn lerp_of(dst: u32, inSize: u32, outSize: u32, ratio: f32) -> Lerp {
   let i0 = min(u32(floor(src)), inSize - 1u);
   let l1 = clamp(src - f32(i0), 0.0, 1.0);
   return Lerp(i0, select(i0, i0 + 1u, i0 < inSize - 1u), l1);
+}`;
+
+const BACKWARD_WGSL = /* wgsl */ `${LERP_WGSL}
+// The weight output position dst gives to input position at.
+fn weight_of(at: u32, dst: u32, inSize: u32, outSize: u32, ratio: f32) -> f32 {
+  let l = lerp_of(dst, inSize, outSize, ratio);
+  return select(0.0, 1.0 - l.l1, l.i0 == at) + select(0.0, l.l1, l.i1 == at);
+}
+// Output positions whose stencil may read input position at: their source coordinate lies in
+// (at − 1, at + 1); the inverse map is widened by one step on each side against rounding.
+fn candidates(at: u32, inSize: u32, outSize: u32, ratio: f32) -> vec2<u32> {
+  if (inSize == outSize) { return vec2<u32>(at, at); }
+  if (ratio == 0.0) { return vec2<u32>(0u, outSize - 1u); }
+  let a = f32(at);
+  var lo: f32; var hi: f32;
+  if (p.align != 0u) { lo = (a - 1.0) / ratio; hi = (a + 1.0) / ratio; }
+  else { lo = (a - 0.5) / ratio - 0.5; hi = (a + 1.5) / ratio - 0.5; }
+  return vec2<u32>(u32(max(floor(lo) - 1.0, 0.0)), u32(min(ceil(hi) + 1.0, f32(outSize - 1u))));
 }`;
 
 const uniformsOf = (g: UpsampleGeometry, n: number) => ({ n, H: g.H, W: g.W, OH: g.OH, OW: g.OW, ratioH: g.ratioH, ratioW: g.ratioW, align: Number(g.alignCorners) });
@@ -113,28 +132,8 @@ export function upsampleBilinear(x: Tensor, opts: UpsampleOptions): Tensor {
     }
     return out;
   }
-  const k = runtime().kernel('upsample.bilinear', 'forward', () => /* wgsl */ `
-${STRUCT}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-${LERP_WGSL}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let ow = i % p.OW;
-  let oh = (i / p.OW) % p.OH;
-  let base = (i / (p.OW * p.OH)) * p.H * p.W;
-  let r = lerp_of(oh, p.H, p.OH, p.ratioH);
-  let c = lerp_of(ow, p.W, p.OW, p.ratioW);
-  let row0 = base + r.i0 * p.W;
-  let row1 = base + r.i1 * p.W;
-  let top = (1.0 - c.l1) * x[row0 + c.i0] + c.l1 * x[row0 + c.i1];
-  let bottom = (1.0 - c.l1) * x[row1 + c.i0] + c.l1 * x[row1 + c.i1];
-  y[i] = (1.0 - r.l1) * top + r.l1 * bottom;
-}`);
-  runtime().dispatch(k, [x.binding(), out.binding()], uniformsOf(g, out.size), grid1(Math.ceil(out.size / WG)));
+  const k = runtime().kernel('upsample.bilinear', BILINEAR_WGSL);
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, uniformsOf(g, out.size), grid1(Math.ceil(out.size / WG)));
   return out;
 }
 
@@ -173,33 +172,30 @@ export function upsampleBilinearBackward(grad: Tensor, inputShape: Shape, geomet
     }
     return dx;
   }
-  const k = runtime().kernel('upsample.bilinear', 'backward', () => /* wgsl */ `
-${STRUCT}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-${LERP_WGSL}
-// The weight output position dst gives to input position at.
-fn weight_of(at: u32, dst: u32, inSize: u32, outSize: u32, ratio: f32) -> f32 {
-  let l = lerp_of(dst, inSize, outSize, ratio);
-  return select(0.0, 1.0 - l.l1, l.i0 == at) + select(0.0, l.l1, l.i1 == at);
+  const k = runtime().kernel('upsample.bilinear.backward', BILINEAR_BACKWARD_WGSL);
+  runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, uniformsOf(g, dx.size), grid1(Math.ceil(dx.size / WG)));
+  return dx;
 }
-// Output positions whose stencil may read input position at: their source coordinate lies in
-// (at − 1, at + 1); the inverse map is widened by one step on each side against rounding.
-fn candidates(at: u32, inSize: u32, outSize: u32, ratio: f32) -> vec2<u32> {
-  if (inSize == outSize) { return vec2<u32>(at, at); }
-  if (ratio == 0.0) { return vec2<u32>(0u, outSize - 1u); }
-  let a = f32(at);
-  var lo: f32; var hi: f32;
-  if (p.align != 0u) { lo = (a - 1.0) / ratio; hi = (a + 1.0) / ratio; }
-  else { lo = (a - 0.5) / ratio - 0.5; hi = (a + 1.5) / ratio - 0.5; }
-  return vec2<u32>(u32(max(floor(lo) - 1.0, 0.0)), u32(min(ceil(hi) + 1.0, f32(outSize - 1u))));
-}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let iw = i % p.W;
+
+// ---------------------------------------------------------------- the kernels (generated once, at load)
+
+const BILINEAR_WGSL = linearKernel(
+  { preamble: LERP_WGSL, uniforms: UNIFORMS, read: { x: 'f32' }, write: { y: 'f32' }, wg: WG, bound: 'n' },
+  /* wgsl */ `  let ow = i % p.OW;
+  let oh = (i / p.OW) % p.OH;
+  let base = (i / (p.OW * p.OH)) * p.H * p.W;
+  let r = lerp_of(oh, p.H, p.OH, p.ratioH);
+  let c = lerp_of(ow, p.W, p.OW, p.ratioW);
+  let row0 = base + r.i0 * p.W;
+  let row1 = base + r.i1 * p.W;
+  let top = (1.0 - c.l1) * x[row0 + c.i0] + c.l1 * x[row0 + c.i1];
+  let bottom = (1.0 - c.l1) * x[row1 + c.i0] + c.l1 * x[row1 + c.i1];
+  y[i] = (1.0 - r.l1) * top + r.l1 * bottom;`,
+);
+
+const BILINEAR_BACKWARD_WGSL = linearKernel(
+  { preamble: BACKWARD_WGSL, uniforms: UNIFORMS, read: { dy: 'f32' }, write: { dx: 'f32' }, wg: WG, bound: 'n' },
+  /* wgsl */ `  let iw = i % p.W;
   let ih = (i / p.W) % p.H;
   let base = (i / (p.W * p.H)) * p.OH * p.OW;
   let rows = candidates(ih, p.H, p.OH, p.ratioH);
@@ -214,8 +210,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     acc += wh * row;
   }
-  dx[i] = acc;
-}`);
-  runtime().dispatch(k, [grad.binding(), dx.binding()], uniformsOf(g, dx.size), grid1(Math.ceil(dx.size / WG)));
-  return dx;
-}
+  dx[i] = acc;`,
+);

@@ -5,6 +5,7 @@ import { backend, type Backend } from '../kernels/device.js';
 import { full } from '../kernels/creation.js';
 import { mapN, unary } from '../kernels/elementwise.js';
 import { check, fmtShape, normAxis } from '../kernels/errors.js';
+import { pairOf, type Pair } from '../kernels/dims.js';
 import { random } from '../kernels/random.js';
 import { sum as reduceSum } from '../kernels/reduce.js';
 import { scope, Tensor } from '../kernels/tensor.js';
@@ -14,14 +15,13 @@ import { adaptiveAvgPool2d, avgPool2d, batchNorm2d, dropout, maxPool2d } from '.
 import { constant, copyInto, fans, fill, kaimingUniform, uniform } from './init.js';
 import { Module, parameter, type Parameter } from './module.js';
 
-export type Pair = number | readonly [number, number];
+export type { Pair };
 
 export interface DeviceOption {
   /** Where the parameters live (default: the active backend). */
   device?: Backend;
 }
 
-const pairOf = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 const param = (shape: number[], device: Backend, op: string): Parameter => parameter(Tensor.empty(shape, 'f32', device, op));
 
 function checkRank4(op: string, x: Tensor, channels: number): void {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GEMM_TILES, OpError, checkTile, gemmGrid, gemmWGSL, hasWebGPU, matmul, runtime, tensor, zeros, type GemmTile, type MatmulOptions } from '../../kernels/index.js';
+import { kernelBindings } from '../../kernels/wgsl.js';
 import { compare, pair, randomArray, relErr } from '../helpers.js';
 
 const TOL = 1e-4;
@@ -77,12 +78,9 @@ describe('matmul', () => {
     const [gb] = pair(bv, [K, N]);
     const y = zeros([M, N]);
     const tile = GEMM_TILES.medium;
-    const k = runtime().kernel('test.gemm', 'relu', () => gemmWGSL({
+    const k = runtime().kernel('test.gemm', gemmWGSL({
       tile,
-      decls: `struct P { M: u32, N: u32, K: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;`,
+      decls: kernelBindings({ uniforms: { M: 'u32', N: 'u32', K: 'u32' }, read: { b: 'f32' }, write: { y: 'f32' } }),
       M: 'p.M',
       N: 'p.N',
       K: 'p.K',
@@ -90,7 +88,7 @@ describe('matmul', () => {
       b: { contiguous: 'n', read: 'return b[k * p.N + n];' },
       out: { write: 'y[m * p.N + n] = max(v, 0.0);' },
     }));
-    runtime().dispatch(k, [gb.binding(), y.binding()], { M, N, K }, gemmGrid(tile, M, N, 1));
+    runtime().dispatch(k, { b: gb.binding(), y: y.binding() }, { M, N, K }, gemmGrid(tile, M, N, 1));
     const ref = new Float64Array(M * N);
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {

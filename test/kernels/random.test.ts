@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { philox, PHILOX_WGSL, rand, randn, manualSeed, runtime, tensor, hasWebGPU, Tensor } from '../../kernels/index.js';
+import { kernelHeader } from '../../kernels/wgsl.js';
 
 // Random123 kat_vectors, "philox4x32 10" lines: counter (4 words), key (2 words) -> output (4 words)
 const KAT: [number[], number[], number[]][] = [
@@ -14,16 +15,11 @@ const gpu = (): 'webgpu' | 'cpu' => (hasWebGPU() ? 'webgpu' : 'cpu');
 async function philoxOnGPU(cases: number[][]): Promise<number[][]> {
   const input = tensor(Uint32Array.from(cases.flat()), [cases.length, 6]);
   const out = Tensor.empty([cases.length, 4], 'u32');
-  const k = runtime().kernel('test.philox', '', () => /* wgsl */ `
-${PHILOX_WGSL}
-@group(0) @binding(1) var<storage, read> cases: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<vec4<u32>>;
-@compute @workgroup_size(1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>) {
+  const k = runtime().kernel('test.philox', /* wgsl */ `${kernelHeader({ preamble: PHILOX_WGSL, read: { cases: 'u32' }, write: { y: 'vec4<u32>' }, wg: 1 })}
   let b = 6u * wid.x;
   y[wid.x] = philox(vec4<u32>(cases[b], cases[b + 1u], cases[b + 2u], cases[b + 3u]), vec2<u32>(cases[b + 4u], cases[b + 5u]));
 }`);
-  runtime().dispatch(k, [input.binding(), out.binding()], undefined, [cases.length]);
+  runtime().dispatch(k, { cases: input.binding(), y: out.binding() }, undefined, [cases.length]);
   const words = Array.from(await out.data());
   return cases.map((_, i) => words.slice(4 * i, 4 * i + 4));
 }
