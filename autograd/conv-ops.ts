@@ -5,32 +5,28 @@ import { conv2dKeepColumns, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, 
 import { sum } from '../kernels/reduce.js';
 import type { Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
-import { isGradEnabled } from './tape.js';
 
 interface ConvAttrs {
   stride: Conv2dPair;
   padding: Conv2dPair;
   dilation: Conv2dPair;
   groups: number;
-  /** the unfolded input the forward kept for the weight gradient (explicit path only) */
-  columns?: Tensor | null;
 }
 
-const conv2dOp = defineOp<ConvAttrs>('conv2d', {
-  forward: ([x, w, b], a) => {
+const conv2dOp = defineOp<ConvAttrs, { columns?: Tensor }>('conv2d', {
+  forward: ([x, w, b], a, ctx) => {
     const { y, columns } = conv2dKeepColumns(x, w, b ?? null, a);
-    if (columns && isGradEnabled() && w.requiresGrad) a.columns = columns;
-    else columns?.dispose();
+    // the unfolded input (explicit path only), kept for the weight gradient; otherwise freed with
+    // the forward's temporaries
+    if (columns && ctx.recording && w.requiresGrad) ctx.save({ columns });
     return y;
   },
   // dx = conv_transpose(dy, w), dw = dy ⋆ x (correlation over N, OH, OW), db = Σ_{n,h,w} dy
-  backward: (g, { inputs: [x, w, b], attrs: a }) => {
-    const dw = w.requiresGrad ? conv2dWeightGrad(g, x, w.shape, a, {}, a.columns) : null;
-    // used once: a second backward through this graph unfolds x again
-    a.columns?.dispose();
-    a.columns = null;
-    return [x.requiresGrad ? conv2dInputGrad(g, w, x.shape, a) : null, dw, b?.requiresGrad ? sum(g, [0, 2, 3]) : null];
-  },
+  backward: (g, { inputs: [x, w, b], attrs: a, saved }) => [
+    x.requiresGrad ? conv2dInputGrad(g, w, x.shape, a) : null,
+    w.requiresGrad ? conv2dWeightGrad(g, x, w.shape, a, {}, saved.columns ?? null) : null,
+    b?.requiresGrad ? sum(g, [0, 2, 3]) : null,
+  ],
 }, 'conv');
 
 /**

@@ -12,7 +12,6 @@ import { dropoutApply, type DropoutStream } from '../kernels/dropout.js';
 import { upsampleBilinear as upsampleRaw, upsampleBilinearBackward, upsampleGeometry, type UpsampleGeometry, type UpsampleOptions } from '../kernels/upsample.js';
 import { nextStream } from '../kernels/random.js';
 import type { Tensor } from '../kernels/tensor.js';
-import { isGradEnabled } from './tape.js';
 import { defineOp } from './table.js';
 
 // ---------------------------------------------------------------- batch norm
@@ -27,29 +26,27 @@ interface BatchNormAttrs {
   updateRunning: boolean;
   momentum: number;
   eps: number;
-  /** the statistics x was normalised with, kept by the forward for the backward */
-  saved?: { mean: Tensor; var: Tensor };
 }
 
-const batchNormOp = defineOp<BatchNormAttrs>('batchNorm', {
-  forward: ([x, ...params], a) => {
+/** The batch statistics x was normalised with (training), kept by the forward for the backward. */
+type BatchNormSaved = { mean?: Tensor; var?: Tensor };
+
+const batchNormOp = defineOp<BatchNormAttrs, BatchNormSaved>('batchNorm', {
+  forward: ([x, ...params], a, ctx) => {
     const weight = a.hasWeight ? params[0] : null;
     const bias = a.hasBias ? params[a.hasWeight ? 1 : 0] : null;
     const stats = a.batchStats
       ? batchNormStats(x, a.updateRunning && a.running ? { ...a.running, momentum: a.momentum } : undefined)
       : a.running!;
     const y = batchNormApply(x, stats.mean, stats.var, weight, bias, a.eps);
-    const needed = isGradEnabled() && [x, ...params].some((t) => t.requiresGrad);
-    if (needed) a.saved = stats;
-    else if (a.batchStats) {
-      stats.mean.dispose();
-      stats.var.dispose();
-    }
+    // batch statistics are this op's own; running statistics are the module's and stay in attrs
+    if (a.batchStats) ctx.save({ mean: stats.mean, var: stats.var });
     return y;
   },
-  backward: (g, { inputs: [x, ...params], attrs: a }) => {
+  backward: (g, { inputs: [x, ...params], attrs: a, saved }) => {
     const weight = a.hasWeight ? params[0] : null;
-    const { dx, dweight, dbias } = batchNormBackward(g, x, a.saved!.mean, a.saved!.var, weight, a.eps, {
+    const stats = a.batchStats ? (saved as Required<BatchNormSaved>) : a.running!;
+    const { dx, dweight, dbias } = batchNormBackward(g, x, stats.mean, stats.var, weight, a.eps, {
       training: a.batchStats,
       paramGrads: params.some((t) => t.requiresGrad),
     });
@@ -109,22 +106,14 @@ export function batchNorm2d(
 
 // ---------------------------------------------------------------- pooling
 
-interface MaxPoolAttrs {
-  opts: MaxPool2dOptions;
-  geometry?: PoolGeometry;
-  indices?: Tensor;
-}
-
-const maxPool2dOp = defineOp<MaxPoolAttrs>('maxPool2d', {
-  forward: ([x], a) => {
+const maxPool2dOp = defineOp<{ opts: MaxPool2dOptions }, { indices: Tensor; geometry: PoolGeometry }>('maxPool2d', {
+  forward: ([x], a, ctx) => {
     const { out, indices } = maxPool2dRaw(x, a.opts);
-    if (isGradEnabled() && x.requiresGrad) {
-      a.indices = indices;
-      a.geometry = poolGeometry('maxPool2d', x, a.opts);
-    } else indices.dispose();
+    // the argmax of each window; freed with the forward's temporaries when nothing is recorded
+    if (ctx.recording) ctx.save({ indices, geometry: poolGeometry('maxPool2d', x, a.opts) });
     return out;
   },
-  backward: (g, { inputs: [x], attrs: a }) => [maxPool2dBackward(g, a.indices!, x.shape, a.geometry!)],
+  backward: (g, { inputs: [x], saved }) => [maxPool2dBackward(g, saved.indices, x.shape, saved.geometry)],
 }, 'nn');
 
 const avgPool2dOp = defineOp<{ opts: AvgPool2dOptions }>('avgPool2d', {

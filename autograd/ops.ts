@@ -10,7 +10,6 @@ import { softmax as softmaxRaw, logSoftmax as logSoftmaxRaw, softmaxBackward, lo
 import { permute as permuteRaw, slice as sliceRaw, concat as concatRaw, pad as padRaw, expand as expandRaw, narrow as narrowRaw } from '../kernels/layout.js';
 import { gather as gatherRaw, scatterAdd as scatterAddRaw } from '../kernels/indexing.js';
 import { Tensor, shapeSize, type Shape } from '../kernels/tensor.js';
-import { isGradEnabled } from './tape.js';
 import { defineOp } from './table.js';
 
 /** An exact WGSL literal for a float (the bits, so the GPU sees the same number as the CPU). */
@@ -184,15 +183,14 @@ const scatterAddOp = defineOp<{ axis: number }>('scatterAdd', {
   forward: ([base, idx, src], a) => scatterAddRaw(base, idx, src, a.axis),
   backward: (g, { inputs: [, idx], attrs: { axis } }) => [g, null, gatherRaw(g, idx, axis)],
 });
-const softmaxKLOp = defineOp<{ target: KLTarget; grad?: Tensor }>('softmaxKL', {
+const softmaxKLOp = defineOp<{ target: KLTarget }, { grad: Tensor }>('softmaxKL', {
   // the kernel returns loss and dloss/dz in one pass; backward scales the saved gradient by g
-  forward: ([z], a) => {
+  forward: ([z], a, ctx) => {
     const { loss, grad } = softmaxKLRaw(z, a.target);
-    if (isGradEnabled() && z.requiresGrad) a.grad = grad;
-    else grad.dispose();
+    ctx.save({ grad }); // freed with the forward's temporaries when nothing is recorded
     return loss;
   },
-  backward: (g, { attrs: a }) => [binary('mul', a.grad!, g.reshape([g.size, 1]))],
+  backward: (g, { saved }) => [binary('mul', saved.grad, g.reshape([g.size, 1]))],
 });
 
 function keptShape(shape: Shape, axes: number[]): number[] {
