@@ -6,6 +6,8 @@ import { sum } from '../kernels/reduce.js';
 import type { Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
 
+export type { Conv2dPair, ConvOptions } from '../kernels/conv.js';
+
 interface ConvAttrs {
   stride: Conv2dPair;
   padding: Conv2dPair;

@@ -14,6 +14,11 @@ import { nextStream } from '../kernels/random.js';
 import type { Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
 
+// the option types of the functions below, so that the differentiable API is complete on its own
+// (the functional options carry 'Fn': nn's layers own BatchNormOptions, MaxPool2dOptions, AvgPool2dOptions)
+export type { AvgPool2dOptions as AvgPool2dFnOptions, MaxPool2dOptions as MaxPool2dFnOptions, Pool2dOptions, Pool2dPair } from '../kernels/pooling.js';
+export type { UpsampleOptions } from '../kernels/upsample.js';
+
 // ---------------------------------------------------------------- batch norm
 
 interface BatchNormAttrs {
@@ -59,7 +64,7 @@ const batchNormOp = defineOp<BatchNormAttrs, BatchNormSaved>('batchNorm', {
   },
 }, 'nn');
 
-export interface BatchNormOptions {
+export interface BatchNormFnOptions {
   training: boolean;
   momentum?: number;
   eps?: number;
@@ -73,7 +78,7 @@ export interface BatchNormOptions {
  */
 export function batchNorm(
   x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null,
-  { training, momentum = 0.1, eps = 1e-5 }: BatchNormOptions,
+  { training, momentum = 0.1, eps = 1e-5 }: BatchNormFnOptions,
 ): Tensor {
   const op = 'batchNorm';
   check(x.rank >= 2, op, `expects an input [N, C, ...], got ${fmtShape(x.shape)}`);
@@ -98,7 +103,7 @@ export function batchNorm(
 
 /** batchNorm for an input [N, C, H, W] (torch.nn.BatchNorm2d). */
 export function batchNorm2d(
-  x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions,
+  x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormFnOptions,
 ): Tensor {
   check(x.rank === 4, 'batchNorm2d', `expects an input [N, C, H, W], got ${fmtShape(x.shape)}`);
   return batchNorm(x, weight, bias, runningMean, runningVar, opts);
