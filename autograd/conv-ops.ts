@@ -3,7 +3,7 @@
 
 import { conv2dKeepColumns, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, type ConvOptions } from '../kernels/conv.js';
 import { sum } from '../kernels/reduce.js';
-import type { Tensor } from '../kernels/tensor.js';
+import { scope, type Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
 
 export type { Conv2dPair, ConvOptions } from '../kernels/conv.js';
@@ -17,10 +17,15 @@ interface ConvAttrs {
 
 const conv2dOp = defineOp<ConvAttrs, { columns?: Tensor }>('conv2d', {
   forward: ([x, w, b], a, ctx) => {
-    const { y, columns } = conv2dKeepColumns(x, w, b ?? null, a);
-    // the unfolded input (explicit path only), kept for the weight gradient; otherwise freed with
-    // the forward's temporaries
-    if (columns && ctx.recording && w.requiresGrad) ctx.save({ columns });
+    // in a scope: the explicit path of kernels/conv.ts leaves two reshape views of its bias
+    // epilogue undisposed (holding the matmul output's buffer); the scope frees them
+    const { y, columns } = scope(() => conv2dKeepColumns(x, w, b ?? null, a));
+    // the unfolded input (explicit path only), kept for the weight gradient (save frees it at once
+    // when nothing is recorded)
+    if (columns) {
+      if (w.requiresGrad) ctx.save({ columns });
+      else columns.dispose();
+    }
     return y;
   },
   // dx = conv_transpose(dy, w), dw = dy ⋆ x (correlation over N, OH, OW), db = Σ_{n,h,w} dy

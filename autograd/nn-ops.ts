@@ -44,7 +44,8 @@ const batchNormOp = defineOp<BatchNormAttrs, BatchNormSaved>('batchNorm', {
       ? batchNormStats(x, a.updateRunning && a.running ? { ...a.running, momentum: a.momentum } : undefined)
       : a.running!;
     const y = batchNormApply(x, stats.mean, stats.var, weight, bias, a.eps);
-    // batch statistics are this op's own; running statistics are the module's and stay in attrs
+    // batch statistics are this op's own (save frees them at once when nothing is recorded);
+    // running statistics are the module's and stay in attrs
     if (a.batchStats) ctx.save({ mean: stats.mean, var: stats.var });
     return y;
   },
@@ -114,8 +115,8 @@ export function batchNorm2d(
 const maxPool2dOp = defineOp<{ opts: MaxPool2dOptions }, { indices: Tensor; geometry: PoolGeometry }>('maxPool2d', {
   forward: ([x], a, ctx) => {
     const { out, indices } = maxPool2dRaw(x, a.opts);
-    // the argmax of each window; freed with the forward's temporaries when nothing is recorded
-    if (ctx.recording) ctx.save({ indices, geometry: poolGeometry('maxPool2d', x, a.opts) });
+    // the argmax of each window (save frees it at once when nothing is recorded)
+    ctx.save({ indices, geometry: poolGeometry('maxPool2d', x, a.opts) });
     return out;
   },
   backward: (g, { inputs: [x], saved }) => [maxPool2dBackward(g, saved.indices, x.shape, saved.geometry)],

@@ -210,7 +210,7 @@ const softmaxKLOp = defineOp<{ target: KLTarget }, { grad: Tensor }>('softmaxKL'
   // the kernel returns loss and dloss/dz in one pass; backward scales the saved gradient by g
   forward: ([z], a, ctx) => {
     const { loss, grad } = softmaxKLRaw(z, a.target);
-    ctx.save({ grad }); // freed with the forward's temporaries when nothing is recorded
+    ctx.save({ grad }); // freed at once when nothing is recorded
     return loss;
   },
   backward: (g, { saved }) => [binary('mul', saved.grad, g.reshape([g.size, 1]))],

@@ -1,13 +1,14 @@
 // The op table: one registry pairing each differentiable op's forward (raw kernels) with its
 // backward rule. autograd/ops.ts registers the core ops, autograd/nn-ops.ts and conv-ops.ts the network layers.
 //
-// Memory: the forward runs in a scope, so a temporary it makes is freed unless it is the output or
-// was saved. What it saves for the backward (ctx.save) belongs to the graph node: the tape frees it
-// once the node's backward has run (unless the graph is retained), and disposing the output frees
-// it too, so a graph that is never backpropagated leaks nothing either. Temporaries of a backward
-// rule are freed by the tape (autograd/tape.ts).
+// Memory: what a forward keeps for its backward goes through ctx.save and belongs to the graph
+// node: the tape frees it once the node's backward has run (unless the graph is retained), and
+// disposing the output frees it too, so a graph that is never backpropagated leaks nothing either;
+// when nothing is recorded, save() frees it at once. A forward disposes its other temporaries itself
+// (test/autograd/tape.test.ts checks every op of the table); a backward rule's temporaries are
+// freed by the tape, which runs each rule in a scope (autograd/tape.ts).
 
-import { scope, Tensor } from '../kernels/tensor.js';
+import { Tensor } from '../kernels/tensor.js';
 import { isGradEnabled, record } from './tape.js';
 
 /**
@@ -21,7 +22,7 @@ export type Saved = Record<string, unknown>;
 export interface ForwardContext<S extends Saved> {
   /** True when the tape records this call (grad is on and an input requires grad): only then keep state for the backward. */
   readonly recording: boolean;
-  /** Keeps `s` for the backward. Ignored (its tensors freed with the forward's temporaries) when not recording. */
+  /** Keeps `s` for the backward; when not recording, frees its tensors at once. */
   save(s: S): void;
 }
 
@@ -58,11 +59,13 @@ export function defineOp<A, S extends Saved = Saved>(name: string, def: OpDef<A,
   OP_GROUPS.set(name, group);
   return (inputs, attrs) => {
     const recording = isGradEnabled() && inputs.some((t) => t.requiresGrad);
-    // a scope: the forward's temporaries go, unless returned as the output or saved while recording
-    const { out, saved } = scope(() => {
-      let kept: S | undefined;
-      const y = def.forward(inputs, attrs, { recording, save: (s) => (kept = s) });
-      return { out: y, saved: recording ? kept : undefined };
+    let saved: S | undefined;
+    const out = def.forward(inputs, attrs, {
+      recording,
+      save: (s) => {
+        if (recording) saved = s;
+        else disposeSaved(s);
+      },
     });
     if (!recording) return out;
     let state: S | undefined = saved;
