@@ -3,34 +3,37 @@
 
 import { conv2dKeepColumns, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, type ConvOptions } from '../kernels/conv.js';
 import { sum } from '../kernels/reduce.js';
-import type { Tensor } from '../kernels/tensor.js';
+import { scope, type Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
-import { isGradEnabled } from './tape.js';
+
+export type { Conv2dPair, ConvOptions } from '../kernels/conv.js';
 
 interface ConvAttrs {
   stride: Conv2dPair;
   padding: Conv2dPair;
   dilation: Conv2dPair;
   groups: number;
-  /** the unfolded input the forward kept for the weight gradient (explicit path only) */
-  columns?: Tensor | null;
 }
 
-const conv2dOp = defineOp<ConvAttrs>('conv2d', {
-  forward: ([x, w, b], a) => {
-    const { y, columns } = conv2dKeepColumns(x, w, b ?? null, a);
-    if (columns && isGradEnabled() && w.requiresGrad) a.columns = columns;
-    else columns?.dispose();
+const conv2dOp = defineOp<ConvAttrs, { columns?: Tensor }>('conv2d', {
+  forward: ([x, w, b], a, ctx) => {
+    // in a scope: the explicit path of kernels/conv.ts leaves two reshape views of its bias
+    // epilogue undisposed (holding the matmul output's buffer); the scope frees them
+    const { y, columns } = scope(() => conv2dKeepColumns(x, w, b ?? null, a));
+    // the unfolded input (explicit path only), kept for the weight gradient (save frees it at once
+    // when nothing is recorded)
+    if (columns) {
+      if (w.requiresGrad) ctx.save({ columns });
+      else columns.dispose();
+    }
     return y;
   },
   // dx = conv_transpose(dy, w), dw = dy ⋆ x (correlation over N, OH, OW), db = Σ_{n,h,w} dy
-  backward: (g, { inputs: [x, w, b], attrs: a }) => {
-    const dw = w.requiresGrad ? conv2dWeightGrad(g, x, w.shape, a, {}, a.columns) : null;
-    // used once: a second backward through this graph unfolds x again
-    a.columns?.dispose();
-    a.columns = null;
-    return [x.requiresGrad ? conv2dInputGrad(g, w, x.shape, a) : null, dw, b?.requiresGrad ? sum(g, [0, 2, 3]) : null];
-  },
+  backward: (g, { inputs: [x, w, b], attrs: a, saved }) => [
+    x.requiresGrad ? conv2dInputGrad(g, w, x.shape, a) : null,
+    w.requiresGrad ? conv2dWeightGrad(g, x, w.shape, a, {}, saved.columns ?? null) : null,
+    b?.requiresGrad ? sum(g, [0, 2, 3]) : null,
+  ],
 }, 'conv');
 
 /**

@@ -12,8 +12,12 @@ import { dropoutApply, type DropoutStream } from '../kernels/dropout.js';
 import { upsampleBilinear as upsampleRaw, upsampleBilinearBackward, upsampleGeometry, type UpsampleGeometry, type UpsampleOptions } from '../kernels/upsample.js';
 import { nextStream } from '../kernels/random.js';
 import type { Tensor } from '../kernels/tensor.js';
-import { isGradEnabled } from './tape.js';
 import { defineOp } from './table.js';
+
+// the option types of the functions below, so that the differentiable API is complete on its own
+// (the functional options carry 'Fn': nn's layers own BatchNormOptions, MaxPool2dOptions, AvgPool2dOptions)
+export type { AvgPool2dOptions as AvgPool2dFnOptions, MaxPool2dOptions as MaxPool2dFnOptions, Pool2dOptions, Pool2dPair } from '../kernels/pooling.js';
+export type { UpsampleOptions } from '../kernels/upsample.js';
 
 // ---------------------------------------------------------------- batch norm
 
@@ -27,29 +31,28 @@ interface BatchNormAttrs {
   updateRunning: boolean;
   momentum: number;
   eps: number;
-  /** the statistics x was normalised with, kept by the forward for the backward */
-  saved?: { mean: Tensor; var: Tensor };
 }
 
-const batchNormOp = defineOp<BatchNormAttrs>('batchNorm', {
-  forward: ([x, ...params], a) => {
+/** The batch statistics x was normalised with (training), kept by the forward for the backward. */
+type BatchNormSaved = { mean?: Tensor; var?: Tensor };
+
+const batchNormOp = defineOp<BatchNormAttrs, BatchNormSaved>('batchNorm', {
+  forward: ([x, ...params], a, ctx) => {
     const weight = a.hasWeight ? params[0] : null;
     const bias = a.hasBias ? params[a.hasWeight ? 1 : 0] : null;
     const stats = a.batchStats
       ? batchNormStats(x, a.updateRunning && a.running ? { ...a.running, momentum: a.momentum } : undefined)
       : a.running!;
     const y = batchNormApply(x, stats.mean, stats.var, weight, bias, a.eps);
-    const needed = isGradEnabled() && [x, ...params].some((t) => t.requiresGrad);
-    if (needed) a.saved = stats;
-    else if (a.batchStats) {
-      stats.mean.dispose();
-      stats.var.dispose();
-    }
+    // batch statistics are this op's own (save frees them at once when nothing is recorded);
+    // running statistics are the module's and stay in attrs
+    if (a.batchStats) ctx.save({ mean: stats.mean, var: stats.var });
     return y;
   },
-  backward: (g, { inputs: [x, ...params], attrs: a }) => {
+  backward: (g, { inputs: [x, ...params], attrs: a, saved }) => {
     const weight = a.hasWeight ? params[0] : null;
-    const { dx, dweight, dbias } = batchNormBackward(g, x, a.saved!.mean, a.saved!.var, weight, a.eps, {
+    const stats = a.batchStats ? (saved as Required<BatchNormSaved>) : a.running!;
+    const { dx, dweight, dbias } = batchNormBackward(g, x, stats.mean, stats.var, weight, a.eps, {
       training: a.batchStats,
       paramGrads: params.some((t) => t.requiresGrad),
     });
@@ -62,7 +65,7 @@ const batchNormOp = defineOp<BatchNormAttrs>('batchNorm', {
   },
 }, 'nn');
 
-export interface BatchNormOptions {
+export interface BatchNormFnOptions {
   training: boolean;
   momentum?: number;
   eps?: number;
@@ -76,7 +79,7 @@ export interface BatchNormOptions {
  */
 export function batchNorm(
   x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null,
-  { training, momentum = 0.1, eps = 1e-5 }: BatchNormOptions,
+  { training, momentum = 0.1, eps = 1e-5 }: BatchNormFnOptions,
 ): Tensor {
   const op = 'batchNorm';
   check(x.rank >= 2, op, `expects an input [N, C, ...], got ${fmtShape(x.shape)}`);
@@ -101,7 +104,7 @@ export function batchNorm(
 
 /** batchNorm for an input [N, C, H, W] (torch.nn.BatchNorm2d). */
 export function batchNorm2d(
-  x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions,
+  x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormFnOptions,
 ): Tensor {
   check(x.rank === 4, 'batchNorm2d', `expects an input [N, C, H, W], got ${fmtShape(x.shape)}`);
   return batchNorm(x, weight, bias, runningMean, runningVar, opts);
@@ -109,22 +112,14 @@ export function batchNorm2d(
 
 // ---------------------------------------------------------------- pooling
 
-interface MaxPoolAttrs {
-  opts: MaxPool2dOptions;
-  geometry?: PoolGeometry;
-  indices?: Tensor;
-}
-
-const maxPool2dOp = defineOp<MaxPoolAttrs>('maxPool2d', {
-  forward: ([x], a) => {
+const maxPool2dOp = defineOp<{ opts: MaxPool2dOptions }, { indices: Tensor; geometry: PoolGeometry }>('maxPool2d', {
+  forward: ([x], a, ctx) => {
     const { out, indices } = maxPool2dRaw(x, a.opts);
-    if (isGradEnabled() && x.requiresGrad) {
-      a.indices = indices;
-      a.geometry = poolGeometry('maxPool2d', x, a.opts);
-    } else indices.dispose();
+    // the argmax of each window (save frees it at once when nothing is recorded)
+    ctx.save({ indices, geometry: poolGeometry('maxPool2d', x, a.opts) });
     return out;
   },
-  backward: (g, { inputs: [x], attrs: a }) => [maxPool2dBackward(g, a.indices!, x.shape, a.geometry!)],
+  backward: (g, { inputs: [x], saved }) => [maxPool2dBackward(g, saved.indices, x.shape, saved.geometry)],
 }, 'nn');
 
 const avgPool2dOp = defineOp<{ opts: AvgPool2dOptions }>('avgPool2d', {

@@ -1,7 +1,7 @@
 // The core entries of the op table (autograd/table.ts): each op's forward (a raw kernel from
 // kernels/) beside its backward rule, then the public differentiable functions.
 
-import { binary, mapN, unary, POWI_WGSL, where as whereRaw, type UnaryOp } from '../kernels/elementwise.js';
+import { binary, mapN, unary as unaryRaw, POWI_WGSL, where as whereRaw, type UnaryOp } from '../kernels/elementwise.js';
 import { check, fmtShape, normAxis } from '../kernels/errors.js';
 import { zeros } from '../kernels/creation.js';
 import { matmul as matmulRaw } from '../kernels/matmul.js';
@@ -10,8 +10,11 @@ import { softmax as softmaxRaw, logSoftmax as logSoftmaxRaw, softmaxBackward, lo
 import { permute as permuteRaw, slice as sliceRaw, concat as concatRaw, pad as padRaw, expand as expandRaw, narrow as narrowRaw } from '../kernels/layout.js';
 import { gather as gatherRaw, scatterAdd as scatterAddRaw } from '../kernels/indexing.js';
 import { Tensor, shapeSize, type Shape } from '../kernels/tensor.js';
-import { isGradEnabled } from './tape.js';
 import { defineOp } from './table.js';
+
+// the types and op list of the functions below, so that the differentiable API is complete on its own
+export { UNARY_OPS, type UnaryOp } from '../kernels/elementwise.js';
+export type { KLTarget } from '../kernels/softmax.js';
 
 /** An exact WGSL literal for a float (the bits, so the GPU sees the same number as the CPU). */
 export const f32lit = (v: number): string => `bitcast<f32>(${new Uint32Array(new Float32Array([v]).buffer)[0]}u)`;
@@ -29,37 +32,56 @@ export function unbroadcast(g: Tensor, shape: Shape): Tensor {
 }
 
 // ---------------------------------------------------------------- unary backward: one fused kernel each
-// d/dx as an expression of g (upstream grad), x (input), y (output)
-type GradExpr = { wgsl: (g: string, x: string, y: string) => string; cpu: (g: number, x: number, y: number) => number; uses: 'x' | 'y' };
-const UNARY_GRADS: Partial<Record<UnaryOp, GradExpr>> = {
+// d/dx as an expression of g (upstream grad), x (input), y (output) and the op's scalar parameters
+// p0, p1. The table is a Record over every UnaryOp: an op without a rule fails to compile. Ops that
+// are piecewise constant are declared 'zero': their gradient is zero almost everywhere (as torch).
+type GradExpr = {
+  wgsl: (g: string, x: string, y: string, p0: number, p1: number) => string;
+  cpu: (g: number, x: number, y: number, p0: number, p1: number) => number;
+  /** which of x and y the expression reads (one fused kernel over g and that tensor) */
+  uses: 'x' | 'y';
+  /** WGSL helper functions the expression calls */
+  preamble?: string;
+};
+/** A rule computed by other kernels (for a parameter that should stay a uniform, not a constant baked into a kernel). */
+type GradFn = { fn: (g: Tensor, x: Tensor, y: Tensor, p0: number, p1: number) => Tensor };
+export type UnaryGradRule = GradExpr | GradFn | 'zero';
+
+export const UNARY_GRADS: Record<UnaryOp, UnaryGradRule> = {
   neg: { wgsl: (g) => `-${g}`, cpu: (g) => -g, uses: 'x' },
+  abs: { wgsl: (g, x) => `${g} * sign(${x})`, cpu: (g, x) => g * Math.sign(x), uses: 'x' },
   exp: { wgsl: (g, _x, y) => `${g} * ${y}`, cpu: (g, _x, y) => g * y, uses: 'y' },
   log: { wgsl: (g, x) => `${g} / ${x}`, cpu: (g, x) => g / x, uses: 'x' },
   sqrt: { wgsl: (g, _x, y) => `0.5 * ${g} / ${y}`, cpu: (g, _x, y) => (0.5 * g) / y, uses: 'y' },
   rsqrt: { wgsl: (g, _x, y) => `-0.5 * ${g} * ${y} * ${y} * ${y}`, cpu: (g, _x, y) => -0.5 * g * y * y * y, uses: 'y' },
-  abs: { wgsl: (g, x) => `${g} * sign(${x})`, cpu: (g, x) => g * Math.sign(x), uses: 'x' },
   relu: { wgsl: (g, x) => `select(0.0, ${g}, ${x} > 0.0)`, cpu: (g, x) => (x > 0 ? g : 0), uses: 'x' },
   sigmoid: { wgsl: (g, _x, y) => `${g} * ${y} * (1.0 - ${y})`, cpu: (g, _x, y) => g * y * (1 - y), uses: 'y' },
+  // the forward clamps to ±15, where tanh is 1 in f32: the gradient 1 − y² is 0 there either way
   tanh: { wgsl: (g, _x, y) => `${g} * (1.0 - ${y} * ${y})`, cpu: (g, _x, y) => g * (1 - y * y), uses: 'y' },
   square: { wgsl: (g, x) => `2.0 * ${g} * ${x}`, cpu: (g, x) => 2 * g * x, uses: 'x' },
   reciprocal: { wgsl: (g, _x, y) => `-${g} * ${y} * ${y}`, cpu: (g, _x, y) => -g * y * y, uses: 'y' },
+  sign: 'zero',
+  floor: 'zero',
+  step: 'zero',
+  // d(p0·x + p1)/dx = p0: the affine kernel itself, so each scale does not compile a kernel of its own
+  affine: { fn: (g, _x, _y, p0) => unaryRaw('affine', g, p0, 0) },
+  // 1 inside [lo, hi] (both ends included, as torch), 0 outside
+  clamp: { wgsl: (g, x, _y, lo, hi) => `select(0.0, ${g}, (${x} >= ${f32lit(lo)}) & (${x} <= ${f32lit(hi)}))`, cpu: (g, x, _y, lo, hi) => (x >= lo && x <= hi ? g : 0), uses: 'x' },
+  // g·p·x^(p−1), with the exponent baked in exactly
+  pow: { wgsl: (g, x, _y, p) => `${g} * ${f32lit(p)} * powi(${x}, ${f32lit(p - 1)})`, cpu: (g, x, _y, p) => g * p * x ** (p - 1), uses: 'x', preamble: POWI_WGSL },
 };
 
-function unaryGrad(op: UnaryOp, g: Tensor, x: Tensor, y: Tensor, p0: number, p1: number): Tensor | null {
-  if (op === 'affine') return unary('affine', g, p0, 0);
-  if (op === 'pow') {
-    // g * p * x^(p-1), with the exponent baked in exactly
-    const e = f32lit(p0 - 1), p = f32lit(p0);
-    return mapN('pow_grad', [g, x], 'f32', ([gv, xv]) => `${gv} * ${p} * powi(${xv}, ${e})`, ([gv, xv]) => gv * p0 * xv ** (p0 - 1), { key: `p=${p0}`, preamble: POWI_WGSL });
-  }
-  if (op === 'clamp') {
-    const lo = f32lit(p0), hi = f32lit(p1);
-    return mapN('clamp_grad', [g, x], 'f32', ([gv, xv]) => `select(0.0, ${gv}, ${xv} >= ${lo} && ${xv} <= ${hi})`, ([gv, xv]) => (xv >= p0 && xv <= p1 ? gv : 0), { key: `${p0},${p1}` });
-  }
+function unaryGrad(op: UnaryOp, g: Tensor, x: Tensor, y: Tensor, p0: number, p1: number): Tensor {
   const d = UNARY_GRADS[op];
-  if (!d) return null; // sign, floor, step: zero almost everywhere
+  if (d === 'zero') return zeros(x.shape, { device: g.device });
+  if ('fn' in d) return d.fn(g, x, y, p0, p1);
   const other = d.uses === 'x' ? x : y;
-  return mapN(`${op}_grad`, [g, other], 'f32', ([gv, ov]) => (d.uses === 'x' ? d.wgsl(gv, ov, '') : d.wgsl(gv, '', ov)), ([gv, ov]) => (d.uses === 'x' ? d.cpu(gv, ov, 0) : d.cpu(gv, 0, ov)));
+  const expr = (gv: string, ov: string) => (d.uses === 'x' ? d.wgsl(gv, ov, '', p0, p1) : d.wgsl(gv, '', ov, p0, p1));
+  return mapN(`${op}_grad`, [g, other], 'f32', ([gv, ov]) => expr(gv, ov), ([gv, ov]) => (d.uses === 'x' ? d.cpu(gv, ov, 0, p0, p1) : d.cpu(gv, 0, ov, p0, p1)), {
+    // the expression embeds p0, p1 for the parameterised ops: they key the kernel
+    key: expr('g', 'o'),
+    preamble: d.preamble,
+  });
 }
 
 // ---------------------------------------------------------------- the table
@@ -72,7 +94,7 @@ const maxGradA = maskGrad('max_grad', (a, b) => `select(select(0.0, 0.5, ${a} ==
 const minGradA = maskGrad('min_grad', (a, b) => `select(select(0.0, 0.5, ${a} == ${b}), 1.0, ${a} < ${b})`, (a, b) => (a < b ? 1 : a === b ? 0.5 : 0));
 
 const unaryOp = defineOp<{ op: UnaryOp; p0: number; p1: number }>('unary', {
-  forward: ([x], a) => unary(a.op, x, a.p0, a.p1),
+  forward: ([x], a) => unaryRaw(a.op, x, a.p0, a.p1),
   backward: (g, { inputs: [x], out, attrs: a }) => [unaryGrad(a.op, g, x, out, a.p0, a.p1)],
 });
 const addOp = defineOp<object>('add', {
@@ -81,7 +103,7 @@ const addOp = defineOp<object>('add', {
 });
 const subOp = defineOp<object>('sub', {
   forward: ([a, b]) => binary('sub', a, b),
-  backward: (g, { inputs: [a, b] }) => [unbroadcast(g, a.shape), b.requiresGrad ? unbroadcast(unary('neg', g), b.shape) : null],
+  backward: (g, { inputs: [a, b] }) => [unbroadcast(g, a.shape), b.requiresGrad ? unbroadcast(unaryRaw('neg', g), b.shape) : null],
 });
 const mulOp = defineOp<object>('mul', {
   forward: ([a, b]) => binary('mul', a, b),
@@ -184,15 +206,14 @@ const scatterAddOp = defineOp<{ axis: number }>('scatterAdd', {
   forward: ([base, idx, src], a) => scatterAddRaw(base, idx, src, a.axis),
   backward: (g, { inputs: [, idx], attrs: { axis } }) => [g, null, gatherRaw(g, idx, axis)],
 });
-const softmaxKLOp = defineOp<{ target: KLTarget; grad?: Tensor }>('softmaxKL', {
+const softmaxKLOp = defineOp<{ target: KLTarget }, { grad: Tensor }>('softmaxKL', {
   // the kernel returns loss and dloss/dz in one pass; backward scales the saved gradient by g
-  forward: ([z], a) => {
+  forward: ([z], a, ctx) => {
     const { loss, grad } = softmaxKLRaw(z, a.target);
-    if (isGradEnabled() && z.requiresGrad) a.grad = grad;
-    else grad.dispose();
+    ctx.save({ grad }); // freed at once when nothing is recorded
     return loss;
   },
-  backward: (g, { attrs: a }) => [binary('mul', a.grad!, g.reshape([g.size, 1]))],
+  backward: (g, { saved }) => [binary('mul', saved.grad, g.reshape([g.size, 1]))],
 });
 
 function keptShape(shape: Shape, axes: number[]): number[] {
@@ -205,7 +226,9 @@ function reducedCount(shape: Shape, axes: number[]): number {
 
 // ---------------------------------------------------------------- public differentiable API
 
-const un = (o: UnaryOp, p0 = 0, p1 = 0) => (x: Tensor): Tensor => unaryOp([x], { op: o, p0, p1 });
+/** y = op(x) for any elementwise op of kernels/elementwise.ts, recorded on the tape (raw.unary records nothing). */
+export const unary = (op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor => unaryOp([x], { op, p0, p1 });
+const un = (o: UnaryOp, p0 = 0, p1 = 0) => (x: Tensor): Tensor => unary(o, x, p0, p1);
 export const neg = un('neg');
 export const exp = un('exp');
 export const log = un('log');
@@ -217,7 +240,12 @@ export const sigmoid = un('sigmoid');
 export const tanh = un('tanh');
 export const square = un('square');
 export const reciprocal = un('reciprocal');
+/** sign(x) ∈ {−1, 0, 1}; its gradient is zero (almost everywhere). */
 export const sign = un('sign');
+/** ⌊x⌋; its gradient is zero (almost everywhere). */
+export const floor = un('floor');
+/** The Heaviside step: 1 where x > 0, else 0 (the derivative of relu); its gradient is zero (almost everywhere). */
+export const step = un('step');
 export const pow = (x: Tensor, p: number): Tensor => un('pow', p)(x);
 export const clamp = (x: Tensor, lo: number, hi: number): Tensor => un('clamp', lo, hi)(x);
 /** scale * x + shift */

@@ -14,8 +14,8 @@ export type TransformStep =
   | { op: 'resize'; size: Size }
   | { op: 'centerCrop'; size: Size };
 
-/** A crop box in pixels. */
-export interface Box {
+/** A crop window in pixels: the rectangle of an image that a crop or resize reads (not a detection box). */
+export interface CropWindow {
   top: number;
   left: number;
   height: number;
@@ -50,7 +50,7 @@ export function applyTransforms(image: RgbImage, steps: readonly TransformStep[]
     switch (step.op) {
       case 'randomResizedCrop': {
         const [h, w] = hw(step.size);
-        img = resizeBilinear(img, h, w, randomResizedCropBox(img.height, img.width, rng, step.scale, step.ratio));
+        img = resizeBilinear(img, h, w, randomResizedCropWindow(img.height, img.width, rng, step.scale, step.ratio));
         break;
       }
       case 'randomCrop':
@@ -88,13 +88,13 @@ export function transformedSize(steps: readonly TransformStep[], input?: readonl
 /** torchvision RandomResizedCrop.get_params: up to 10 tries of area ~ U(scale)·H·W and log-ratio
  * ~ U(log ratio); w = round(sqrt(area·r)), h = round(sqrt(area/r)); if it fits, top ~ U{0..H−h},
  * left ~ U{0..W−w}; else a center crop with the ratio clamped to the range. */
-export function randomResizedCropBox(
+export function randomResizedCropWindow(
   height: number,
   width: number,
   rng: DataRng,
   scale: readonly [number, number] = [0.08, 1],
   ratio: readonly [number, number] = [3 / 4, 4 / 3],
-): Box {
+): CropWindow {
   const area = height * width;
   const logLo = Math.log(ratio[0]), logHi = Math.log(ratio[1]);
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -131,9 +131,9 @@ export function centerCrop(img: RgbImage, size: Size): RgbImage {
   return crop(img, { top: roundHalfEven((img.height - h) / 2), left: roundHalfEven((img.width - w) / 2), height: h, width: w });
 }
 
-/** The box's pixels; those outside the image are zero. */
-export function crop(img: RgbImage, box: Box): RgbImage {
-  const { top, left, height, width } = box;
+/** The window's pixels; those outside the image are zero. */
+export function crop(img: RgbImage, win: CropWindow): RgbImage {
+  const { top, left, height, width } = win;
   const out = new Uint8Array(height * width * 3);
   const x0 = Math.max(0, -left), x1 = Math.min(width, img.width - left);
   if (x1 > x0) {
@@ -165,19 +165,19 @@ export function resizedSize(height: number, width: number, size: Size): [number,
   return width <= height ? [Math.trunc((size * height) / width), size] : [size, Math.trunc((size * width) / height)];
 }
 
-/** Bilinear resize of `box` (default: the whole image) to outHeight x outWidth, antialiased when
+/** Bilinear resize of `win` (default: the whole image) to outHeight x outWidth, antialiased when
  * shrinking as PIL's Image.resize(BILINEAR) (which torchvision uses): the triangle filter
  * max(0, 1 − |d|/s) is stretched by s = max(1, in/out). Separable: rows, then columns. */
-export function resizeBilinear(img: RgbImage, outHeight: number, outWidth: number, box: Box = { top: 0, left: 0, height: img.height, width: img.width }): RgbImage {
-  if (box.top < 0 || box.left < 0 || box.top + box.height > img.height || box.left + box.width > img.width || box.height < 1 || box.width < 1) {
-    throw new RangeError(`resizeBilinear: box ${JSON.stringify(box)} is not inside the ${img.height}x${img.width} image`);
+export function resizeBilinear(img: RgbImage, outHeight: number, outWidth: number, win: CropWindow = { top: 0, left: 0, height: img.height, width: img.width }): RgbImage {
+  if (win.top < 0 || win.left < 0 || win.top + win.height > img.height || win.left + win.width > img.width || win.height < 1 || win.width < 1) {
+    throw new RangeError(`resizeBilinear: crop window ${JSON.stringify(win)} is not inside the ${img.height}x${img.width} image`);
   }
-  const xs = triangleTaps(box.width, outWidth), ys = triangleTaps(box.height, outHeight);
+  const xs = triangleTaps(win.width, outWidth), ys = triangleTaps(win.height, outHeight);
   const src = img.data, rowStride = img.width * 3;
-  // Horizontal pass over the box's rows into float, then vertical pass into bytes.
-  const tmp = new Float32Array(box.height * outWidth * 3);
-  for (let y = 0; y < box.height; y++) {
-    const row = (box.top + y) * rowStride + box.left * 3;
+  // Horizontal pass over the window's rows into float, then vertical pass into bytes.
+  const tmp = new Float32Array(win.height * outWidth * 3);
+  for (let y = 0; y < win.height; y++) {
+    const row = (win.top + y) * rowStride + win.left * 3;
     for (let x = 0; x < outWidth; x++) {
       let r = 0, g = 0, b = 0;
       const start = xs.start[x], base = x * xs.taps;

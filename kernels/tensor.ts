@@ -45,6 +45,8 @@ export interface GradNode {
   inputs: Tensor[];
   backward: (grad: Tensor) => (Tensor | null)[];
   name: string;
+  /** Frees what the op's forward saved for its backward; called by the tape and by dispose(). Idempotent. */
+  release?: () => void;
 }
 
 export class Tensor {
@@ -159,8 +161,10 @@ export class Tensor {
     if (--s.refs === 0 && s.gpu) runtime().pool.release(s.gpu);
     this.grad?.dispose();
     this.grad = null;
-    // the graph node stays: a backward through a disposed intermediate that needs its values must
-    // fail loudly ("used after dispose"), not silently stop propagating
+    // the state saved for this node's backward goes with the output (a graph that is never
+    // backpropagated must not leak it); the node stays: a backward through a disposed intermediate
+    // that needs its values must fail loudly ("used after dispose"), not silently stop propagating
+    this.node?.release?.();
   }
 
   toString(): string {

@@ -243,40 +243,6 @@ export abstract class Module {
   }
 }
 
-/** A module mapping one tensor to one tensor: what Sequential chains. */
-export type Layer = Module & { forward(x: Tensor): Tensor };
-
-/** Applies its children in order; they are named "0", "1", ... as in torch.nn.Sequential. */
-export class Sequential extends Module implements Iterable<Layer> {
-  constructor(...layers: Layer[]) {
-    super();
-    for (const l of layers) this.push(l);
-  }
-
-  push(layer: Layer): this {
-    this.registerModule(String(this.length), layer);
-    return this;
-  }
-
-  get length(): number {
-    return this.children().length;
-  }
-
-  at(i: number): Layer {
-    const l = this.children().at(i);
-    check(l, 'Sequential', `index ${i} is out of range for ${this.length} layers`);
-    return l as Layer;
-  }
-
-  [Symbol.iterator](): Iterator<Layer> {
-    return (this.children() as Layer[])[Symbol.iterator]();
-  }
-
-  forward(x: Tensor): Tensor {
-    return (this.children() as Layer[]).reduce((y, l) => l.forward(y), x);
-  }
-}
-
 /** A list of submodules named "0", "1", ... (torch.nn.ModuleList); it has no forward of its own. */
 export class ModuleList<M extends Module = Module> extends Module implements Iterable<M> {
   constructor(modules: Iterable<M> = []) {
@@ -295,11 +261,28 @@ export class ModuleList<M extends Module = Module> extends Module implements Ite
 
   at(i: number): M {
     const m = this.children().at(i);
-    check(m, 'ModuleList', `index ${i} is out of range for ${this.length} modules`);
+    check(m, this.constructor.name, `index ${i} is out of range for ${this.length} modules`);
     return m as M;
   }
 
   [Symbol.iterator](): Iterator<M> {
     return (this.children() as M[])[Symbol.iterator]();
+  }
+}
+
+/** A module mapping one tensor to one tensor: what Sequential chains. */
+export type Layer = Module & { forward(x: Tensor): Tensor };
+
+/**
+ * A ModuleList of layers applied in order (torch.nn.Sequential): children named "0", "1", ..., so
+ * its state-dict names are torch's.
+ */
+export class Sequential extends ModuleList<Layer> {
+  constructor(...layers: Layer[]) {
+    super(layers);
+  }
+
+  forward(x: Tensor): Tensor {
+    return [...this].reduce((y, l) => l.forward(y), x);
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyTransforms, centerCrop, cifarTrainTransforms, crop, DataRng, horizontalFlip, imagenetEvalTransforms, imagenetTrainTransforms,
-  normalizeInto, randomCrop, randomResizedCropBox, resizeBilinear, resizedSize, roundHalfEven, shuffledOrder, transformedSize, type RgbImage,
+  normalizeInto, randomCrop, randomResizedCropWindow, resizeBilinear, resizedSize, roundHalfEven, shuffledOrder, transformedSize, type RgbImage,
 } from '../../data/index.js';
 
 /** Pixel (y, x) = [(37x + 11y), (5x² + 3y), (13xy + 7)] mod 256: the image the Pillow references used. */
@@ -70,9 +70,9 @@ describe('augmentation', () => {
     expect(maxDiff(resizeBilinear(pattern(20, 17), 5, 6).data, PIL_DOWN2)).toBeLessThanOrEqual(1);
     const img = pattern(6, 5);
     expect(Array.from(resizeBilinear(img, 6, 5).data)).toEqual(Array.from(img.data));
-    // Resizing a box equals cropping then resizing.
-    const box = { top: 3, left: 2, height: 9, width: 7 };
-    expect(Array.from(resizeBilinear(pattern(20, 17), 4, 5, box).data)).toEqual(Array.from(resizeBilinear(crop(pattern(20, 17), box), 4, 5).data));
+    // Resizing a crop window equals cropping then resizing.
+    const win = { top: 3, left: 2, height: 9, width: 7 };
+    expect(Array.from(resizeBilinear(pattern(20, 17), 4, 5, win).data)).toEqual(Array.from(resizeBilinear(crop(pattern(20, 17), win), 4, 5).data));
     expect(() => resizeBilinear(img, 2, 2, { top: 4, left: 0, height: 3, width: 5 })).toThrow(RangeError);
   });
 
@@ -105,15 +105,15 @@ describe('augmentation', () => {
     expect(Array.from(horizontalFlip(f).data)).toEqual(Array.from(img.data));
   });
 
-  it('random-resized-crop boxes follow torchvision: in bounds, scale and ratio in range, center-crop fallback', () => {
+  it('random-resized-crop windows follow torchvision: in bounds, scale and ratio in range, center-crop fallback', () => {
     let smallest = 1, largest = 0;
     for (let i = 0; i < 500; i++) {
-      const b = randomResizedCropBox(300, 400, new DataRng(5, 0, i));
+      const b = randomResizedCropWindow(300, 400, new DataRng(5, 0, i));
       expect(b.top >= 0 && b.left >= 0 && b.top + b.height <= 300 && b.left + b.width <= 400).toBe(true);
       const area = (b.height * b.width) / (300 * 400);
       smallest = Math.min(smallest, area);
       largest = Math.max(largest, area);
-      // Rounding w and h moves the ratio a little off the range on small boxes.
+      // Rounding w and h moves the ratio a little off the range on small windows.
       const ratio = b.width / b.height;
       expect(ratio).toBeGreaterThan((3 / 4) * 0.9);
       expect(ratio).toBeLessThan((4 / 3) * 1.1);
@@ -122,9 +122,9 @@ describe('augmentation', () => {
     expect(smallest).toBeLessThan(0.15);
     expect(largest).toBeGreaterThan(0.8);
     // A 1x100 strip never fits a ratio in [3/4, 4/3] with area >= 8: center crop of ratio 4/3 -> 1x1.
-    expect(randomResizedCropBox(1, 100, new DataRng(0))).toEqual({ top: 0, left: 49, height: 1, width: 1 });
+    expect(randomResizedCropWindow(1, 100, new DataRng(0))).toEqual({ top: 0, left: 49, height: 1, width: 1 });
     // A 100x10 strip: ratio clamped to 3/4 -> w = 10, h = round(10 / 0.75) = 13.
-    expect(randomResizedCropBox(100, 10, new DataRng(0), [0.99, 1])).toEqual({ top: 43, left: 0, height: 13, width: 10 });
+    expect(randomResizedCropWindow(100, 10, new DataRng(0), [0.99, 1])).toEqual({ top: 43, left: 0, height: 13, width: 10 });
   });
 
   it('random crop with padding shifts by -4..4 with zero fill', () => {

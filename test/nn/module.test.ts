@@ -119,6 +119,19 @@ describe('Module', () => {
     seq.zeroGrad();
     expect(seq.parameters().every((p) => p.grad === null)).toBe(true);
   });
+  it('Sequential is a ModuleList of layers: push/at/length/iteration, names "0", "1", ... unchanged', async () => {
+    const seq = new Sequential(new Affine(2), new ReluLayer());
+    expect(seq).toBeInstanceOf(ModuleList);
+    seq.push(new Affine(2));
+    expect(seq.length).toBe(3);
+    expect(seq.at(-1)).toBe([...seq][2]);
+    expect(() => seq.at(3)).toThrow(/Sequential: index 3 is out of range for 3 modules/);
+    expect([...seq.stateDict().keys()]).toEqual(['0.scale', '0.shift', '0.calls', '2.scale', '2.shift', '2.calls']);
+    // the same names as a ModuleList holding the same modules, and as torch.nn.Sequential
+    const list = new ModuleList<Module>([new Affine(2), new ReluLayer(), new Affine(2)]);
+    expect([...list.stateDict().keys()]).toEqual([...seq.stateDict().keys()]);
+    expect(await new Sequential().forward(tensor([1, -2], [2], { device: 'cpu' })).toArray()).toEqual([1, -2]);
+  });
 });
 
 describe('loadStateDict', () => {
