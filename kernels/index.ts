@@ -20,3 +20,5 @@ export * from './conv.js';
 export * from './optim.js';
 export * from './sort.js';
 export * from './segment.js';
+export * from './softmax-axis.js';
+export * from './conv-transpose.js';
