@@ -313,7 +313,29 @@ function convCases(args: Args, fallback: boolean): Case[] {
     { name: 'resnet32 cifar 3x3 64ch', batch: b32, c: 64, co: 64, hw: 8, k: 3, stride: 1 },
   ];
   const quickLayers = args.quick ? layers.filter((l) => l.name.includes('conv4_x 3x3') || l.name.includes('cifar 3x3 16ch')) : layers;
-  return quickLayers.flatMap((l) => (['forward', 'dgrad', 'wgrad'] as const).map((pass) => convCase(l, pass)));
+  return [...quickLayers.flatMap((l) => (['forward', 'dgrad', 'wgrad'] as const).map((pass) => convCase(l, pass))), convTransposeCase(args, fallback)];
+}
+
+/** Mask R-CNN's mask head up-sampling: ConvTranspose2d(256, 256, 2, stride 2) on 14x14 ROI features. */
+function convTransposeCase(args: Args, fallback: boolean): Case {
+  const rois = args.quick ? 8 : fallback ? 32 : 128;
+  const xShape = [rois, 256, 14, 14], wShape = [256, 256, 2, 2];
+  return {
+    name: 'mask head convTranspose2d 2x2/2',
+    shape: `${rois} rois 256->256 14x14 -> 28x28`,
+    flops: 2 * rois * 256 * 14 * 14 * 256 * 4,
+    outBytes: 4 * rois * 256 * 28 * 28,
+    ours: () => {
+      const x = randn(xShape);
+      const w = randn(wShape);
+      return { op: () => void raw.convTranspose2d(x, w, null, { stride: 2 }), inputs: [x, w] };
+    },
+    peer: (tf) => {
+      const x = tf.randomNormal([rois, 14, 14, 256]) as import('@tensorflow/tfjs-core').Tensor4D;
+      const w = tf.randomNormal([2, 2, 256, 256]) as import('@tensorflow/tfjs-core').Tensor4D;
+      return { op: () => void tf.conv2dTranspose(x, w, [rois, 28, 28, 256], 2, 'valid'), inputs: [x, w] };
+    },
+  };
 }
 
 // ---------------------------------------------------------------- sort, top-k, segments (kernels/sort.ts, segment.ts)
@@ -380,8 +402,28 @@ function primitiveCases(args: Args): Case[] {
       return { op: () => void tf.scatterND(idx, src, [V, F]), inputs: [idx, src] };
     },
   });
+  // FPN top-down: nearest 2x of a [b, 256, h, w] level; per-pixel losses over [b, 150, h, w] (ADE20K)
+  const [b, hw] = args.quick ? [1, 32] : [2, 64];
+  const fpn = [b, 256, hw, hw];
+  list.push(memCase('upsampleNearest 2x', fpn, 4 * 5 * size(fpn), 4 * size(fpn), (x) => raw.upsampleNearest(x, { scaleFactor: 2 }),
+    (tf, x) => tf.image.resizeNearestNeighbor(tf.transpose(x, [0, 2, 3, 1]) as import('@tensorflow/tfjs-core').Tensor4D, [2 * hw, 2 * hw])));
+  const up = [b, 256, 2 * hw, 2 * hw];
+  list.push(memCase('upsampleNearest 2x backward', up, 4 * 5 * size(fpn), size(fpn), (g) => raw.upsampleNearestBackward(g, fpn, { H: hw, W: hw, OH: 2 * hw, OW: 2 * hw, scaleH: 0.5, scaleW: 0.5 }),
+    (tf, g) => tf.sum(tf.reshape(g, [b, 256, hw, 2, hw, 2]), [3, 5])));
+  const seg = [b, 150, hw, hw];
+  list.push(memCase('softmaxAxis 1 (per pixel)', seg, 8 * size(seg), size(seg), (x) => raw.softmaxAxis(x, 1), (tf, x) => tf.softmax(tf.transpose(x, [0, 2, 3, 1]))));
+  list.push({
+    name: 'softmaxCrossEntropy per pixel', shape: `[${seg.join(', ')}]`, bytes: 4 * (2 * size(seg) + 3 * b * hw * hw), outBytes: 4 * size(seg),
+    ours: () => {
+      const z = randn(seg);
+      const y = raw.cast(raw.unary('affine', raw.rand([b, hw, hw]), 149.999, 0), 'i32');
+      return { op: () => void raw.softmaxCrossEntropy(z, y, { ignoreIndex: 255 }), inputs: [z, y] };
+    },
+  });
   return list;
 }
+
+const size = (s: number[]): number => s.reduce((a, c) => a * c, 1);
 
 // ---------------------------------------------------------------- main
 
