@@ -9,6 +9,7 @@ import { check, checkInputs, fmtShape, normAxis } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
 import { linearKernel, memoCode } from './wgsl.js';
 import { Tensor, shapeSize, type CPUArray, type DType } from './tensor.js';
+import { scatterAddCSR } from './segment.js';
 
 const WG = 256;
 
@@ -61,11 +62,9 @@ export function gather(x: Tensor, indices: Tensor, axis: number): Tensor {
 /**
  * out = base; out[o, indices[j], k] += src[o, j, k] — the backward of gather.
  *
- * Deterministic on the GPU (bit-identical across runs) without float atomics: one kernel links
- * the positions of equal indices into chains in increasing j (head[l] = first j with
- * indices[j] = l, next[j] = the following such j), then each invocation owns one output element
- * and walks its chain, so every sum is taken in index order. Linking costs O(len·nIdx) at worst,
- * independent of outer·inner; summing costs O(base + src).
+ * Deterministic on the GPU (bit-identical across runs) without float atomics: a stable counting
+ * sort groups the positions of equal indices (buildCSR), then each invocation owns one output
+ * element and sums its segment in increasing j (kernels/segment.ts scatterAddCSR).
  */
 export function scatterAdd(base: Tensor, indices: Tensor, src: Tensor, axis: number): Tensor {
   const op = 'scatterAdd';
@@ -77,34 +76,26 @@ export function scatterAdd(base: Tensor, indices: Tensor, src: Tensor, axis: num
   const want = [...base.shape.slice(0, a), ...indices.shape, ...base.shape.slice(a + 1)];
   check(want.length === src.rank && want.every((d, i) => d === src.shape[i]), op,
     () => `src ${fmtShape(src.shape)} must have shape ${fmtShape(want)} (base ${fmtShape(base.shape)}, indices ${fmtShape(indices.shape)}, axis ${a})`);
+  if (base.device !== 'cpu') return scatterAddGPU(base, indices, src, a);
   const { outer, len, inner } = around(base.shape, a);
   const nIdx = indices.size;
   const out = Tensor.empty(base.shape, base.dtype, base.device, op);
   if (out.size === 0) return out;
-  if (base.device === 'cpu') {
-    const idx = indices.cpu, s = src.cpu, o = out.cpu;
-    checkIndices(op, idx, len, axisRange(a, base.shape));
-    o.set(base.cpu);
-    for (let b = 0; b < outer; b++) {
-      for (let j = 0; j < nIdx; j++) {
-        const from = (b * nIdx + j) * inner, to = (b * len + idx[j]) * inner;
-        for (let k = 0; k < inner; k++) o[to + k] += s[from + k];
-      }
+  const idx = indices.cpu, s = src.cpu, o = out.cpu;
+  checkIndices(op, idx, len, axisRange(a, base.shape));
+  o.set(base.cpu);
+  for (let b = 0; b < outer; b++) {
+    for (let j = 0; j < nIdx; j++) {
+      const from = (b * nIdx + j) * inner, to = (b * len + idx[j]) * inner;
+      for (let k = 0; k < inner; k++) o[to + k] += s[from + k];
     }
-    return out;
   }
-  if (nIdx === 0) {
-    runtime().copy(base.buffer, 0, out.buffer, 0, base.size * 4);
-    return out;
-  }
-  const links = Tensor.empty([len + nIdx], 'i32', 'webgpu', op);
-  const link = runtime().kernel('indexing.scatterAdd.links', LINKS_WGSL);
-  runtime().dispatch(link, { indices: indices.binding(), links: links.binding() }, { len, nidx: nIdx }, grid1(Math.ceil((len + nIdx) / WG)));
-  const t = base.dtype;
-  const sum = runtime().kernel('indexing.scatterAdd.sum', scatterSumCode(t));
-  runtime().dispatch(sum, { base: base.binding(), links: links.binding(), src: src.binding(), y: out.binding() }, { n: out.size, inner, nidx: nIdx, len }, grid1(Math.ceil(out.size / WG)));
-  links.dispose();
   return out;
+}
+
+/** scatterAdd on the GPU: by a CSR index of `indices` and a segment sum (kernels/segment.ts). */
+function scatterAddGPU(base: Tensor, indices: Tensor, src: Tensor, axis: number): Tensor {
+  return scatterAddCSR(src, indices, axis, base.shape, base);
 }
 
 // ---------------------------------------------------------------- oneHot
@@ -142,20 +133,6 @@ const ONE_HOT_WGSL = linearKernel(
   '  y[i] = select(p.off, p.on, labels[i / p.classes] == i32(i % p.classes));',
 );
 
-/** links = [head: len | next: nidx] */
-const LINKS_WGSL = linearKernel(
-  { uniforms: { len: 'u32', nidx: 'u32' }, read: { indices: 'i32' }, write: { links: 'i32' }, wg: WG },
-  `  if (i >= p.len + p.nidx) { return; }
-  var want: i32;
-  var j: u32;
-  if (i < p.len) { want = i32(i); j = 0u; } else { want = indices[i - p.len]; j = i - p.len + 1u; }
-  var found = -1;
-  for (; j < p.nidx; j++) {
-    if (indices[j] == want) { found = i32(j); break; }
-  }
-  links[i] = found;`,
-);
-
 const gatherCode = memoCode((t: DType) => linearKernel(
   { uniforms: { n: 'u32', inner: 'u32', nidx: 'u32', len: 'u32', fill: t }, read: { x: t, indices: 'i32' }, write: { y: t }, wg: WG, bound: 'n' },
   `  let k = i % p.inner;
@@ -165,16 +142,3 @@ const gatherCode = memoCode((t: DType) => linearKernel(
   y[i] = x[((t / p.nidx) * p.len + u32(idx)) * p.inner + k];`,
 ));
 
-const scatterSumCode = memoCode((t: DType) => linearKernel(
-  { uniforms: { n: 'u32', inner: 'u32', nidx: 'u32', len: 'u32' }, read: { base: t, links: 'i32', src: t }, write: { y: t }, wg: WG, bound: 'n' },
-  `  let k = i % p.inner;
-  let t = i / p.inner;
-  let row = (t / p.len) * p.nidx; // first src row of this outer slice
-  var acc = base[i];
-  var j = links[t % p.len];
-  while (j >= 0) {
-    acc += src[(row + u32(j)) * p.inner + k];
-    j = links[p.len + u32(j)];
-  }
-  y[i] = acc;`,
-));
