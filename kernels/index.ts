@@ -19,3 +19,5 @@ export * from './upsample.js';
 export * from './conv.js';
 export * from './optim.js';
 export * from './roi-align.js';
+export * from './boxes.js';
+export * from './nms.js';

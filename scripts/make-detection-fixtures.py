@@ -106,6 +106,13 @@ for n, k, thr in ((80, 4, 0.5), (40, 1, 0.4), (250, 7, 0.6)):  # 250 boxes = 100
     idx = torch.randint(0, k, (n,), generator=g)
     batched.append({'boxes': flat(b), 'scores': flat(s), 'idxs': idx.tolist(), 'threshold': thr,
                     'keep': batched_nms(b, s, idx, thr).tolist()})
+# above 4000 coordinates torchvision runs per-class NMS (_batched_nms_vanilla) and sorts the kept boxes
+# by score without a stable sort: distinct scores here, so the order is defined
+b = rand_boxes(1200, size=200.0)
+s = torch.randperm(1200, generator=g).to(torch.float32) / 1200
+idx = torch.randint(0, 5, (1200,), generator=g)
+batched.append({'boxes': flat(b), 'scores': flat(s), 'idxs': idx.tolist(), 'threshold': 0.5,
+                'keep': batched_nms(b, s, idx, 0.5).tolist()})
 write('nms.json', {'meta': meta, 'nms': nms_cases, 'batched': batched})
 
 # ---------------------------------------------------------------- box ops and the box coder

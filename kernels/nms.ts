@@ -1,0 +1,249 @@
+// Non-maximum suppression on the GPU with exactly torchvision.ops.nms's semantics
+// (torchvision/csrc/ops/cpu/nms_kernel.cpp): boxes are visited in descending score order, ties in
+// ascending index (torchvision sorts with stable=True), and a box is suppressed when its IoU with an
+// already kept box is strictly above the threshold. IoU = inter / (area_i + area_j − inter), with
+// areas (x2 − x1)·(y2 − y1), in float32.
+//
+// Nothing is read back. Three passes:
+//   1. order: the rank of each box in (score desc, index asc), by counting (O(N²) compares, fine at
+//      NMS sizes; a caller that already sorted passes `order`);
+//   2. mask: bit j of row i is set when sorted box j > i overlaps sorted box i above the threshold,
+//      rows of ⌈N/32⌉ 32-bit words, one invocation per (row, word);
+//   3. sweep: one workgroup walks the words in order: one invocation resolves the 32 boxes of the
+//      current word (a box is kept unless a kept box's row has marked it), then all invocations OR
+//      the rows of the boxes just kept into the later words of the `removed` bitmap in workgroup
+//      memory. Output: the kept indices in score order and their count, both on the device.
+//
+// batched_nms uses torchvision's coordinate trick (boxes + idx·(max coordinate + 1), in float32)
+// when torchvision does (N·4 ≤ 4000 on the CPU), and otherwise per-class NMS (torchvision's
+// _batched_nms_vanilla: IoU on the raw coordinates, boxes of different classes never suppress each
+// other), both in one global score order.
+
+import { check, checkInputs, fmtShape } from './errors.js';
+import { runtime, grid1 } from './runtime.js';
+import { kernelHeader, linearKernel } from './wgsl.js';
+import { Tensor } from './tensor.js';
+import { checkBoxes, type IndexList } from './boxes.js';
+import { max as reduceMax } from './reduce.js';
+
+const WG = 256;
+/** removed-bitmap words held in workgroup memory: up to 65,536 boxes per call */
+const MAX_WORDS = 2048;
+const f = Math.fround;
+
+/** torchvision's batched_nms switches to per-class NMS above this many box coordinates (CPU tensors). */
+export const BATCHED_NMS_TRICK_MAX = 4000;
+
+export interface NmsOptions {
+  /** keep at most this many (the post-NMS top-n); default all */
+  maxOutput?: number;
+  /** i32 [N]: the box indices already in descending score order (ties by ascending index) */
+  order?: Tensor;
+}
+
+/**
+ * torchvision.ops.nms: boxes f32 [N, 4], scores f32 [N] -> the kept indices in descending score
+ * order, as an IndexList of capacity min(N, maxOutput).
+ */
+export function nms(boxes: Tensor, scores: Tensor, iouThreshold: number, opts: NmsOptions = {}): IndexList {
+  return nmsImpl('nms', boxes, scores, null, iouThreshold, opts);
+}
+
+/** torchvision.ops.batched_nms: boxes of different categories (idxs i32 [N]) never suppress each other. */
+export function batchedNms(boxes: Tensor, scores: Tensor, idxs: Tensor, iouThreshold: number, opts: NmsOptions = {}): IndexList {
+  return nmsImpl('batchedNms', boxes, scores, idxs, iouThreshold, opts);
+}
+
+/** Indices in descending score order, ties by ascending index (torch.sort(descending=True, stable=True)). */
+export function scoreOrder(scores: Tensor): Tensor {
+  const op = 'scoreOrder';
+  checkInputs(op, [scores]);
+  check(scores.dtype === 'f32' && scores.rank === 1, op, () => `scores must be f32 [N], got ${scores.dtype} ${fmtShape(scores.shape)}`);
+  const N = scores.shape[0];
+  const out = Tensor.empty([N], 'i32', scores.device, op);
+  if (N === 0) return out;
+  if (scores.device === 'cpu') {
+    const s = scores.cpu;
+    const idx = Array.from({ length: N }, (_, i) => i).sort((a, b) => (s[b] - s[a]) || a - b);
+    out.cpu.set(idx);
+    return out;
+  }
+  // rank_i = #{j: s_j > s_i} + #{j < i: s_j = s_i}; a workgroup stages 256 scores at a time
+  const k = runtime().kernel('nms.order', `${kernelHeader({ uniforms: { n: 'u32' }, read: { s: 'f32' }, write: { order: 'i32' }, wg: WG, preamble: `var<workgroup> tile: array<f32, ${WG}>;` })}
+  let i = (wid.x + wid.y * nwg.x) * ${WG}u + li;
+  let si = s[min(i, p.n - 1u)];
+  var rank = 0u;
+  for (var t = 0u; t < p.n; t += ${WG}u) {
+    tile[li] = s[min(t + li, p.n - 1u)];
+    workgroupBarrier();
+    let m = min(${WG}u, p.n - t);
+    for (var u = 0u; u < m; u++) {
+      let sj = tile[u];
+      rank += select(0u, 1u, (sj > si) | ((sj == si) & (t + u < i)));
+    }
+    workgroupBarrier();
+  }
+  if (i < p.n) { order[rank] = i32(i); }
+}`);
+  runtime().dispatch(k, { s: scores.binding(), order: out.binding() }, { n: N }, grid1(Math.ceil(N / WG)));
+  return out;
+}
+
+function nmsImpl(op: string, boxes: Tensor, scores: Tensor, idxs: Tensor | null, thr: number, opts: NmsOptions): IndexList {
+  const inputs = [boxes, scores, ...(idxs ? [idxs] : []), ...(opts.order ? [opts.order] : [])];
+  checkInputs(op, inputs);
+  const N = checkBoxes(op, boxes);
+  check(scores.dtype === 'f32' && scores.rank === 1 && scores.shape[0] === N, op, () => `scores must be f32 [${N}] for boxes ${fmtShape(boxes.shape)}, got ${scores.dtype} ${fmtShape(scores.shape)}`);
+  if (idxs) check(idxs.dtype === 'i32' && idxs.rank === 1 && idxs.shape[0] === N, op, () => `idxs must be i32 [${N}] for boxes ${fmtShape(boxes.shape)}, got ${idxs.dtype} ${fmtShape(idxs.shape)}`);
+  if (opts.order) check(opts.order.dtype === 'i32' && opts.order.rank === 1 && opts.order.shape[0] === N, op, () => `order must be i32 [${N}], got ${opts.order!.dtype} ${fmtShape(opts.order!.shape)}`);
+  check(Number.isFinite(thr), op, `iouThreshold must be a number, got ${thr}`);
+  const cap = Math.min(N, opts.maxOutput ?? N);
+  check(Number.isInteger(cap) && cap >= 0, op, `maxOutput must be a non-negative integer, got ${opts.maxOutput}`);
+  const trick = idxs !== null && N * 4 <= BATCHED_NMS_TRICK_MAX;
+  const indices = Tensor.empty([cap], 'i32', boxes.device, op);
+  const count = Tensor.empty([1], 'i32', boxes.device, op);
+  if (boxes.device === 'cpu') {
+    const keep = greedyNmsCPU(boxes.cpu, scores.cpu, idxs?.cpu ?? null, thr, trick, opts.order?.cpu);
+    indices.cpu.fill(-1);
+    const c = Math.min(cap, keep.length);
+    indices.cpu.set(keep.slice(0, c));
+    count.cpu[0] = c;
+    return { indices, count };
+  }
+  if (N === 0) {
+    runtime().clear(count.buffer, 4);
+    return { indices, count };
+  }
+  const words = Math.ceil(N / 32);
+  check(words <= MAX_WORDS, op, `takes at most ${MAX_WORDS * 32} boxes per call, got ${N}`);
+  const order = opts.order ?? scoreOrder(scores);
+  const maxc = trick ? reduceMax(boxes) : null;
+  const mask = Tensor.empty([N * words], 'u32', 'webgpu', op);
+  const batched = idxs !== null;
+  const read: Record<string, string> = { b: 'vec4<f32>', order: 'i32', ...(batched ? { idxs: 'i32' } : {}), ...(trick ? { maxc: 'f32' } : {}) };
+  // the box as NMS sees it: shifted by its class offset under the coordinate trick
+  const boxOf = trick
+    ? 'fn box_of(j: i32) -> vec4<f32> { let off = f32(idxs[j]) * (maxc[0] + 1.0); return b[j] + vec4<f32>(off); }'
+    : 'fn box_of(j: i32) -> vec4<f32> { return b[j]; }';
+  const maskK = runtime().kernel('nms.mask', linearKernel({ uniforms: { n: 'u32', N: 'u32', words: 'u32', thr: 'f32' }, read, write: { mask: 'u32' }, wg: WG, bound: 'n' }, /* wgsl */ `
+  let row = i / p.words;
+  let w = i % p.words;
+  if (w * 32u + 31u <= row) { mask[i] = 0u; return; }
+  let oi = order[row];
+  let bi = box_of(oi);
+  let area_i = (bi.z - bi.x) * (bi.w - bi.y);
+  var bits = 0u;
+  let last = min(32u, p.N - w * 32u);
+  for (var t = 0u; t < last; t++) {
+    let col = w * 32u + t;
+    let oj = order[col];
+    let bj = box_of(oj);
+    let wh = max(min(bi.zw, bj.zw) - max(bi.xy, bj.xy), vec2<f32>(0.0));
+    let inter = wh.x * wh.y;
+    let area_j = (bj.z - bj.x) * (bj.w - bj.y);
+    let uni = area_i + area_j - inter;
+    // 0/0 is NaN in torchvision, and NaN > thr is false: never suppressed
+    var over = (uni != 0.0) & (inter / uni > p.thr);
+    ${batched && !trick ? 'over = over & (idxs[oi] == idxs[oj]);' : ''}
+    bits |= select(0u, 1u << t, over & (col > row));
+  }
+  mask[i] = bits;`).replace('@compute', `${boxOf}\n@compute`));
+  const maskBufs: Record<string, ReturnType<Tensor['binding']>> = { b: boxes.binding(), order: order.binding(), mask: mask.binding() };
+  if (batched) maskBufs.idxs = idxs!.binding();
+  if (maxc) maskBufs.maxc = maxc.binding();
+  runtime().dispatch(maskK, maskBufs, { n: N * words, N, words, thr: f32Below(thr) }, grid1(Math.ceil((N * words) / WG)));
+  const sweep = runtime().kernel('nms.sweep', `${kernelHeader({
+    uniforms: { N: 'u32', words: 'u32', cap: 'u32' }, read: { mask: 'u32', order: 'i32' }, write: { keep: 'i32', count: 'i32' }, wg: WG,
+    preamble: `var<workgroup> removed: array<u32, ${MAX_WORDS}>;\nvar<workgroup> kept_bits: u32;\nvar<workgroup> kept_n: u32;`,
+  })}
+  for (var w = li; w < p.words; w += ${WG}u) { removed[w] = 0u; }
+  if (li == 0u) { kept_n = 0u; }
+  workgroupBarrier();
+  for (var w = 0u; w < p.words; w++) {
+    if (li == 0u) {
+      var rem = removed[w];
+      var bits = 0u;
+      var n = kept_n;
+      let last = min(32u, p.N - w * 32u);
+      for (var t = 0u; t < last; t++) {
+        if (((rem >> t) & 1u) == 0u) {
+          if (n < p.cap) {
+            let row = w * 32u + t;
+            keep[n] = order[row];
+            n++;
+            bits |= 1u << t;
+            rem |= mask[row * p.words + w];
+          }
+        }
+      }
+      kept_bits = bits;
+      kept_n = n;
+    }
+    let kb = workgroupUniformLoad(&kept_bits);
+    for (var v = w + 1u + li; v < p.words; v += ${WG}u) {
+      var acc = removed[v];
+      for (var t = 0u; t < 32u; t++) {
+        if (((kb >> t) & 1u) != 0u) { acc |= mask[(w * 32u + t) * p.words + v]; }
+      }
+      removed[v] = acc;
+    }
+    workgroupBarrier();
+  }
+  let total = workgroupUniformLoad(&kept_n);
+  for (var j = total + li; j < p.cap; j += ${WG}u) { keep[j] = -1; }
+  if (li == 0u) { count[0] = i32(total); }
+}`);
+  if (cap === 0) runtime().clear(count.buffer, 4);
+  else runtime().dispatch(sweep, { mask: mask.binding(), order: order.binding(), keep: indices.binding(), count: count.binding() }, { N, words, cap }, [1]);
+  mask.dispose();
+  maxc?.dispose();
+  if (!opts.order) order.dispose();
+  return { indices, count };
+}
+
+/**
+ * The float32 t with (v > t) ⇔ (v > thr) for every float32 v: torchvision compares the float32 IoU
+ * with the threshold as a double, so a threshold that rounds up in float32 (0.3 -> 0.30000001) must
+ * move one step down.
+ */
+export function f32Below(thr: number): number {
+  const t = f(thr);
+  if (t <= thr || !Number.isFinite(t)) return t;
+  const bits = new Float32Array([t]);
+  const u = new Int32Array(bits.buffer);
+  u[0] += t > 0 ? -1 : 1;
+  return t === 0 ? -1.401298464324817e-45 : bits[0];
+}
+
+/**
+ * The plain greedy reference, in float32 arithmetic as torchvision's CPU kernel: visit boxes in
+ * descending score order (stable), keep a box unless a kept box overlaps it with IoU > thr.
+ */
+export function greedyNmsCPU(b: ArrayLike<number>, s: ArrayLike<number>, idxs: ArrayLike<number> | null, thr: number, trick: boolean, order?: ArrayLike<number>): number[] {
+  const N = s.length;
+  let boxes = Array.from(b, f);
+  if (trick && idxs && N > 0) {
+    const maxc = boxes.reduce((a, v) => Math.max(a, v), -Infinity);
+    boxes = boxes.map((v, i) => f(v + f(idxs[i >> 2] * f(maxc + 1))));
+  }
+  const ord = order ? Array.from(order) : Array.from({ length: N }, (_, i) => i).sort((x, y) => (s[y] - s[x]) || x - y);
+  const area = (i: number): number => f(f(boxes[i * 4 + 2] - boxes[i * 4]) * f(boxes[i * 4 + 3] - boxes[i * 4 + 1]));
+  const suppressed = new Uint8Array(N);
+  const keep: number[] = [];
+  for (let a = 0; a < N; a++) {
+    const i = ord[a];
+    if (suppressed[i]) continue;
+    keep.push(i);
+    const ai = area(i);
+    for (let c = a + 1; c < N; c++) {
+      const j = ord[c];
+      if (suppressed[j] || (idxs && !trick && idxs[i] !== idxs[j])) continue;
+      const w = Math.max(0, f(Math.min(boxes[i * 4 + 2], boxes[j * 4 + 2]) - Math.max(boxes[i * 4], boxes[j * 4])));
+      const h = Math.max(0, f(Math.min(boxes[i * 4 + 3], boxes[j * 4 + 3]) - Math.max(boxes[i * 4 + 1], boxes[j * 4 + 1])));
+      const inter = f(w * h);
+      const ovr = f(inter / f(f(ai + area(j)) - inter));
+      if (ovr > thr) suppressed[j] = 1;
+    }
+  }
+  return keep;
+}
