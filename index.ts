@@ -13,3 +13,4 @@ export {
   scatterAdd, slice, softmax, softmaxKL, split, sum, transpose, upsampleBilinear, where, type BatchNormOptions,
 } from './autograd/index.js';
 export type { AvgPool2dOptions, MaxPool2dOptions } from './kernels/index.js';
+export * from './detection/index.js';
