@@ -232,6 +232,7 @@ function cases(args: Args, fallback: boolean): Case[] {
     memCase('sum axis 0', [R, C], 4 * (n + C), C, (x) => raw.sum(x, 0), (tf, x) => tf.sum(x, 0)),
     memCase('softmax last axis', [R, 1000], 8 * R * 1000, R * 1000, (x) => raw.softmax(x), (tf, x) => tf.softmax(x), [1]),
   );
+  if (!args.sizes) list.push(...primitiveCases(args));
   return list;
 }
 
@@ -453,6 +454,73 @@ function detectionCases(args: Args, fallback: boolean): Case[] {
       },
     },
   ];
+}
+
+// ---------------------------------------------------------------- sort, top-k, segments (kernels/sort.ts, segment.ts)
+// GB/s counts the input read once and the outputs written once. The peer: tfjs topk (no stable
+// sort exists there; its topk of k = n is the nearest to a full sort).
+
+function primitiveCases(args: Args): Case[] {
+  const list: Case[] = [];
+  for (const n of args.quick ? [4000] : [4000, 100_000]) {
+    list.push({
+      name: `sort descending ${n}`, shape: `[${n}]`, bytes: 12 * n, outBytes: 8 * n,
+      ours: () => {
+        const x = randn([n]);
+        return { op: () => void raw.sort(x, { descending: true }), inputs: [x] };
+      },
+      peer: (tf) => {
+        const x = tf.randomNormal([n]);
+        return { op: () => void tf.topk(x, n, true), inputs: [x] };
+      },
+    });
+  }
+  const [B, n, k] = args.quick ? [2, 4000, 100] : [8, 4000, 1000];
+  list.push({
+    name: `topk ${k} of ${n}`, shape: `[${B}, ${n}]`, bytes: 4 * B * n + 8 * B * k, outBytes: 8 * B * k,
+    ours: () => {
+      const x = randn([B, n]);
+      return { op: () => void raw.topk(x, k), inputs: [x] };
+    },
+    peer: (tf) => {
+      const x = tf.randomNormal([B, n]);
+      return { op: () => void tf.topk(x, k, true), inputs: [x] };
+    },
+  });
+  // message passing: E edges onto V nodes with F features; gather backward: E rows into V
+  const [E, V, F] = args.quick ? [20_000, 2_000, 32] : [100_000, 10_000, 64];
+  const ids = (): Tensor => raw.cast(raw.unary('affine', raw.rand([E]), V * 0.999999, 0), 'i32');
+  list.push({
+    name: 'buildCSR', shape: `${E} ids -> ${V} segments`, bytes: 12 * E + 4 * V, outBytes: 4 * (E + V + 1),
+    ours: () => {
+      const idx = ids();
+      return { op: () => void raw.buildCSR(idx, V), inputs: [idx] };
+    },
+  });
+  list.push({
+    name: 'segmentSum (perm)', shape: `[${E}, ${F}] -> [${V}, ${F}]`, bytes: 4 * (E * F + 2 * E + V + V * F), outBytes: 4 * V * F,
+    ours: () => {
+      const idx = ids();
+      const v = randn([E, F]);
+      const { offsets, perm } = raw.buildCSR(idx, V);
+      return { op: () => void raw.segmentSum(v, offsets, { perm }), inputs: [idx, v, offsets, perm] };
+    },
+  });
+  list.push({
+    name: 'scatterAdd (gather backward)', shape: `[${E}, ${F}] -> [${V}, ${F}]`, bytes: 4 * (E * F + E + 2 * V * F), outBytes: 4 * V * F,
+    ours: () => {
+      const idx = ids();
+      const src = randn([E, F]);
+      const base = randn([V, F]);
+      return { op: () => void raw.scatterAdd(base, idx, src, 0), inputs: [idx, src, base] };
+    },
+    peer: (tf) => {
+      const idx = tf.randomUniform([E, 1], 0, V, 'int32');
+      const src = tf.randomNormal([E, F]);
+      return { op: () => void tf.scatterND(idx, src, [V, F]), inputs: [idx, src] };
+    },
+  });
+  return list;
 }
 
 // ---------------------------------------------------------------- main

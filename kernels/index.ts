@@ -21,3 +21,5 @@ export * from './optim.js';
 export * from './roi-align.js';
 export * from './boxes.js';
 export * from './nms.js';
+export * from './sort.js';
+export * from './segment.js';
