@@ -2,3 +2,4 @@
 // helpers around the GPU kernels of kernels/boxes.ts, kernels/nms.ts and kernels/roi-align.ts.
 export * from './box-coder.js';
 export * from './poolers.js';
+export * from './topk.js';

@@ -5,8 +5,8 @@
 // areas (x2 − x1)·(y2 − y1), in float32.
 //
 // Nothing is read back. Three passes:
-//   1. order: the rank of each box in (score desc, index asc), by counting (O(N²) compares, fine at
-//      NMS sizes; a caller that already sorted passes `order`);
+//   1. order: the boxes by descending score, ties by ascending index (the stable radix sort of
+//      kernels/sort.ts; a caller that already sorted, e.g. by a top-k, passes `order`);
 //   2. mask: bit j of row i is set when sorted box j > i overlaps sorted box i above the threshold,
 //      rows of ⌈N/32⌉ 32-bit words, one invocation per (row, word);
 //   3. sweep: one workgroup walks the words in order: one invocation resolves the 32 boxes of the
@@ -25,6 +25,7 @@ import { kernelHeader, linearKernel } from './wgsl.js';
 import { Tensor } from './tensor.js';
 import { checkBoxes, type IndexList } from './boxes.js';
 import { max as reduceMax } from './reduce.js';
+import { argsort } from './sort.js';
 
 const WG = 256;
 /** removed-bitmap words held in workgroup memory: up to 65,536 boxes per call */
@@ -59,34 +60,8 @@ export function scoreOrder(scores: Tensor): Tensor {
   const op = 'scoreOrder';
   checkInputs(op, [scores]);
   check(scores.dtype === 'f32' && scores.rank === 1, op, () => `scores must be f32 [N], got ${scores.dtype} ${fmtShape(scores.shape)}`);
-  const N = scores.shape[0];
-  const out = Tensor.empty([N], 'i32', scores.device, op);
-  if (N === 0) return out;
-  if (scores.device === 'cpu') {
-    const s = scores.cpu;
-    const idx = Array.from({ length: N }, (_, i) => i).sort((a, b) => (s[b] - s[a]) || a - b);
-    out.cpu.set(idx);
-    return out;
-  }
-  // rank_i = #{j: s_j > s_i} + #{j < i: s_j = s_i}; a workgroup stages 256 scores at a time
-  const k = runtime().kernel('nms.order', `${kernelHeader({ uniforms: { n: 'u32' }, read: { s: 'f32' }, write: { order: 'i32' }, wg: WG, preamble: `var<workgroup> tile: array<f32, ${WG}>;` })}
-  let i = (wid.x + wid.y * nwg.x) * ${WG}u + li;
-  let si = s[min(i, p.n - 1u)];
-  var rank = 0u;
-  for (var t = 0u; t < p.n; t += ${WG}u) {
-    tile[li] = s[min(t + li, p.n - 1u)];
-    workgroupBarrier();
-    let m = min(${WG}u, p.n - t);
-    for (var u = 0u; u < m; u++) {
-      let sj = tile[u];
-      rank += select(0u, 1u, (sj > si) | ((sj == si) & (t + u < i)));
-    }
-    workgroupBarrier();
-  }
-  if (i < p.n) { order[rank] = i32(i); }
-}`);
-  runtime().dispatch(k, { s: scores.binding(), order: out.binding() }, { n: N }, grid1(Math.ceil(N / WG)));
-  return out;
+  // the stable radix sort of kernels/sort.ts (NaN above +inf, as torch.sort), on either backend
+  return argsort(scores, { descending: true });
 }
 
 function nmsImpl(op: string, boxes: Tensor, scores: Tensor, idxs: Tensor | null, thr: number, opts: NmsOptions): IndexList {
@@ -226,7 +201,10 @@ export function greedyNmsCPU(b: ArrayLike<number>, s: ArrayLike<number>, idxs: A
     const maxc = boxes.reduce((a, v) => Math.max(a, v), -Infinity);
     boxes = boxes.map((v, i) => f(v + f(idxs[i >> 2] * f(maxc + 1))));
   }
-  const ord = order ? Array.from(order) : Array.from({ length: N }, (_, i) => i).sort((x, y) => (s[y] - s[x]) || x - y);
+  // descending, NaN first (torch.sort counts NaN as the largest), ties by ascending index
+  const key = (i: number): number => (Number.isNaN(s[i]) ? Infinity : s[i]);
+  const rank = (i: number): number => (Number.isNaN(s[i]) ? 1 : 0);
+  const ord = order ? Array.from(order) : Array.from({ length: N }, (_, i) => i).sort((x, y) => rank(y) - rank(x) || key(y) - key(x) || x - y);
   const area = (i: number): number => f(f(boxes[i * 4 + 2] - boxes[i * 4]) * f(boxes[i * 4 + 3] - boxes[i * 4 + 1]));
   const suppressed = new Uint8Array(N);
   const keep: number[] = [];

@@ -11,21 +11,26 @@
 // The bilinear weight of a sample is a product of a row weight and a column weight (the border rule
 // too: a sample is dropped when its row or its column is out of range), which the backward uses.
 //
-// Backward (deterministic, no float atomics): one invocation per input element (b, c, y, x) gathers
-// from every ROI of image b the samples whose row stencil touches y and whose column stencil
-// touches x. The samples of one dimension lie on a uniform lattice start + (j + 0.5)·bin/grid,
-// j < pooled·grid, so the candidates are found by inverting it (widened by one step on each side),
-// and each candidate's weight is recomputed with the forward's own arithmetic. The cost is one
-// cheap range test per (input element, ROI) plus the touching samples; the CPU reference scatters
-// as torchvision does.
+// Backward (deterministic, no float atomics), two paths on the GPU:
+//  - a fixed sampling ratio (Mask R-CNN's 2): each (ROI, bin, sample, corner) is an entry with its
+//    input pixel and weight; buildCSR (kernels/segment.ts) groups the entries by pixel with a stable
+//    counting sort and one invocation per input element sums its pixel's entries in entry order;
+//  - the adaptive grid, whose sample count depends on the ROIs (which stay on the GPU): one
+//    invocation per input element (b, c, y, x) gathers from every ROI of image b the samples whose
+//    row stencil touches y and whose column stencil touches x. The samples of one dimension lie on
+//    a uniform lattice start + (j + 0.5)·bin/grid, j < pooled·grid, so the candidates are found by
+//    inverting it (widened by one step on each side), and each candidate's weight is recomputed
+//    with the forward's own arithmetic. One range test per (input element, ROI).
+// The CPU reference scatters as torchvision does.
 //
 // A levels selection (for MultiScaleRoIAlign) restricts an op to the ROIs with levels[k] == level:
 // the forward writes only those rows of `out`, the backward gathers only from them.
 
 import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
-import { kernelHeader } from './wgsl.js';
+import { kernelHeader, linearKernel } from './wgsl.js';
 import { Tensor, type Shape } from './tensor.js';
+import { buildCSR } from './segment.js';
 
 const WG = 256;
 
@@ -271,6 +276,76 @@ function roiAlignInto(op: string, x: Tensor, rois: Tensor, g: Resolved, out: Ten
   runtime().dispatch(k, bufs, uniformsOf(g, out.size, x.shape, K, sel?.level ?? -1), grid1(Math.ceil(out.size / WG)));
 }
 
+/**
+ * The backward for a fixed sampling ratio: every (ROI, bin, sample, corner) is one entry with its
+ * input pixel (b, y, x) and weight w_y·w_x / count (pixel −1 for a dropped sample or another
+ * level's ROI); buildCSR groups the entries by pixel with a stable counting sort, and one invocation
+ * per input element (b, c, y, x) sums w · dy[k, c, ph, pw] over its pixel's entries, in entry order.
+ * (K·PH·PW·sr²·4 entries, known without reading anything back; the adaptive grid's count depends on
+ * the ROIs, which stay on the GPU, so it takes the gather path.)
+ */
+function backwardCSR(grad: Tensor, rois: Tensor, inputShape: Shape, g: Resolved, dx: Tensor, sel?: RoiLevelSelection): void {
+  const [, , H, W] = inputShape;
+  const K = rois.shape[0];
+  const per = 4 * g.sr * g.sr; // entries per bin
+  const nnz = K * g.PH * g.PW * per;
+  const op = 'roiAlignBackward';
+  const pix = Tensor.empty([nnz], 'i32', 'webgpu', op);
+  const wts = Tensor.empty([nnz], 'f32', 'webgpu', op);
+  const levels: Record<string, string> = sel ? { levels: 'i32' } : {};
+  const entries = `${kernelHeader({ uniforms: STRUCT, read: { rois: 'f32', ...levels }, write: { pix: 'i32', wts: 'f32' }, wg: WG })}
+  let i = (wid.x + wid.y * nwg.x) * ${WG}u + li;
+  if (i >= p.n) { return; }
+  let sr = u32(p.sr);
+  let corner = i % 4u;
+  let s = i / 4u;
+  let ix = i32(s % sr);
+  let iy = i32((s / sr) % sr);
+  let bin = s / (sr * sr);
+  let pw = bin % p.PW;
+  let ph = (bin / p.PW) % p.PH;
+  let k = bin / (p.PW * p.PH);
+  pix[i] = -1;
+  wts[i] = 0.0;
+  ${sel ? 'if (levels[k] != p.level) { return; }' : ''}
+  let q = roi_geom(k);
+  if ((q.b < 0) | (q.b >= i32(p.N))) { return; }
+  let ly = lin(sample_at(q.sh, q.bh, q.gh, ph, iy), p.H);
+  let lx = lin(sample_at(q.sw, q.bw, q.gw, pw, ix), p.W);
+  if (!(ly.ok & lx.ok)) { return; }
+  let hy = (corner & 2u) != 0u;
+  let hx = (corner & 1u) != 0u;
+  let y = select(ly.lo, ly.hi, hy);
+  let x = select(lx.lo, lx.hi, hx);
+  pix[i] = i32((u32(q.b) * p.H + y) * p.W + x);
+  wts[i] = select(ly.wl, ly.wh, hy) * select(lx.wl, lx.wh, hx) / q.count;
+}`;
+  const ek = runtime().kernel('roi-align.entries', injectAfterBindings(entries, GEOM_WGSL));
+  const eb: Record<string, ReturnType<Tensor['binding']>> = { rois: rois.binding(), pix: pix.binding(), wts: wts.binding() };
+  if (sel) eb.levels = sel.levels.binding();
+  runtime().dispatch(ek, eb, uniformsOf(g, nnz, inputShape, K, sel?.level ?? -1), grid1(Math.ceil(nnz / WG)));
+  const { offsets, perm } = buildCSR(pix, inputShape[0] * H * W);
+  pix.dispose();
+  const sum = runtime().kernel('roi-align.csrSum', linearKernel({
+    uniforms: { n: 'u32', C: 'u32', HW: 'u32', bins: 'u32', per: 'u32' }, read: { offsets: 'i32', perm: 'i32', wts: 'f32', dy: 'f32' }, write: { dx: 'f32' }, wg: WG, bound: 'n',
+  }, /* wgsl */ `
+  let px = i % p.HW;
+  let c = (i / p.HW) % p.C;
+  let s = (i / (p.HW * p.C)) * p.HW + px;
+  var acc = 0.0;
+  for (var t = offsets[s]; t < offsets[s + 1u]; t++) {
+    let e = u32(perm[t]);
+    let bin = e / p.per;
+    acc += wts[e] * dy[((bin / p.bins) * p.C + c) * p.bins + bin % p.bins];
+  }
+  dx[i] = acc;`));
+  runtime().dispatch(sum, { offsets: offsets.binding(), perm: perm.binding(), wts: wts.binding(), dy: grad.binding(), dx: dx.binding() },
+    { n: dx.size, C: inputShape[1], HW: H * W, bins: g.PH * g.PW, per }, grid1(Math.ceil(dx.size / WG)));
+  offsets.dispose();
+  perm.dispose();
+  wts.dispose();
+}
+
 /** Places helper functions between the bindings and the entry point. */
 function injectAfterBindings(code: string, helpers: string): string {
   const at = code.indexOf('@compute');
@@ -328,6 +403,10 @@ export function roiAlignBackward(grad: Tensor, rois: Tensor, inputShape: Shape, 
   }
   if (K === 0) {
     runtime().clear(dx.buffer, dx.size * 4);
+    return dx;
+  }
+  if (g.sr > 0) {
+    backwardCSR(grad, rois, inputShape, g, dx, sel);
     return dx;
   }
   const levels: Record<string, string> = sel ? { levels: 'i32' } : {};

@@ -90,6 +90,13 @@ describe('nms', () => {
     expect(Array.from(await scoreOrder(g).data())).toEqual(Array.from(await scoreOrder(c).data()));
   });
 
+  it('visits NaN scores first, as torch.sort does', async () => {
+    const b = [0, 0, 4, 4, 0, 0, 4, 4, 10, 10, 12, 12, 10, 10, 12, 12];
+    const s = [0.9, NaN, 0.5, Infinity];
+    expect(greedyNmsCPU(b, s, null, 0.5, false)).toEqual([1, 3]);
+    for (const dev of devices()) expect(await kept(nms(tensor(b, [4, 4], { device: dev }), tensor(s, [4], { device: dev }), 0.5))).toEqual([1, 3]);
+  });
+
   it('suppresses only above the threshold as torchvision compares (float32 IoU against the double threshold)', async () => {
     // IoU of these two is exactly 1/3 in float32 (0.33333334 > 1/3 as doubles): suppressed at 1/3
     const b = [0, 0, 2, 1, 1, 0, 3, 1];

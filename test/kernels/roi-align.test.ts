@@ -65,16 +65,18 @@ describe('roi align', () => {
     });
   }
 
-  it('the GPU backward is bit-identical when rerun', async () => {
+  it('the GPU backward is bit-identical when rerun, on both paths', async () => {
     if (!hasWebGPU()) return;
     const shape = [2, 4, 11, 9];
     const [gx] = pair(randomArray(size(shape)), shape);
     const [gr] = pair(randomRois(20, 2, 9, 11), [20, 5]);
     const g = tensor(randomArray(20 * 4 * 9), [20, 4, 3, 3]);
-    const opts = { outputSize: 3, aligned: true };
-    const a = await roiAlignBackward(g, gr, gx.shape, opts).data();
-    const b = await roiAlignBackward(g, gr, gx.shape, opts).data();
-    expect(Array.from(b)).toEqual(Array.from(a));
+    // the gather path (adaptive sampling) and the CSR path (fixed sampling ratio)
+    for (const opts of [{ outputSize: 3, aligned: true }, { outputSize: 3, samplingRatio: 2 }]) {
+      const a = await roiAlignBackward(g, gr, gx.shape, opts).data();
+      const b = await roiAlignBackward(g, gr, gx.shape, opts).data();
+      expect(Array.from(b)).toEqual(Array.from(a));
+    }
   });
 
   it('a level selection writes only its rows and gathers only from them', async () => {
