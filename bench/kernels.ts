@@ -3,7 +3,7 @@
 // reduction and softmax kernels, each beside the same op in tfjs-backend-webgpu running on the
 // same Dawn adapter in the same process (its own GPUDevice).
 //
-//   node bench/kernels.js [--json FILE] [--sizes 256,512,...] [--quick] [--reps N] [--no-peer] [--filter REGEX]
+//   node bench/kernels.js [--json FILE] [--sizes 256,512,...] [--quick] [--reps N] [--no-peer] [--filter REGEX] [--det-full]
 //
 // Every figure is the median of >= 10 timed runs after warm-up. A run records the op (repeated
 // `inner` times when one launch is too short to time, the same count for both libraries), submits
@@ -33,10 +33,12 @@ interface Args {
   peer: boolean;
   /** only the rows whose name matches, e.g. --filter conv */
   filter?: RegExp;
+  /** the detection rows at their stated shape (512 ROIs x 256 channels, 800x800) even on a CPU adapter */
+  detFull: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, reps: 10, peer: true };
+  const args: Args = { quick: false, reps: 10, peer: true, detFull: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -50,7 +52,8 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--reps') args.reps = Math.max(10, Number.parseInt(value(), 10));
     else if (a === '--no-peer') args.peer = false;
     else if (a === '--filter') args.filter = new RegExp(value());
-    else throw new Error(`unknown argument ${a} (use --json FILE, --sizes 256,512, --quick, --reps N, --no-peer, --filter REGEX)`);
+    else if (a === '--det-full') args.detFull = true;
+    else throw new Error(`unknown argument ${a} (use --json FILE, --sizes 256,512, --quick, --reps N, --no-peer, --filter REGEX, --det-full)`);
   }
   if (args.sizes?.some((s) => !(s > 0))) throw new Error('--sizes takes positive integers, e.g. --sizes 256,512');
   return args;
@@ -320,14 +323,14 @@ function convCases(args: Args, fallback: boolean): Case[] {
 // ---------------------------------------------------------------- detection (kernels/roi-align.ts, boxes.ts, nms.ts)
 // ROI align forward/backward of Mask R-CNN's box head: 512 ROIs x 256 channels -> 7x7, sampling
 // ratio 2, over a 4-level FPN pyramid (strides 4..32) of an 800x800 image; each ROI pooled from its
-// level. On a CPU adapter (or --quick) 128 ROIs x 64 channels over a 512x512 image. The peer is
-// tfjs cropAndResize (NHWC, boxes normalised, one bilinear sample per output cell, no averaging and
-// no gradient), run per level on the ROIs of that level. NMS: 4000 boxes -> at most 1000 kept
+// level. On a CPU adapter (or --quick) 128 ROIs x 64 channels over a 512x512 image, unless
+// --det-full. The peer is tfjs cropAndResize (NHWC, boxes normalised, one bilinear sample per
+// output cell, no averaging and no gradient), run per level on the ROIs of that level. NMS: 4000 boxes -> at most 1000 kept
 // (threshold 0.7, the RPN's), against tfjs nonMaxSuppression, which reads the boxes back and runs on
 // the CPU. The score order (a full descending sort of 4000 scores) against tfjs topk(k = n).
 
 function detectionCases(args: Args, fallback: boolean): Case[] {
-  const small = args.quick || fallback;
+  const small = !args.detFull && (args.quick || fallback);
   const K = small ? 128 : 512, C = small ? 64 : 256, img = small ? 512 : 800, P = 7, sr = 2;
   const strides = [4, 8, 16, 32];
   const sizes = strides.map((s) => Math.ceil(img / s));
@@ -387,8 +390,9 @@ function detectionCases(args: Args, fallback: boolean): Case[] {
       },
       peer: roiAlignPeer,
     },
-    {
-      name: 'roi align backward (4 levels)',
+    // sampling ratio 2: the CSR path; adaptive sampling: the gather path (kernels/roi-align.ts)
+    ...[sr, -1].map((ratio): Case => ({
+      name: `roi align backward (4 levels${ratio > 0 ? '' : ', adaptive sampling'})`,
       shape,
       bytes: 4 * (featElems + outElems),
       outBytes: 4 * featElems,
@@ -397,11 +401,11 @@ function detectionCases(args: Args, fallback: boolean): Case[] {
         const r = tensor(rois, [K, 5]);
         const lv = tensor(levels, [K], { dtype: 'i32' });
         const op = () => {
-          sizes.forEach((s, q) => void raw.roiAlignBackward(g, r, [1, C, s, s], { outputSize: P, spatialScale: 1 / strides[q], samplingRatio: sr }, { levels: lv, level: q }));
+          sizes.forEach((s, q) => void raw.roiAlignBackward(g, r, [1, C, s, s], { outputSize: P, spatialScale: 1 / strides[q], samplingRatio: ratio }, { levels: lv, level: q }));
         };
         return { op, inputs: [g, r, lv] };
       },
-    },
+    })),
     {
       name: 'box iou matrix',
       shape: `${iouN} x ${iouN}`,

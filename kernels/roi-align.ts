@@ -410,7 +410,36 @@ export function roiAlignBackward(grad: Tensor, rois: Tensor, inputShape: Shape, 
     return dx;
   }
   const levels: Record<string, string> = sel ? { levels: 'i32' } : {};
-  const code = `${kernelHeader({ uniforms: STRUCT, read: { dy: 'f32', rois: 'f32', ...levels }, write: { dx: 'f32' }, wg: WG })}
+  // per ROI, once: its image (−1 when it takes no part) and a conservative box of the input rows
+  // and columns its samples touch, so that the per-element loop rejects most ROIs with one test
+  const extent = `${kernelHeader({ uniforms: STRUCT, read: { rois: 'f32', ...levels }, write: { owner: 'i32', ext: 'vec4<i32>' }, wg: WG })}
+  let k = (wid.x + wid.y * nwg.x) * ${WG}u + li;
+  if (k >= p.K) { return; }
+  owner[k] = -1;
+  ${sel ? 'if (levels[k] != p.level) { return; }' : ''}
+  let q = roi_geom(k);
+  if ((q.b < 0) | (q.b >= i32(p.N)) | (q.gh <= 0) | (q.gw <= 0)) { return; }
+  let y = span(sample_at(q.sh, q.bh, q.gh, 0u, 0), sample_at(q.sh, q.bh, q.gh, p.PH - 1u, q.gh - 1), p.H);
+  let x = span(sample_at(q.sw, q.bw, q.gw, 0u, 0), sample_at(q.sw, q.bw, q.gw, p.PW - 1u, q.gw - 1), p.W);
+  if ((y.x > y.y) | (x.x > x.y)) { return; }
+  owner[k] = q.b;
+  ext[k] = vec4<i32>(y, x);
+}`;
+  const spanFn = `
+// Rows [lo, hi] a lattice from v0 to v1 can touch (widened by one on each side), empty when it lies beyond [−1, size].
+fn span(v0: f32, v1: f32, size: u32) -> vec2<i32> {
+  let a = clamp(min(v0, v1), -4.0, f32(size) + 4.0);
+  let z = clamp(max(v0, v1), -4.0, f32(size) + 4.0);
+  if ((z < -1.0) | (a > f32(size))) { return vec2<i32>(1, 0); }
+  return vec2<i32>(max(i32(floor(max(a, 0.0))) - 1, 0), min(i32(floor(z)) + 2, i32(size) - 1));
+}`;
+  const owner = Tensor.empty([K], 'i32', 'webgpu', op);
+  const ext = Tensor.empty([K * 4], 'i32', 'webgpu', op);
+  const ek = runtime().kernel('roi-align.extent', injectAfterBindings(extent, GEOM_WGSL + spanFn));
+  const eb: Record<string, ReturnType<Tensor['binding']>> = { rois: rois.binding(), owner: owner.binding(), ext: ext.binding() };
+  if (sel) eb.levels = sel.levels.binding();
+  runtime().dispatch(ek, eb, uniformsOf(g, K, inputShape, K, sel?.level ?? -1), grid1(Math.ceil(K / WG)));
+  const code = `${kernelHeader({ uniforms: STRUCT, read: { dy: 'f32', rois: 'f32', owner: 'i32', ext: 'vec4<i32>' }, write: { dx: 'f32' }, wg: WG })}
   let i = (wid.x + wid.y * nwg.x) * ${WG}u + li;
   if (i >= p.n) { return; }
   let xw = i % p.W;
@@ -419,9 +448,10 @@ export function roiAlignBackward(grad: Tensor, rois: Tensor, inputShape: Shape, 
   let b = i32(i / (p.W * p.H * p.C));
   var acc = 0.0;
   for (var k = 0u; k < p.K; k++) {
-    ${sel ? 'if (levels[k] != p.level) { continue; }' : ''}
+    if (owner[k] != b) { continue; }
+    let e = ext[k];
+    if ((i32(yh) < e.x) | (i32(yh) > e.y) | (i32(xw) < e.z) | (i32(xw) > e.w)) { continue; }
     let q = roi_geom(k);
-    if ((q.b != b) | (q.gh <= 0) | (q.gw <= 0)) { continue; }
     let ry = candidates(yh, q.sh, q.bh, q.gh, p.PH);
     if (ry.x > ry.y) { continue; }
     let rx = candidates(xw, q.sw, q.bw, q.gw, p.PW);
@@ -464,8 +494,9 @@ fn candidates(at: u32, start: f32, bin: f32, grid: i32, pooled: u32) -> vec2<i32
   return vec2<i32>(max(i32(lo), 0), min(i32(hi), n - 1));
 }`;
   const kern = runtime().kernel('roi-align.backward', injectAfterBindings(code, helpers));
-  const bufs: Record<string, ReturnType<Tensor['binding']>> = { dy: grad.binding(), rois: rois.binding(), dx: dx.binding() };
-  if (sel) bufs.levels = sel.levels.binding();
-  runtime().dispatch(kern, bufs, uniformsOf(g, dx.size, inputShape, K, sel?.level ?? -1), grid1(Math.ceil(dx.size / WG)));
+  runtime().dispatch(kern, { dy: grad.binding(), rois: rois.binding(), owner: owner.binding(), ext: ext.binding(), dx: dx.binding() },
+    uniformsOf(g, dx.size, inputShape, K, sel?.level ?? -1), grid1(Math.ceil(dx.size / WG)));
+  owner.dispose();
+  ext.dispose();
   return dx;
 }

@@ -89,18 +89,20 @@ describe('roi align', () => {
       const r = tensor(rois, [6, 5], { device: dev });
       const levels = tensor(lv, [6], { dtype: 'i32', device: dev });
       const out = zeros([6, 2, 2, 2], { device: dev });
-      roiAlignLevel(xT, r, { outputSize: 2 }, { levels, level: 1 }, out);
-      const full = await roiAlign(xT, r, { outputSize: 2 }).data();
-      const got = await out.data();
-      for (let k = 0; k < 6; k++) {
-        for (let j = 0; j < 8; j++) expect(got[k * 8 + j]).toBeCloseTo(lv[k] === 1 ? full[k * 8 + j] : 0, 5);
+      for (const opts of [{ outputSize: 2 }, { outputSize: 2, samplingRatio: 2 }]) {
+        roiAlignLevel(xT, r, opts, { levels, level: 1 }, out);
+        const full = await roiAlign(xT, r, opts).data();
+        const got = await out.data();
+        for (let k = 0; k < 6; k++) {
+          for (let j = 0; j < 8; j++) expect(got[k * 8 + j]).toBeCloseTo(lv[k] === 1 ? full[k * 8 + j] : 0, 5);
+        }
+        // backward of the level-1 rows only = full backward with the other rows' gradient zeroed
+        const gv = randomArray(48);
+        const masked = gv.map((v, i) => (lv[Math.floor(i / 8)] === 1 ? v : 0));
+        const a = await roiAlignBackward(tensor(gv, [6, 2, 2, 2], { device: dev }), r, shape, opts, { levels, level: 1 }).data();
+        const b = await roiAlignBackward(tensor(masked, [6, 2, 2, 2], { device: dev }), r, shape, opts).data();
+        expect(relErr(a, b)).toBeLessThan(1e-6);
       }
-      // backward of the level-1 rows only = full backward with the other rows' gradient zeroed
-      const gv = randomArray(48);
-      const masked = gv.map((v, i) => (lv[Math.floor(i / 8)] === 1 ? v : 0));
-      const a = await roiAlignBackward(tensor(gv, [6, 2, 2, 2], { device: dev }), r, shape, { outputSize: 2 }, { levels, level: 1 }).data();
-      const b = await roiAlignBackward(tensor(masked, [6, 2, 2, 2], { device: dev }), r, shape, { outputSize: 2 }).data();
-      expect(relErr(a, b)).toBeLessThan(1e-6);
     }
   });
 
