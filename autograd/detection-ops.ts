@@ -3,8 +3,7 @@
 // level assignment are data, not parameters: they get no gradient (as in torchvision, where boxes
 // come out of a non-differentiable proposal stage).
 
-import { roiAlign as roiAlignRaw, roiAlignBackward, roiAlignLevel, type RoiAlignOptions } from '../kernels/roi-align.js';
-import { zeros } from '../kernels/creation.js';
+import { roiAlign as roiAlignRaw, roiAlignBackward, roiAlignLevels, type RoiAlignOptions } from '../kernels/roi-align.js';
 import { check, fmtShape } from '../kernels/errors.js';
 import type { Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
@@ -31,11 +30,7 @@ interface MultiAttrs {
 }
 
 const multiScaleOp = defineOp<MultiAttrs>('multiScaleRoiAlign', {
-  forward: ([rois, levels, ...features], a) => {
-    const out = zeros([rois.shape[0], features[0].shape[1], a.outputSize[0], a.outputSize[1]], { device: rois.device });
-    features.forEach((f, level) => roiAlignLevel(f, rois, { outputSize: a.outputSize, spatialScale: a.scales[level], samplingRatio: a.samplingRatio, aligned: a.aligned }, { levels, level }, out));
-    return out;
-  },
+  forward: ([rois, levels, ...features], a) => roiAlignLevels(features, rois, levels, a),
   // each level's features get the gradient of the rows assigned to that level
   backward: (g, { inputs: [rois, levels, ...features], attrs: a }) => [
     null,
@@ -48,8 +43,8 @@ const multiScaleOp = defineOp<MultiAttrs>('multiScaleRoiAlign', {
 
 /**
  * Pools each ROI from the feature map of its level (levels: i32 [K], values in [0, features.length)),
- * output [K, C, PH, PW] in ROI order: MultiScaleRoIAlign's _multiscale_roi_align, in one pass per
- * level without reading the assignment back.
+ * output [K, C, PH, PW] in ROI order: MultiScaleRoIAlign's _multiscale_roi_align, in one pass over all
+ * ROIs without reading the assignment back; the backward runs once per level.
  */
 export function multiScaleRoiAlign(
   features: readonly Tensor[],

@@ -382,10 +382,7 @@ function detectionCases(args: Args, fallback: boolean): Case[] {
         const f = feats();
         const r = tensor(rois, [K, 5]);
         const lv = tensor(levels, [K], { dtype: 'i32' });
-        const op = () => {
-          const out = raw.zeros([K, C, P, P]);
-          f.forEach((x, q) => raw.roiAlignLevel(x, r, { outputSize: P, spatialScale: 1 / strides[q], samplingRatio: sr }, { levels: lv, level: q }, out));
-        };
+        const op = () => void raw.roiAlignLevels(f, r, lv, { outputSize: P, scales: strides.map((s) => 1 / s), samplingRatio: sr });
         return { op, inputs: [...f, r, lv] };
       },
       peer: roiAlignPeer,

@@ -23,8 +23,9 @@
 //    with the forward's own arithmetic. One range test per (input element, ROI).
 // The CPU reference scatters as torchvision does.
 //
-// A levels selection (for MultiScaleRoIAlign) restricts an op to the ROIs with levels[k] == level:
-// the forward writes only those rows of `out`, the backward gathers only from them.
+// MultiScaleRoIAlign: roiAlignLevels pools every ROI from the feature map of its level in one pass
+// (the maps bound side by side, one pooling function per level); the backward takes a level
+// selection (levels[k] == level) and runs once per level.
 
 import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
@@ -139,12 +140,12 @@ const STRUCT = { n: 'u32', N: 'u32', C: 'u32', H: 'u32', W: 'u32', K: 'u32', PH:
 /** The WGSL twin of roiGeom and lin (float32, the order of operations of the C++ kernel). */
 const GEOM_WGSL = /* wgsl */ `
 struct Geom { b: i32, sh: f32, sw: f32, bh: f32, bw: f32, gh: i32, gw: i32, count: f32 }
-fn roi_geom(k: u32) -> Geom {
+fn roi_geom(k: u32, scale: f32) -> Geom {
   let off = select(0.0, 0.5, p.aligned != 0u);
-  let sw = rois[k * 5u + 1u] * p.scale - off;
-  let sh = rois[k * 5u + 2u] * p.scale - off;
-  let ew = rois[k * 5u + 3u] * p.scale - off;
-  let eh = rois[k * 5u + 4u] * p.scale - off;
+  let sw = rois[k * 5u + 1u] * scale - off;
+  let sh = rois[k * 5u + 2u] * scale - off;
+  let ew = rois[k * 5u + 3u] * scale - off;
+  let eh = rois[k * 5u + 4u] * scale - off;
   var rw = ew - sw;
   var rh = eh - sh;
   if (p.aligned == 0u) { rw = max(rw, 1.0); rh = max(rh, 1.0); }
@@ -175,6 +176,11 @@ function uniformsOf(g: Resolved, n: number, shape: Shape, K: number, level: numb
 
 // ---------------------------------------------------------------- forward
 
+/** The most feature maps one multi-level forward binds (SwiftShader allows 10 storage buffers). */
+export const ROI_ALIGN_MAX_LEVELS = 7;
+/** Channels one forward invocation pools: the ROI geometry and the bilinear taps are shared by them. */
+const CPI = 4;
+
 /**
  * torchvision.ops.roi_align: x [N, C, H, W], rois [K, 5] (batch index, x1, y1, x2, y2 in image
  * coordinates) -> [K, C, PH, PW].
@@ -186,38 +192,53 @@ export function roiAlign(x: Tensor, rois: Tensor, opts: RoiAlignOptions): Tensor
   check(x.dtype === 'f32' && x.rank === 4, op, () => `expects an f32 input [N, C, H, W], got ${x.dtype} ${fmtShape(x.shape)}`);
   const K = checkRois(op, rois);
   const out = Tensor.empty([K, x.shape[1], g.PH, g.PW], 'f32', x.device, op);
-  roiAlignInto(op, x, rois, g, out);
+  forward(op, [x], [g.scale], rois, g, out);
   return out;
 }
 
-/**
- * Writes roi_align of the ROIs with levels[k] == level into their rows of `out` [K, C, PH, PW]
- * (the other rows are left as they are): one level of MultiScaleRoIAlign, in ROI order.
- */
-export function roiAlignLevel(x: Tensor, rois: Tensor, opts: RoiAlignOptions, sel: RoiLevelSelection, out: Tensor): void {
-  const op = 'roiAlignLevel';
-  const g = resolve(op, opts);
-  checkInputs(op, [x, rois, sel.levels, out]);
-  check(x.dtype === 'f32' && x.rank === 4, op, () => `expects an f32 input [N, C, H, W], got ${x.dtype} ${fmtShape(x.shape)}`);
-  const K = checkRois(op, rois);
-  checkSelection(op, sel, K);
-  const want = [K, x.shape[1], g.PH, g.PW];
-  check(out.shape.join() === want.join(), op, () => `out must have shape ${fmtShape(want)}, got ${fmtShape(out.shape)}`);
-  roiAlignInto(op, x, rois, g, out, sel);
+export interface RoiAlignLevelsOptions {
+  outputSize: number | readonly [number, number];
+  /** spatial scale of each feature map */
+  scales: readonly number[];
+  samplingRatio?: number;
+  aligned?: boolean;
 }
 
-function roiAlignInto(op: string, x: Tensor, rois: Tensor, g: Resolved, out: Tensor, sel?: RoiLevelSelection): void {
-  const [N, C, H, W] = x.shape;
+/**
+ * MultiScaleRoIAlign's pooling: ROI k is pooled from features[levels[k]] at scales[levels[k]]
+ * (levels i32 [K]), output [K, C, PH, PW] in ROI order, in one pass over all ROIs. A level outside
+ * [0, L) gives NaN rows on the GPU (the CPU reference throws).
+ */
+export function roiAlignLevels(features: readonly Tensor[], rois: Tensor, levels: Tensor, opts: RoiAlignLevelsOptions): Tensor {
+  const op = 'roiAlignLevels';
+  const L = features.length;
+  check(L > 0 && L <= ROI_ALIGN_MAX_LEVELS && opts.scales.length === L, op, `needs 1..${ROI_ALIGN_MAX_LEVELS} feature maps and one scale each, got ${L} maps and ${opts.scales.length} scales`);
+  const g = resolve(op, { ...opts, spatialScale: opts.scales[0] });
+  for (const sc of opts.scales) check(Number.isFinite(sc) && sc > 0, op, `scales must be positive numbers, got [${opts.scales.join(', ')}]`);
+  checkInputs(op, [...features, rois, levels]);
+  const C = features[0].shape[1], N = features[0].shape[0];
+  for (const f of features) check(f.dtype === 'f32' && f.rank === 4 && f.shape[0] === N && f.shape[1] === C, op, () => `feature maps must be f32 [${N}, ${C}, H, W], got ${features.map((t) => `${t.dtype} ${fmtShape(t.shape)}`).join(', ')}`);
+  const K = checkRois(op, rois);
+  checkSelection(op, { levels, level: 0 }, K);
+  const out = Tensor.empty([K, C, g.PH, g.PW], 'f32', rois.device, op);
+  forward(op, features, opts.scales, rois, g, out, levels);
+  return out;
+}
+
+function forward(op: string, xs: readonly Tensor[], scales: readonly number[], rois: Tensor, g: Resolved, out: Tensor, levels?: Tensor): void {
+  const [N, C] = xs[0].shape;
   const K = rois.shape[0];
-  check(H > 0 && W > 0 || K === 0, op, () => `input ${fmtShape(x.shape)} has an empty plane`);
+  for (const x of xs) check(x.shape[2] > 0 && x.shape[3] > 0 || K === 0, op, () => `input ${fmtShape(x.shape)} has an empty plane`);
   if (out.size === 0) return;
-  if (x.device === 'cpu') {
-    const xs = x.cpu, r = rois.cpu, o = out.cpu, lv = sel?.levels.cpu;
+  if (rois.device === 'cpu') {
+    const r = rois.cpu, o = out.cpu, lv = levels?.cpu;
     const plane = g.PH * g.PW;
     for (let k = 0; k < K; k++) {
-      if (lv && lv[k] !== sel!.level) continue;
-      const q = roiGeom(r, k, g);
-      check(q.b >= 0 && q.b < N, op, () => `roi ${k} has batch index ${r[k * 5]}, outside [0, ${N}) for input ${fmtShape(x.shape)}`);
+      const l = lv ? lv[k] : 0;
+      check(l >= 0 && l < xs.length, op, () => `roi ${k} has level ${l}, outside [0, ${xs.length})`);
+      const xsl = xs[l].cpu, [, , H, W] = xs[l].shape;
+      const q = roiGeom(r, k, { ...g, scale: scales[l] });
+      check(q.b >= 0 && q.b < N, op, () => `roi ${k} has batch index ${r[k * 5]}, outside [0, ${N}) for input ${fmtShape(xs[l].shape)}`);
       for (let ph = 0; ph < g.PH; ph++) {
         for (let pw = 0; pw < g.PW; pw++) {
           // the sample lattice of this bin, shared by all channels (torchvision's pre_calc)
@@ -234,7 +255,7 @@ function roiAlignInto(op: string, x: Tensor, rois: Tensor, g: Resolved, out: Ten
             const base = (q.b * C + c) * H * W;
             let acc = 0;
             for (let t = 0; t < taps.length; t += 8) {
-              acc += taps[t + 1] * xs[base + taps[t]] + taps[t + 3] * xs[base + taps[t + 2]] + taps[t + 5] * xs[base + taps[t + 4]] + taps[t + 7] * xs[base + taps[t + 6]];
+              acc += taps[t + 1] * xsl[base + taps[t]] + taps[t + 3] * xsl[base + taps[t + 2]] + taps[t + 5] * xsl[base + taps[t + 4]] + taps[t + 7] * xsl[base + taps[t + 6]];
             }
             o[(k * C + c) * plane + ph * g.PW + pw] = acc / q.count;
           }
@@ -243,37 +264,83 @@ function roiAlignInto(op: string, x: Tensor, rois: Tensor, g: Resolved, out: Ten
     }
     return;
   }
-  const levels: Record<string, string> = sel ? { levels: 'i32' } : {};
-  const code = `${kernelHeader({ uniforms: STRUCT, read: { x: 'f32', rois: 'f32', ...levels }, write: { y: 'f32' }, wg: WG, preamble: '' })}
+  const L = xs.length;
+  const read: Record<string, string> = { rois: 'f32', ...(levels ? { levels: 'i32' } : {}) };
+  xs.forEach((_, l) => (read[`x${l}`] = 'f32'));
+  // one pooling function per level (a storage buffer cannot be passed to a function): CPI channels
+  // c0.. of bin (ph, pw) of ROI k, the bilinear taps computed once for them
+  const pools = xs.map((_, l) => /* wgsl */ `
+fn pool${l}(q: Geom, c0: u32, ph: u32, pw: u32, H: u32, W: u32) -> vec4<f32> {
+  var acc = vec4<f32>(0.0);
+  let plane = H * W;
+  let base = (u32(q.b) * p.C + c0) * plane;
+  let nc = min(${CPI}u, p.C - c0);
+  for (var iy = 0; iy < q.gh; iy++) {
+    let ly = lin(sample_at(q.sh, q.bh, q.gh, ph, iy), H);
+    if (!ly.ok) { continue; }
+    let r0 = base + ly.lo * W;
+    let r1 = base + ly.hi * W;
+    for (var ix = 0; ix < q.gw; ix++) {
+      let lx = lin(sample_at(q.sw, q.bw, q.gw, pw, ix), W);
+      if (!lx.ok) { continue; }
+      let w1 = ly.wl * lx.wl;
+      let w2 = ly.wl * lx.wh;
+      let w3 = ly.wh * lx.wl;
+      let w4 = ly.wh * lx.wh;
+      for (var j = 0u; j < nc; j++) {
+        let o = j * plane;
+        acc[j] += w1 * x${l}[r0 + lx.lo + o] + w2 * x${l}[r0 + lx.hi + o] + w3 * x${l}[r1 + lx.lo + o] + w4 * x${l}[r1 + lx.hi + o];
+      }
+    }
+  }
+  return acc;
+}`).join('\n');
+  const cases = xs.map((_, l) => `    case ${l}u: { acc = pool${l}(q, c0, ph, pw, dims.x, dims.y); }`).join('\n');
+  const code = `${kernelHeader({
+    uniforms: { n: 'u32', N: 'u32', C: 'u32', CG: 'u32', K: 'u32', PH: 'u32', PW: 'u32', sr: 'i32', aligned: 'u32', fill: 'f32', hw: 'array<vec4<u32>, 4>', scales: 'array<vec4<f32>, 2>' },
+    read, write: { y: 'f32' }, wg: WG,
+  })}
   let i = (wid.x + wid.y * nwg.x) * ${WG}u + li;
   if (i >= p.n) { return; }
   let pw = i % p.PW;
   let ph = (i / p.PW) % p.PH;
-  let c = (i / (p.PW * p.PH)) % p.C;
-  let k = i / (p.PW * p.PH * p.C);
-  ${sel ? 'if (levels[k] != p.level) { return; }' : ''}
-  let q = roi_geom(k);
-  if ((q.b < 0) | (q.b >= i32(p.N))) { y[i] = p.fill; return; }
-  let base = (u32(q.b) * p.C + c) * p.H * p.W;
-  var acc = 0.0;
-  for (var iy = 0; iy < q.gh; iy++) {
-    let ly = lin(sample_at(q.sh, q.bh, q.gh, ph, iy), p.H);
-    if (!ly.ok) { continue; }
-    let r0 = base + ly.lo * p.W;
-    let r1 = base + ly.hi * p.W;
-    for (var ix = 0; ix < q.gw; ix++) {
-      let lx = lin(sample_at(q.sw, q.bw, q.gw, pw, ix), p.W);
-      if (!lx.ok) { continue; }
-      acc += ly.wl * lx.wl * x[r0 + lx.lo] + ly.wl * lx.wh * x[r0 + lx.hi] + ly.wh * lx.wl * x[r1 + lx.lo] + ly.wh * lx.wh * x[r1 + lx.hi];
-    }
+  let c0 = ((i / (p.PW * p.PH)) % p.CG) * ${CPI}u;
+  let k = i / (p.PW * p.PH * p.CG);
+  let lv = ${levels ? 'u32(levels[k])' : '0u'};
+  let nc = min(${CPI}u, p.C - c0);
+  let at = ((k * p.C + c0) * p.PH + ph) * p.PW + pw;
+  let step = p.PH * p.PW;
+  if (lv >= ${L}u) {
+    for (var j = 0u; j < nc; j++) { y[at + j * step] = p.fill; }
+    return;
   }
-  y[i] = acc / q.count;
+  let q = roi_geom(k, p.scales[lv / 4u][lv % 4u]);
+  let hw = p.hw[lv / 2u];
+  let dims = select(hw.zw, hw.xy, lv % 2u == 0u);
+  if ((q.b < 0) | (q.b >= i32(p.N))) {
+    for (var j = 0u; j < nc; j++) { y[at + j * step] = p.fill; }
+    return;
+  }
+  var acc = vec4<f32>(0.0);
+  switch lv {
+${cases}
+    default: { }
+  }
+  for (var j = 0u; j < nc; j++) { y[at + j * step] = acc[j] / q.count; }
 }`;
-  // the helpers need p and rois, so they follow the bindings
-  const k = runtime().kernel('roi-align.forward', injectAfterBindings(code, GEOM_WGSL));
-  const bufs: Record<string, ReturnType<Tensor['binding']>> = { x: x.binding(), rois: rois.binding(), y: out.binding() };
-  if (sel) bufs.levels = sel.levels.binding();
-  runtime().dispatch(k, bufs, uniformsOf(g, out.size, x.shape, K, sel?.level ?? -1), grid1(Math.ceil(out.size / WG)));
+  const kern = runtime().kernel('roi-align.forward', injectAfterBindings(code, `${GEOM_WGSL}\n${pools}`));
+  const bufs: Record<string, ReturnType<Tensor['binding']>> = { rois: rois.binding(), y: out.binding() };
+  if (levels) bufs.levels = levels.binding();
+  xs.forEach((x, l) => (bufs[`x${l}`] = x.binding()));
+  const CG = Math.ceil(C / CPI);
+  const n = K * CG * g.PH * g.PW;
+  const hw = new Array<number>(16).fill(0), sc = new Array<number>(8).fill(1);
+  xs.forEach((x, l) => {
+    hw[2 * l] = x.shape[2];
+    hw[2 * l + 1] = x.shape[3];
+    sc[l] = scales[l];
+  });
+  runtime().dispatch(kern, bufs, { n, N, C, CG, K, PH: g.PH, PW: g.PW, sr: g.sr, aligned: Number(g.aligned), fill: NaN, hw, scales: sc }, grid1(Math.ceil(n / WG)));
 }
 
 /**
@@ -308,7 +375,7 @@ function backwardCSR(grad: Tensor, rois: Tensor, inputShape: Shape, g: Resolved,
   pix[i] = -1;
   wts[i] = 0.0;
   ${sel ? 'if (levels[k] != p.level) { return; }' : ''}
-  let q = roi_geom(k);
+  let q = roi_geom(k, p.scale);
   if ((q.b < 0) | (q.b >= i32(p.N))) { return; }
   let ly = lin(sample_at(q.sh, q.bh, q.gh, ph, iy), p.H);
   let lx = lin(sample_at(q.sw, q.bw, q.gw, pw, ix), p.W);
@@ -417,7 +484,7 @@ export function roiAlignBackward(grad: Tensor, rois: Tensor, inputShape: Shape, 
   if (k >= p.K) { return; }
   owner[k] = -1;
   ${sel ? 'if (levels[k] != p.level) { return; }' : ''}
-  let q = roi_geom(k);
+  let q = roi_geom(k, p.scale);
   if ((q.b < 0) | (q.b >= i32(p.N)) | (q.gh <= 0) | (q.gw <= 0)) { return; }
   let y = span(sample_at(q.sh, q.bh, q.gh, 0u, 0), sample_at(q.sh, q.bh, q.gh, p.PH - 1u, q.gh - 1), p.H);
   let x = span(sample_at(q.sw, q.bw, q.gw, 0u, 0), sample_at(q.sw, q.bw, q.gw, p.PW - 1u, q.gw - 1), p.W);
@@ -451,7 +518,7 @@ fn span(v0: f32, v1: f32, size: u32) -> vec2<i32> {
     if (owner[k] != b) { continue; }
     let e = ext[k];
     if ((i32(yh) < e.x) | (i32(yh) > e.y) | (i32(xw) < e.z) | (i32(xw) > e.w)) { continue; }
-    let q = roi_geom(k);
+    let q = roi_geom(k, p.scale);
     let ry = candidates(yh, q.sh, q.bh, q.gh, p.PH);
     if (ry.x > ry.y) { continue; }
     let rx = candidates(xw, q.sw, q.bw, q.gw, p.PW);

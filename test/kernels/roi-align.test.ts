@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasWebGPU, roiAlign, roiAlignBackward, roiAlignLevel, tensor, zeros, type RoiAlignOptions } from '../../kernels/index.js';
+import { hasWebGPU, roiAlign, roiAlignBackward, roiAlignLevels, tensor, type RoiAlignOptions } from '../../kernels/index.js';
 import { roiAlign as roiAlignOp } from '../../autograd/detection-ops.js';
 import { gradcheck, inp } from '../autograd/gradcheck.js';
 import { compare, pair, randomArray, relErr } from '../helpers.js';
@@ -79,31 +79,37 @@ describe('roi align', () => {
     }
   });
 
-  it('a level selection writes only its rows and gathers only from them', async () => {
-    const shape = [1, 2, 6, 8];
-    const rois = randomRois(6, 1, 8, 6);
-    const lv = [0, 1, 1, 0, 1, 0];
+  it('pools each ROI from its level in one pass, and a level selection gathers only from its ROIs', async () => {
+    const shapes = [[2, 6, 12, 16], [2, 6, 6, 8], [2, 6, 3, 4]];
+    const scales = [1, 0.5, 0.25];
+    const rois = randomRois(9, 2, 16, 12);
+    const lv = [0, 1, 2, 0, 1, 2, 2, 1, 0];
     for (const dev of ['cpu', 'webgpu'] as const) {
       if (dev === 'webgpu' && !hasWebGPU()) continue;
-      const xT = tensor(randomArray(size(shape)), shape, { device: dev });
-      const r = tensor(rois, [6, 5], { device: dev });
-      const levels = tensor(lv, [6], { dtype: 'i32', device: dev });
-      const out = zeros([6, 2, 2, 2], { device: dev });
-      for (const opts of [{ outputSize: 2 }, { outputSize: 2, samplingRatio: 2 }]) {
-        roiAlignLevel(xT, r, opts, { levels, level: 1 }, out);
-        const full = await roiAlign(xT, r, opts).data();
-        const got = await out.data();
-        for (let k = 0; k < 6; k++) {
-          for (let j = 0; j < 8; j++) expect(got[k * 8 + j]).toBeCloseTo(lv[k] === 1 ? full[k * 8 + j] : 0, 5);
+      const xs = shapes.map((s) => tensor(randomArray(size(s)), s, { device: dev }));
+      const r = tensor(rois, [9, 5], { device: dev });
+      const levels = tensor(lv, [9], { dtype: 'i32', device: dev });
+      for (const opts of [{ outputSize: 2 }, { outputSize: [3, 2] as [number, number], samplingRatio: 2, aligned: true }]) {
+        const got = await roiAlignLevels(xs, r, levels, { ...opts, scales }).data();
+        const per = 6 * (opts.outputSize === 2 ? 4 : 6);
+        for (let l = 0; l < 3; l++) {
+          const full = await roiAlign(xs[l], r, { ...opts, spatialScale: scales[l] }).data();
+          for (let k = 0; k < 9; k++) if (lv[k] === l) expect(relErr(got.slice(k * per, (k + 1) * per), full.slice(k * per, (k + 1) * per))).toBeLessThan(1e-6);
         }
-        // backward of the level-1 rows only = full backward with the other rows' gradient zeroed
-        const gv = randomArray(48);
-        const masked = gv.map((v, i) => (lv[Math.floor(i / 8)] === 1 ? v : 0));
-        const a = await roiAlignBackward(tensor(gv, [6, 2, 2, 2], { device: dev }), r, shape, opts, { levels, level: 1 }).data();
-        const b = await roiAlignBackward(tensor(masked, [6, 2, 2, 2], { device: dev }), r, shape, opts).data();
+        // backward of level 1 = the full backward with the other rows' gradient zeroed
+        const gv = randomArray(9 * per);
+        const masked = gv.map((v, i) => (lv[Math.floor(i / per)] === 1 ? v : 0));
+        const gshape = [9, 6, ...(opts.outputSize === 2 ? [2, 2] : [3, 2])];
+        const o1 = { ...opts, spatialScale: 0.5 };
+        const a = await roiAlignBackward(tensor(gv, gshape, { device: dev }), r, shapes[1], o1, { levels, level: 1 }).data();
+        const b = await roiAlignBackward(tensor(masked, gshape, { device: dev }), r, shapes[1], o1).data();
         expect(relErr(a, b)).toBeLessThan(1e-6);
       }
     }
+    // 7 channels: not a multiple of the channels one GPU invocation pools
+    const [gx, cx] = pair(randomArray(7 * 5 * 6), [1, 7, 5, 6]);
+    const [gr, cr] = pair(randomRois(5, 1, 6, 5), [5, 5]);
+    expect(await compare(roiAlign(gx, gr, { outputSize: 3 }), roiAlign(cx, cr, { outputSize: 3 }))).toBeLessThan(1e-5);
   });
 
   it('has a gradient that passes finite differences (with respect to the features only)', async () => {
