@@ -393,21 +393,28 @@ function backwardCSR(grad: Tensor, rois: Tensor, inputShape: Shape, g: Resolved,
   runtime().dispatch(ek, eb, uniformsOf(g, nnz, inputShape, K, sel?.level ?? -1), grid1(Math.ceil(nnz / WG)));
   const { offsets, perm } = buildCSR(pix, inputShape[0] * H * W);
   pix.dispose();
+  // one invocation per (image, group of CPI channels, pixel): the segment is walked once for them
+  const C = inputShape[1], CG = Math.ceil(C / CPI);
   const sum = runtime().kernel('roi-align.csrSum', linearKernel({
-    uniforms: { n: 'u32', C: 'u32', HW: 'u32', bins: 'u32', per: 'u32' }, read: { offsets: 'i32', perm: 'i32', wts: 'f32', dy: 'f32' }, write: { dx: 'f32' }, wg: WG, bound: 'n',
+    uniforms: { n: 'u32', C: 'u32', CG: 'u32', HW: 'u32', bins: 'u32', per: 'u32' }, read: { offsets: 'i32', perm: 'i32', wts: 'f32', dy: 'f32' }, write: { dx: 'f32' }, wg: WG, bound: 'n',
   }, /* wgsl */ `
   let px = i % p.HW;
-  let c = (i / p.HW) % p.C;
-  let s = (i / (p.HW * p.C)) * p.HW + px;
-  var acc = 0.0;
+  let c0 = ((i / p.HW) % p.CG) * ${CPI}u;
+  let b = i / (p.HW * p.CG);
+  let s = b * p.HW + px;
+  let nc = min(${CPI}u, p.C - c0);
+  var acc = vec4<f32>(0.0);
   for (var t = offsets[s]; t < offsets[s + 1u]; t++) {
     let e = u32(perm[t]);
     let bin = e / p.per;
-    acc += wts[e] * dy[((bin / p.bins) * p.C + c) * p.bins + bin % p.bins];
+    let w = wts[e];
+    let at = ((bin / p.bins) * p.C + c0) * p.bins + bin % p.bins;
+    for (var j = 0u; j < nc; j++) { acc[j] += w * dy[at + j * p.bins]; }
   }
-  dx[i] = acc;`));
+  for (var j = 0u; j < nc; j++) { dx[((b * p.C + c0 + j) * p.HW) + px] = acc[j]; }`));
+  const n = inputShape[0] * CG * H * W;
   runtime().dispatch(sum, { offsets: offsets.binding(), perm: perm.binding(), wts: wts.binding(), dy: grad.binding(), dx: dx.binding() },
-    { n: dx.size, C: inputShape[1], HW: H * W, bins: g.PH * g.PW, per }, grid1(Math.ceil(dx.size / WG)));
+    { n, C, CG, HW: H * W, bins: g.PH * g.PW, per }, grid1(Math.ceil(n / WG)));
   offsets.dispose();
   perm.dispose();
   wts.dispose();
@@ -509,11 +516,15 @@ fn span(v0: f32, v1: f32, size: u32) -> vec2<i32> {
   const code = `${kernelHeader({ uniforms: STRUCT, read: { dy: 'f32', rois: 'f32', owner: 'i32', ext: 'vec4<i32>' }, write: { dx: 'f32' }, wg: WG })}
   let i = (wid.x + wid.y * nwg.x) * ${WG}u + li;
   if (i >= p.n) { return; }
+  // one invocation per (image, group of ${CPI} channels, pixel): the ROI tests are shared by the channels
   let xw = i % p.W;
   let yh = (i / p.W) % p.H;
-  let c = (i / (p.W * p.H)) % p.C;
-  let b = i32(i / (p.W * p.H * p.C));
-  var acc = 0.0;
+  let cgs = (p.C + ${CPI - 1}u) / ${CPI}u;
+  let c0 = ((i / (p.W * p.H)) % cgs) * ${CPI}u;
+  let b = i32(i / (p.W * p.H * cgs));
+  let nc = min(${CPI}u, p.C - c0);
+  let cstep = p.PH * p.PW;
+  var acc = vec4<f32>(0.0);
   for (var k = 0u; k < p.K; k++) {
     if (owner[k] != b) { continue; }
     let e = ext[k];
@@ -523,23 +534,24 @@ fn span(v0: f32, v1: f32, size: u32) -> vec2<i32> {
     if (ry.x > ry.y) { continue; }
     let rx = candidates(xw, q.sw, q.bw, q.gw, p.PW);
     if (rx.x > rx.y) { continue; }
-    let gbase = (k * p.C + c) * p.PH * p.PW;
-    var roi_acc = 0.0;
+    let gbase = (k * p.C + c0) * cstep;
+    var roi_acc = vec4<f32>(0.0);
     for (var jy = ry.x; jy <= ry.y; jy++) {
       let ph = u32(jy / q.gh);
       let wy = weight_of(yh, sample_at(q.sh, q.bh, q.gh, ph, jy % q.gh), p.H);
       if (wy == 0.0) { continue; }
-      var row = 0.0;
+      var row = vec4<f32>(0.0);
       for (var jx = rx.x; jx <= rx.y; jx++) {
         let pw = u32(jx / q.gw);
         let wx = weight_of(xw, sample_at(q.sw, q.bw, q.gw, pw, jx % q.gw), p.W);
-        row += wx * dy[gbase + ph * p.PW + pw];
+        let at = gbase + ph * p.PW + pw;
+        for (var j = 0u; j < nc; j++) { row[j] += wx * dy[at + j * cstep]; }
       }
       roi_acc += wy * row;
     }
     acc += roi_acc / f32(q.gh * q.gw);
   }
-  dx[i] = acc;
+  for (var j = 0u; j < nc; j++) { dx[((u32(b) * p.C + c0 + j) * p.H + yh) * p.W + xw] = acc[j]; }
 }`;
   const helpers = `${GEOM_WGSL}
 // The weight the sample at v gives to position at along one dimension (0 when out of range).
@@ -560,9 +572,10 @@ fn candidates(at: u32, start: f32, bin: f32, grid: i32, pooled: u32) -> vec2<i32
   let hi = clamp(ceil(max(a, z)) + 1.0, -1.0, f32(n));
   return vec2<i32>(max(i32(lo), 0), min(i32(hi), n - 1));
 }`;
+  const nGather = inputShape[0] * Math.ceil(inputShape[1] / CPI) * inputShape[2] * inputShape[3];
   const kern = runtime().kernel('roi-align.backward', injectAfterBindings(code, helpers));
   runtime().dispatch(kern, { dy: grad.binding(), rois: rois.binding(), owner: owner.binding(), ext: ext.binding(), dx: dx.binding() },
-    uniformsOf(g, dx.size, inputShape, K, sel?.level ?? -1), grid1(Math.ceil(dx.size / WG)));
+    uniformsOf(g, nGather, inputShape, K, sel?.level ?? -1), grid1(Math.ceil(nGather / WG)));
   owner.dispose();
   ext.dispose();
   return dx;
