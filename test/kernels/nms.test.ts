@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchedNms, f32Below, greedyNmsCPU, hasWebGPU, nms, scoreOrder, tensor, type IndexList, type Tensor } from '../../kernels/index.js';
+import { batchedNms, f32Below, greedyNmsCPU, hasWebGPU, liveTensorCount, nms, roiAlignBackward, roiAlignLevels, scoreOrder, tensor, type IndexList, type Tensor } from '../../kernels/index.js';
 import { pair, randomArray, randomInts } from '../helpers.js';
 import golden from '../fixtures/detection/nms.json';
 
@@ -108,6 +108,25 @@ describe('nms', () => {
     }
     expect(f32Below(0.3)).toBeLessThan(Math.fround(0.3));
     expect(f32Below(0.5)).toBe(0.5);
+  });
+
+  it('NMS and the ROI align passes leave no temporaries behind', async () => {
+    for (const dev of devices()) {
+      const b = tensor(boxesOf(300), [300, 4], { device: dev }), s = tensor(randomArray(300, 0, 1), [300], { device: dev });
+      const cls = tensor(randomInts(300, 0, 3), [300], { dtype: 'i32', device: dev });
+      const x = tensor(randomArray(2 * 3 * 8 * 8), [2, 3, 8, 8], { device: dev }), x2 = tensor(randomArray(2 * 3 * 4 * 4), [2, 3, 4, 4], { device: dev });
+      const rois = tensor([0, 1, 1, 6, 6, 1, 0, 2, 7, 5], [2, 5], { device: dev }), lv = tensor([0, 1], [2], { dtype: 'i32', device: dev });
+      const g = tensor(randomArray(2 * 3 * 4), [2, 3, 2, 2], { device: dev });
+      const before = liveTensorCount();
+      for (const l of [nms(b, s, 0.5), batchedNms(b, s, cls, 0.5), batchedNms(b, s, cls, 0.5, { maxOutput: 7 })]) {
+        await l.count.data();
+        l.indices.dispose();
+        l.count.dispose();
+      }
+      roiAlignLevels([x, x2], rois, lv, { outputSize: 2, scales: [1, 0.5], samplingRatio: 2 }).dispose();
+      for (const samplingRatio of [2, -1]) roiAlignBackward(g, rois, x.shape, { outputSize: 2, samplingRatio }, { levels: lv, level: 0 }).dispose();
+      expect(liveTensorCount(), dev).toBe(before);
+    }
   });
 
   it('handles no boxes and rejects bad input with the op name and shapes', async () => {
