@@ -8,7 +8,8 @@
 //   1. order: the boxes by descending score, ties by ascending index (the stable radix sort of
 //      kernels/sort.ts; a caller that already sorted, e.g. by a top-k, passes `order`);
 //   2. mask: bit j of row i is set when sorted box j > i overlaps sorted box i above the threshold,
-//      rows of ⌈N/32⌉ 32-bit words, one invocation per (row, word);
+//      rows of ⌈N/32⌉ 32-bit words; the boxes are first gathered into score order, then each
+//      workgroup stages 128 column boxes in workgroup memory for 64 rows;
 //   3. sweep: one workgroup walks the words in order: one invocation resolves the 32 boxes of the
 //      current word (a box is kept unless a kept box's row has marked it), then all invocations OR
 //      the rows of the boxes just kept into the later words of the `removed` bitmap in workgroup
@@ -30,6 +31,10 @@ import { argsort } from './sort.js';
 const WG = 256;
 /** removed-bitmap words held in workgroup memory: up to 65,536 boxes per call */
 const MAX_WORDS = 2048;
+/** mask words one invocation of the IoU pass fills */
+const WPW = 4;
+/** rows (invocations) per workgroup of the IoU pass */
+const MASK_ROWS = 64;
 const f = Math.fround;
 
 /** torchvision's batched_nms switches to per-class NMS above this many box coordinates (CPU tensors). */
@@ -95,38 +100,62 @@ function nmsImpl(op: string, boxes: Tensor, scores: Tensor, idxs: Tensor | null,
   const maxc = trick ? reduceMax(boxes) : null;
   const mask = Tensor.empty([N * words], 'u32', 'webgpu', op);
   const batched = idxs !== null;
+  const vanilla = batched && !trick;
+  // the boxes in score order, shifted by their class offset under the coordinate trick, so that the
+  // IoU pass reads them contiguously (and their classes, for per-class NMS)
+  const sorted = Tensor.empty([N * 4], 'f32', 'webgpu', op);
+  const sortedCls = vanilla ? Tensor.empty([N], 'i32', 'webgpu', op) : null;
   const read: Record<string, string> = { b: 'vec4<f32>', order: 'i32', ...(batched ? { idxs: 'i32' } : {}), ...(trick ? { maxc: 'f32' } : {}) };
-  // the box as NMS sees it: shifted by its class offset under the coordinate trick
-  const boxOf = trick
-    ? 'fn box_of(j: i32) -> vec4<f32> { let off = f32(idxs[j]) * (maxc[0] + 1.0); return b[j] + vec4<f32>(off); }'
-    : 'fn box_of(j: i32) -> vec4<f32> { return b[j]; }';
-  const maskK = runtime().kernel('nms.mask', linearKernel({ uniforms: { n: 'u32', N: 'u32', words: 'u32', thr: 'f32' }, read, write: { mask: 'u32' }, wg: WG, bound: 'n' }, /* wgsl */ `
-  let row = i / p.words;
-  let w = i % p.words;
-  if (w * 32u + 31u <= row) { mask[i] = 0u; return; }
-  let oi = order[row];
-  let bi = box_of(oi);
-  let area_i = (bi.z - bi.x) * (bi.w - bi.y);
-  var bits = 0u;
-  let last = min(32u, p.N - w * 32u);
-  for (var t = 0u; t < last; t++) {
-    let col = w * 32u + t;
-    let oj = order[col];
-    let bj = box_of(oj);
-    let wh = max(min(bi.zw, bj.zw) - max(bi.xy, bj.xy), vec2<f32>(0.0));
-    let inter = wh.x * wh.y;
-    let area_j = (bj.z - bj.x) * (bj.w - bj.y);
-    let uni = area_i + area_j - inter;
-    // 0/0 is NaN in torchvision, and NaN > thr is false: never suppressed
-    var over = (uni != 0.0) & (inter / uni > p.thr);
-    ${batched && !trick ? 'over = over & (idxs[oi] == idxs[oj]);' : ''}
-    bits |= select(0u, 1u << t, over & (col > row));
+  const shifted = trick ? 'let off = f32(idxs[j]) * (maxc[0] + 1.0);\n  sorted[i] = b[j] + vec4<f32>(off);' : 'sorted[i] = b[j];';
+  const gatherK = runtime().kernel('nms.gather', linearKernel({ uniforms: { n: 'u32' }, read, write: { sorted: 'vec4<f32>', ...(vanilla ? { cls: 'i32' } : {}) }, wg: WG, bound: 'n' }, `
+  let j = order[i];
+  ${shifted}${vanilla ? '\n  cls[i] = idxs[j];' : ''}`));
+  const gb: Record<string, ReturnType<Tensor['binding']>> = { b: boxes.binding(), order: order.binding(), sorted: sorted.binding() };
+  if (batched) gb.idxs = idxs!.binding();
+  if (maxc) gb.maxc = maxc.binding();
+  if (sortedCls) gb.cls = sortedCls.binding();
+  runtime().dispatch(gatherK, gb, { n: N }, grid1(Math.ceil(N / WG)));
+  // IoU bitmask: a workgroup takes 64 rows x 128 columns (4 words); the column boxes are staged in
+  // workgroup memory, each invocation owns one row
+  const maskK = runtime().kernel('nms.mask', `${kernelHeader({
+    uniforms: { N: 'u32', words: 'u32', thr: 'f32' }, read: { sorted: 'vec4<f32>', ...(vanilla ? { cls: 'i32' } : {}) }, write: { mask: 'u32' }, wg: MASK_ROWS,
+    preamble: `var<workgroup> tile: array<vec4<f32>, ${32 * WPW}>;${vanilla ? `\nvar<workgroup> tile_cls: array<i32, ${32 * WPW}>;` : ''}`,
+  })}
+  let row = wid.x * ${MASK_ROWS}u + li;
+  for (var t = li; t < ${32 * WPW}u; t += ${MASK_ROWS}u) {
+    let col = min(wid.y * ${32 * WPW}u + t, p.N - 1u);
+    tile[t] = sorted[col];${vanilla ? '\n    tile_cls[t] = cls[col];' : ''}
   }
-  mask[i] = bits;`).replace('@compute', `${boxOf}\n@compute`));
-  const maskBufs: Record<string, ReturnType<Tensor['binding']>> = { b: boxes.binding(), order: order.binding(), mask: mask.binding() };
-  if (batched) maskBufs.idxs = idxs!.binding();
-  if (maxc) maskBufs.maxc = maxc.binding();
-  runtime().dispatch(maskK, maskBufs, { n: N * words, N, words, thr: f32Below(thr) }, grid1(Math.ceil((N * words) / WG)));
+  workgroupBarrier();
+  if (row >= p.N) { return; }
+  let bi = sorted[row];
+  let area_i = (bi.z - bi.x) * (bi.w - bi.y);
+  ${vanilla ? 'let ci = cls[row];' : ''}
+  for (var ww = 0u; ww < ${WPW}u; ww++) {
+    let w = wid.y * ${WPW}u + ww;
+    if (w >= p.words) { break; }
+    if (w * 32u + 31u <= row) { mask[row * p.words + w] = 0u; continue; }
+    var bits = 0u;
+    let last = min(32u, p.N - w * 32u);
+    for (var t = 0u; t < last; t++) {
+      let bj = tile[ww * 32u + t];
+      let wh = max(min(bi.zw, bj.zw) - max(bi.xy, bj.xy), vec2<f32>(0.0));
+      let inter = wh.x * wh.y;
+      let area_j = (bj.z - bj.x) * (bj.w - bj.y);
+      let uni = area_i + area_j - inter;
+      // 0/0 is NaN in torchvision, and NaN > thr is false: never suppressed
+      var over = (uni != 0.0) & (inter / uni > p.thr);
+      ${vanilla ? 'over = over & (tile_cls[ww * 32u + t] == ci);' : ''}
+      bits |= select(0u, 1u << t, over & (w * 32u + t > row));
+    }
+    mask[row * p.words + w] = bits;
+  }
+}`);
+  const mb: Record<string, ReturnType<Tensor['binding']>> = { sorted: sorted.binding(), mask: mask.binding() };
+  if (sortedCls) mb.cls = sortedCls.binding();
+  runtime().dispatch(maskK, mb, { N, words, thr: f32Below(thr) }, [Math.ceil(N / MASK_ROWS), Math.ceil(words / WPW)]);
+  sorted.dispose();
+  sortedCls?.dispose();
   const sweep = runtime().kernel('nms.sweep', `${kernelHeader({
     uniforms: { N: 'u32', words: 'u32', cap: 'u32' }, read: { mask: 'u32', order: 'i32' }, write: { keep: 'i32', count: 'i32' }, wg: WG,
     preamble: `var<workgroup> removed: array<u32, ${MAX_WORDS}>;\nvar<workgroup> kept_bits: u32;\nvar<workgroup> kept_n: u32;`,
