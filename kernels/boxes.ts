@@ -3,10 +3,10 @@
 // small-box filter, the FPN level mapper, and a stream compaction that turns a mask into an index
 // list and a count on the GPU (no readback).
 //
-// Boxes are (x1, y1, x2, y2) with no +1 (area = (x2 − x1)·(y2 − y1)). The CPU paths round every
-// step to float32 (Math.fround), as torchvision's float32 kernels do, so that the decisions taken at
-// a threshold (IoU in NMS, the floor of the level mapper, min_size) agree exactly with torchvision;
-// the values themselves are compared with tolerances.
+// Boxes are (x1, y1, x2, y2) with no +1 (area = (x2 − x1)·(y2 − y1)). The CPU paths that feed a
+// decision (IoU, which NMS thresholds, the floor of the level mapper, the min_size test) round every
+// step to float32 (Math.fround), as torchvision's float32 kernels do, so that those decisions agree
+// exactly with torchvision; the box coder's CPU path is float64, compared with tolerances.
 
 import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
