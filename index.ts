@@ -15,5 +15,5 @@ export * from './autograd/index.js';
 export * from './nn/index.js';
 export * from './data/index.js';
 export * from './longtail/index.js';
-// detection evaluation (COCO / LVIS), browser-safe
-export * from './detection/eval/index.js';
+// detection: structures, box coder, poolers, evaluation (COCO / LVIS), browser-safe
+export * from './detection/index.js';

@@ -3,7 +3,7 @@
 // reduction and softmax kernels, each beside the same op in tfjs-backend-webgpu running on the
 // same Dawn adapter in the same process (its own GPUDevice).
 //
-//   node bench/kernels.js [--json FILE] [--sizes 256,512,...] [--quick] [--reps N] [--no-peer] [--filter REGEX]
+//   node bench/kernels.js [--json FILE] [--sizes 256,512,...] [--quick] [--reps N] [--no-peer] [--filter REGEX] [--det-full]
 //
 // Every figure is the median of >= 10 timed runs after warm-up. A run records the op (repeated
 // `inner` times when one launch is too short to time, the same count for both libraries), submits
@@ -13,7 +13,7 @@
 
 import { writeFileSync } from 'node:fs';
 // the ops are the raw kernels (`raw`), not the taped top-level ones
-import { gpuEntry, init, randn, raw, runtime, scope, type Tensor } from '../index.node.js';
+import { gpuEntry, init, randn, raw, runtime, scope, tensor, type Tensor } from '../index.node.js';
 
 interface Row {
   name: string;
@@ -33,10 +33,12 @@ interface Args {
   peer: boolean;
   /** only the rows whose name matches, e.g. --filter conv */
   filter?: RegExp;
+  /** the detection rows at their stated shape (512 ROIs x 256 channels, 800x800) even on a CPU adapter */
+  detFull: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, reps: 10, peer: true };
+  const args: Args = { quick: false, reps: 10, peer: true, detFull: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -50,7 +52,8 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--reps') args.reps = Math.max(10, Number.parseInt(value(), 10));
     else if (a === '--no-peer') args.peer = false;
     else if (a === '--filter') args.filter = new RegExp(value());
-    else throw new Error(`unknown argument ${a} (use --json FILE, --sizes 256,512, --quick, --reps N, --no-peer, --filter REGEX)`);
+    else if (a === '--det-full') args.detFull = true;
+    else throw new Error(`unknown argument ${a} (use --json FILE, --sizes 256,512, --quick, --reps N, --no-peer, --filter REGEX, --det-full)`);
   }
   if (args.sizes?.some((s) => !(s > 0))) throw new Error('--sizes takes positive integers, e.g. --sizes 256,512');
   return args;
@@ -220,6 +223,7 @@ function cases(args: Args, fallback: boolean): Case[] {
     for (const [layer, cin, cout, hw, taps] of convs) list.push(gemmCase(`resnet50 ${layer} b${batch}`, cout, cin * taps, batch * hw * hw));
     list.push(gemmCase('classifier 2048->1000 b256', args.quick ? 64 : 256, 2048, 1000, true));
     list.push(...convCases(args, fallback));
+    list.push(...detectionCases(args, fallback));
   }
   const R = args.quick ? 512 : fallback ? 1024 : 4096;
   const C = args.quick ? 512 : fallback ? 1024 : 4096;
@@ -336,6 +340,143 @@ function convTransposeCase(args: Args, fallback: boolean): Case {
       return { op: () => void tf.conv2dTranspose(x, w, [rois, 28, 28, 256], 2, 'valid'), inputs: [x, w] };
     },
   };
+}
+
+// ---------------------------------------------------------------- detection (kernels/roi-align.ts, boxes.ts, nms.ts)
+// ROI align forward/backward of Mask R-CNN's box head: 512 ROIs x 256 channels -> 7x7, sampling
+// ratio 2, over a 4-level FPN pyramid (strides 4..32) of an 800x800 image; each ROI pooled from its
+// level. On a CPU adapter (or --quick) 128 ROIs x 64 channels over a 512x512 image, unless
+// --det-full. The peer is tfjs cropAndResize (NHWC, boxes normalised, one bilinear sample per
+// output cell, no averaging and no gradient), run per level on the ROIs of that level. NMS: 4000 boxes -> at most 1000 kept
+// (threshold 0.7, the RPN's), against tfjs nonMaxSuppression, which reads the boxes back and runs on
+// the CPU. The score order (a full descending sort of 4000 scores) against tfjs topk(k = n).
+
+function detectionCases(args: Args, fallback: boolean): Case[] {
+  const small = !args.detFull && (args.quick || fallback);
+  const K = small ? 128 : 512, C = small ? 64 : 256, img = small ? 512 : 800, P = 7, sr = 2;
+  const strides = [4, 8, 16, 32];
+  const sizes = strides.map((s) => Math.ceil(img / s));
+  // ROIs of sqrt(area) 32..512 px, some partly outside, and their FPN level (k0 = 4, s0 = 224, k in 2..5)
+  const u = Float32Array.from({ length: K * 4 }, (_, i) => ((Math.sin(i * 12.9898) * 43758.5453) % 1 + 1) % 1);
+  const boxes = new Float32Array(K * 4), rois = new Float32Array(K * 5), levels = new Int32Array(K);
+  for (let k = 0; k < K; k++) {
+    const side = 32 * 2 ** (u[k * 4] * 4), aspect = 2 ** (u[k * 4 + 1] * 2 - 1);
+    const w = side * Math.sqrt(aspect), h = side / Math.sqrt(aspect);
+    const x = u[k * 4 + 2] * (img - w / 2), y = u[k * 4 + 3] * (img - h / 2);
+    boxes.set([x, y, x + w, y + h], k * 4);
+    rois.set([0, x, y, x + w, y + h], k * 5);
+    levels[k] = Math.min(Math.max(Math.floor(4 + Math.log2(Math.sqrt(w * h) / 224) + 1e-6), 2), 5) - 2;
+  }
+  const shape = `${K} rois x ${C}ch -> ${P}x${P}, pyramid ${sizes.map((s) => `${s}x${s}`).join('/')}`;
+  const featElems = sizes.reduce((a, s) => a + C * s * s, 0);
+  const outElems = K * C * P * P;
+  const feats = () => sizes.map((s) => randn([1, C, s, s]));
+  const level = (q: number) => [...levels.keys()].filter((k) => levels[k] === q);
+  const roiAlignPeer = (tf: TF) => {
+    const maps = sizes.map((s) => tf.randomNormal([1, s, s, C]) as import('@tensorflow/tfjs-core').Tensor4D);
+    const per = sizes.map((s, q) => {
+      const ks = level(q);
+      // normalised (y1, x1, y2, x2) on the level's map, as roi_align's coordinates at scale 1/stride
+      const b = tf.tensor2d(ks.flatMap((k) => [boxes[k * 4 + 1], boxes[k * 4], boxes[k * 4 + 3], boxes[k * 4 + 2]].map((v) => v / strides[q] / (s - 1))), [ks.length, 4]);
+      return { b, ind: tf.tensor1d(ks.map(() => 0), 'int32'), n: ks.length };
+    });
+    const op = () => {
+      for (let q = 0; q < 4; q++) if (per[q].n) void tf.image.cropAndResize(maps[q], per[q].b, per[q].ind, [P, P]);
+    };
+    return { op, inputs: [...maps, ...per.flatMap((p) => [p.b, p.ind])] };
+  };
+  const nmsN = 4000, iouN = 1000;
+  const hash = (i: number): number => ((Math.sin(i * 78.233 + 1.7) * 43758.5453) % 1 + 1) % 1;
+  // 4000 boxes of side 20..200 over an 800x800 image: the dense overlap of RPN proposals
+  const nmsBoxes = new Float32Array(nmsN * 4);
+  for (let j = 0; j < nmsN; j++) {
+    const x = hash(4 * j) * 700, y = hash(4 * j + 1) * 700, w = 20 + hash(4 * j + 2) * 180, h = 20 + hash(4 * j + 3) * 180;
+    nmsBoxes.set([x, y, x + w, y + h], j * 4);
+  }
+  const nmsScores = Float32Array.from({ length: nmsN }, (_, i) => ((Math.sin(i * 3.7) * 1e4) % 1 + 1) % 1);
+  return [
+    {
+      name: 'roi align forward (4 levels)',
+      shape,
+      bytes: 4 * (featElems + outElems),
+      outBytes: 4 * outElems,
+      ours: () => {
+        const f = feats();
+        const r = tensor(rois, [K, 5]);
+        const lv = tensor(levels, [K], { dtype: 'i32' });
+        const op = () => void raw.roiAlignLevels(f, r, lv, { outputSize: P, scales: strides.map((s) => 1 / s), samplingRatio: sr });
+        return { op, inputs: [...f, r, lv] };
+      },
+      peer: roiAlignPeer,
+    },
+    // sampling ratio 2: the CSR path; adaptive sampling: the gather path (kernels/roi-align.ts)
+    ...[sr, -1].map((ratio): Case => ({
+      name: `roi align backward (4 levels${ratio > 0 ? '' : ', adaptive sampling'})`,
+      shape,
+      bytes: 4 * (featElems + outElems),
+      outBytes: 4 * featElems,
+      ours: () => {
+        const g = randn([K, C, P, P]);
+        const r = tensor(rois, [K, 5]);
+        const lv = tensor(levels, [K], { dtype: 'i32' });
+        const op = () => {
+          sizes.forEach((s, q) => void raw.roiAlignBackward(g, r, [1, C, s, s], { outputSize: P, spatialScale: 1 / strides[q], samplingRatio: ratio }, { levels: lv, level: q }));
+        };
+        return { op, inputs: [g, r, lv] };
+      },
+    })),
+    {
+      name: 'box iou matrix',
+      shape: `${iouN} x ${iouN}`,
+      bytes: 4 * (8 * iouN + iouN * iouN),
+      outBytes: 4 * iouN * iouN,
+      ours: () => {
+        const a = tensor(nmsBoxes.subarray(0, iouN * 4), [iouN, 4]);
+        const b = tensor(nmsBoxes.subarray(iouN * 4, 2 * iouN * 4), [iouN, 4]);
+        return { op: () => void raw.boxIou(a, b), inputs: [a, b] };
+      },
+    },
+    {
+      name: 'nms 4000 -> 1000',
+      shape: `${nmsN} boxes, iou 0.7`,
+      bytes: 4 * 5 * nmsN,
+      outBytes: 4 * 1000,
+      ours: () => {
+        const b = tensor(nmsBoxes, [nmsN, 4]);
+        const sc = tensor(nmsScores, [nmsN]);
+        return { op: () => void raw.nms(b, sc, 0.7, { maxOutput: 1000 }), inputs: [b, sc] };
+      },
+      peer: (tf) => {
+        // tfjs wants (y1, x1, y2, x2): the same boxes transposed
+        const b = tf.tensor2d(Array.from({ length: nmsN * 4 }, (_, i) => nmsBoxes[(i & ~3) + [1, 0, 3, 2][i & 3]]), [nmsN, 4]);
+        const sc = tf.tensor1d(nmsScores);
+        const op = () => {
+          const warn = console.warn;
+          console.warn = () => {}; // tfjs-webgpu warns on every synchronous NMS
+          try {
+            void tf.image.nonMaxSuppression(b, sc, 1000, 0.7);
+          } finally {
+            console.warn = warn;
+          }
+        };
+        return { op, inputs: [b, sc] };
+      },
+    },
+    {
+      name: 'score order (full descending sort)',
+      shape: `${nmsN} scores`,
+      bytes: 8 * nmsN,
+      outBytes: 4 * nmsN,
+      ours: () => {
+        const sc = tensor(nmsScores, [nmsN]);
+        return { op: () => void raw.scoreOrder(sc), inputs: [sc] };
+      },
+      peer: (tf) => {
+        const sc = tf.tensor1d(nmsScores);
+        return { op: () => void tf.topk(sc, nmsN), inputs: [sc] };
+      },
+    },
+  ];
 }
 
 // ---------------------------------------------------------------- sort, top-k, segments (kernels/sort.ts, segment.ts)

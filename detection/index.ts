@@ -1,0 +1,6 @@
+// Detection building blocks (browser-safe): the box coder, the multi-scale ROI pooler and the
+// helpers around the GPU kernels of kernels/boxes.ts, kernels/nms.ts and kernels/roi-align.ts.
+export * from './box-coder.js';
+export * from './poolers.js';
+export * from './topk.js';
+export * from './eval/index.js';
