@@ -154,8 +154,10 @@ export interface Stage1Options {
   startEpoch?: number;
   /** Samples per epoch (default: the sampler's length). */
   epochLength?: number;
-  /** Read the loss back every this many steps (a readback waits for the GPU). */
+  /** Read the loss back every this many steps (a readback waits for the GPU), and at each epoch's end. */
   logEvery?: number;
+  /** Also read it back (and call onLog) once this many seconds passed since the last time (default: never), so a slow epoch still reports. */
+  logSeconds?: number;
   /** Whether the schedule advances per iteration (cosine with itersPerEpoch) or per epoch. */
   scheduleByIteration?: boolean;
   onLog?: (log: StepLog) => void;
@@ -196,7 +198,7 @@ export async function trainStage1(o: Stage1Options): Promise<void> {
       running = keep(sum);
       since++;
       it++;
-      if (since === logEvery || it === iters) {
+      if (since === logEvery || it === iters || (o.logSeconds !== undefined && performance.now() - t0 >= o.logSeconds * 1000)) {
         const mean = (await running.item()) / since;
         if (!Number.isFinite(mean)) throw new OpError('trainStage1', `the loss became ${mean} at epoch ${epoch}, iteration ${it} (lr ${lr})`);
         const now = performance.now();

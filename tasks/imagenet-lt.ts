@@ -7,8 +7,9 @@
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
-import { openRun, runOptions } from './lib/run.js';
-import { runPipeline, trainingOptions, MODELS, type PipelineConfig } from './lib/pipeline.js';
+import { checkRunFolder, openRun, runOptions } from './lib/run.js';
+import { runPipeline, selectBackend, trainingOptions, MODELS, type PipelineConfig } from './lib/pipeline.js';
+import { checkFolder, handleInterrupts, resumeAdvice, taskMain } from './lib/entry.js';
 import { readListFile } from '../data/node-datasets.js';
 import { imagenetTrainTransforms, imagenetEvalTransforms, cifarTrainTransforms, IMAGENET_MEAN, IMAGENET_STD, CIFAR_MEAN, CIFAR_STD } from '../data/augment.js';
 import { CIFAR10_CLASSES } from '../data/lists.js';
@@ -43,36 +44,48 @@ const spec = {
   ],
 };
 
-const config = parseCli(spec);
-const embedded = config.dataRoot === undefined;
-const root = config.dataRoot ?? EMBEDDED;
-const resolved: PipelineConfig = {
-  ...config,
-  model: config.model ?? (embedded ? 'resnet8' : 'resnet50'),
-  // the embedded run must finish within 10 minutes on a 2-core CPU (lavapipe: ~45 s an epoch)
-  epochs: config.epochs ?? (embedded ? 6 : 90),
-  batchSize: config.batchSize ?? (embedded ? 64 : 256),
-  lr: config.lr ?? (embedded ? 0.05 : 0.1),
-};
-const run = await openRun({ task: 'imagenet-lt', config: { ...resolved, dataRoot: root, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
-try {
+const argv = process.argv.slice(2);
+const config = parseCli(spec, argv);
+await taskMain('imagenet-lt', async () => {
+  const embedded = config.dataRoot === undefined;
+  if (!embedded) checkFolder('--data-root', config.dataRoot!);
+  await checkRunFolder({ task: 'imagenet-lt', out: config.out, resume: config.resume });
+  await selectBackend(config.backend);
+  const root = config.dataRoot ?? EMBEDDED;
+  const resolved: PipelineConfig = {
+    ...config,
+    model: config.model ?? (embedded ? 'resnet8' : 'resnet50'),
+    // the embedded run must finish within 10 minutes on a 2-core CPU (lavapipe: ~45 s an epoch)
+    epochs: config.epochs ?? (embedded ? 6 : 90),
+    batchSize: config.batchSize ?? (embedded ? 64 : 256),
+    lr: config.lr ?? (embedded ? 0.05 : 0.1),
+  };
   const numClasses = config.numClasses ?? (embedded ? 10 : 1000);
-  // an absolute list path is taken as it is, a relative one inside the data root
+  // the lists are read before the run folder exists: a bad path or list leaves no folder behind.
+  // An absolute list path is taken as it is, a relative one inside the data root.
   const list = (given: string | undefined, fallback: string) => resolve(root, given ?? fallback);
   const train = await readListFile(list(config.trainList, embedded ? 'train.txt' : 'ImageNet_LT_train.txt'), { root, numClasses });
   const test = await readListFile(list(config.testList, embedded ? 'test.txt' : 'ImageNet_LT_test.txt'), { root, numClasses });
   const size = config.imageSize ?? (embedded ? 32 : 224);
-  await runPipeline(run, resolved, {
-    train, test, numClasses,
-    classNames: embedded ? CIFAR10_CLASSES : undefined,
-    trainTransforms: embedded ? cifarTrainTransforms(size, 4) : imagenetTrainTransforms(size),
-    evalTransforms: embedded ? [{ op: 'centerCrop', size }] : imagenetEvalTransforms(size, Math.round((size * 256) / 224)),
-    mean: embedded ? CIFAR_MEAN : IMAGENET_MEAN,
-    std: embedded ? CIFAR_STD : IMAGENET_STD,
-  });
-} catch (e) {
-  run.error((e as Error).message);
-  process.exitCode = 1;
-} finally {
-  run.close();
-}
+
+  const run = await openRun({ task: 'imagenet-lt', config: { ...resolved, dataRoot: root, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
+  const stopHandling = handleInterrupts(run, 'imagenet-lt', argv);
+  try {
+    await runPipeline(run, resolved, {
+      train, test, numClasses,
+      classNames: embedded ? CIFAR10_CLASSES : undefined,
+      trainTransforms: embedded ? cifarTrainTransforms(size, 4) : imagenetTrainTransforms(size),
+      evalTransforms: embedded ? [{ op: 'centerCrop', size }] : imagenetEvalTransforms(size, Math.round((size * 256) / 224)),
+      mean: embedded ? CIFAR_MEAN : IMAGENET_MEAN,
+      std: embedded ? CIFAR_STD : IMAGENET_STD,
+      imageSize: size,
+    });
+  } catch (e) {
+    run.error((e as Error).message);
+    run.info(resumeAdvice('imagenet-lt', argv, run.dir));
+    process.exitCode = 1;
+  } finally {
+    stopHandling();
+    run.close();
+  }
+});

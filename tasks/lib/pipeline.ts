@@ -15,7 +15,8 @@ import { calibrate, calibrationHeadMismatch, calibrationName, CALIBRATIONS, type
 import { TwoStageModel, trainStage1, lossByName, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
 import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
-import { resumeHint } from './resume.js';
+import { TaskError } from './entry.js';
+import { formatDuration } from './progress.js';
 
 export const MODELS = ['resnet8', 'resnet32', 'resnet18', 'resnet34', 'resnet50', 'resnext50'] as const;
 export type ModelName = (typeof MODELS)[number];
@@ -57,8 +58,25 @@ export const trainingOptions = {
   stage2Epochs: opt.integer({ section: 'Stage 2', min: 1, help: 'Epochs of the learned calibrations (default: each method’s own; disalign and bgs take at least 500 steps).' }),
   seed: opt.integer({ section: 'Run', default: 0, min: 0, help: 'Seed of initialisation, sampling and augmentation.' }),
   workers: opt.integer({ section: 'Run', min: 0, help: 'Decoding worker threads (default min(4, cores − 1); 0 = main thread).', resumeCheck: false }),
-  logEvery: opt.integer({ section: 'Run', default: 20, min: 1, help: 'Read the loss back every N steps.', resumeCheck: false }),
+  logEvery: opt.integer({ section: 'Run', default: 20, min: 1, help: 'Read the loss back every N steps (and at least once an epoch and every 30 s).', resumeCheck: false }),
+  backend: opt.enum(['webgpu', 'cpu'], { section: 'Run', default: 'webgpu', help: 'webgpu (Dawn on Vulkan; the task stops when no adapter is found) or cpu: the float64 reference backend, about 1.3 img/s for ResNet-8 on 32×32 images on 2 cores, for checks only.', resumeCheck: false }),
 };
+
+/** The README's lines that install a WebGPU adapter where there is none. */
+export const NO_ADAPTER_MESSAGE =
+  'no WebGPU adapter found. On Linux without a GPU, install Mesa lavapipe >= 24 (Debian 12: apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1, ' +
+  'after adding bookworm-backports, see the README section "System requirement: a Vulkan driver"), and run with XDG_RUNTIME_DIR set (export XDG_RUNTIME_DIR=/tmp). ' +
+  'To train on the slow CPU reference backend instead, pass --backend cpu';
+
+/** Multiply-adds per image of each model at 32×32 (the ImageNet ResNets scale with the pixel count), relative to ResNet-8: the CPU backend's time estimate. */
+const RELATIVE_COST: Record<ModelName, number> = { resnet8: 1, resnet32: 5.5, resnet18: 2.9, resnet34: 5.8, resnet50: 6.6, resnext50: 6.8 };
+/** The CPU reference backend's measured training rate for ResNet-8 on 32×32 images on 2 cores (img/s). */
+export const CPU_RESNET8_RATE = 1.3;
+
+/** Seconds the CPU reference backend needs for `images` training images of `model` at `size`×`size` (an estimate from CPU_RESNET8_RATE). */
+export function cpuTrainingEstimate(model: ModelName, size: number, images: number): number {
+  return (images * RELATIVE_COST[model] * (size * size) / (32 * 32)) / CPU_RESNET8_RATE;
+}
 
 export interface PipelineConfig {
   model: ModelName;
@@ -87,6 +105,7 @@ export interface PipelineConfig {
   seed: number;
   workers?: number;
   logEvery: number;
+  backend?: 'webgpu' | 'cpu';
 }
 
 export interface PipelineData {
@@ -98,6 +117,8 @@ export interface PipelineData {
   evalTransforms: readonly TransformStep[];
   mean: readonly number[];
   std: readonly number[];
+  /** Training crop size (for the CPU backend's time estimate). */
+  imageSize?: number;
 }
 
 function makeHead(kind: PipelineConfig['head'], dim: number, classes: number): Head {
@@ -119,12 +140,40 @@ function makeSchedule(c: PipelineConfig, itersPerEpoch: number): { schedule: Sch
   }
 }
 
+/**
+ * LDAM-DRW's CIFAR schedule for a run of `epochs`: at 200 and more, the official one (5 warm-up
+ * epochs, ×0.01 from epoch 160, ×0.0001 from 180); shorter, the same shape scaled (milestones at
+ * 80% and 90%, kept strictly increasing so a 1- or 2-epoch run is valid, warm-up at most epochs − 1).
+ */
+export function ldamScheduleFor(epochs: number): { milestones: number[]; factors: number[]; warmup: number } {
+  if (!Number.isSafeInteger(epochs) || epochs < 1) throw new Error(`ldamScheduleFor: epochs must be a positive integer, got ${epochs}`);
+  if (epochs >= 200) return { milestones: [160, 180], factors: [0.01, 0.0001], warmup: 5 };
+  const first = Math.max(1, Math.round(epochs * 0.8));
+  const second = Math.max(first + 1, Math.round(epochs * 0.9));
+  return { milestones: [first, second], factors: [0.01, 0.0001], warmup: Math.min(5, epochs - 1) };
+}
+
 const labelsOf = (d: DatasetSpec): Int32Array => d.labels;
+
+/** Selects the backend the run asked for: WebGPU, or a TaskError saying how to install an adapter; the CPU reference backend only with --backend cpu. Tasks call it before opening the run folder. */
+export async function selectBackend(backend: 'webgpu' | 'cpu' = 'webgpu') {
+  const cpu = backend === 'cpu';
+  let dev;
+  try {
+    dev = await init({ backend: cpu ? 'cpu' : 'webgpu' });
+  } catch (e) {
+    if (/no adapter/.test((e as Error).message)) throw new TaskError(NO_ADAPTER_MESSAGE);
+    throw e;
+  }
+  if (!dev && !cpu) throw new TaskError(NO_ADAPTER_MESSAGE);
+  return dev;
+}
 
 /** Runs stage 1 (or resumes it), caches features, runs every stage-2 calibration, writes the results. */
 export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineData): Promise<void> {
-  const dev = await init({ requireWebGPU: process.env.REQUIRE_WEBGPU === '1' });
-  run.info(dev ? `WebGPU: ${dev.info.description || dev.info.vendor || 'adapter'} ${dev.info.architecture} (fallback ${dev.info.isFallbackAdapter})` : 'CPU reference backend (no WebGPU adapter)');
+  const cpu = c.backend === 'cpu';
+  const dev = await selectBackend(c.backend);
+  run.info(dev ? `WebGPU: ${dev.info.description || dev.info.vendor || 'adapter'} ${dev.info.architecture} (fallback ${dev.info.isFallbackAdapter})` : 'CPU reference backend (--backend cpu)');
   const trainLabels = labelsOf(data.train);
   const counts = new Array<number>(data.numClasses).fill(0);
   for (const y of trainLabels) counts[y]++;
@@ -147,45 +196,57 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   if (itersPerEpoch < 1) throw new Error(`batch size ${c.batchSize} exceeds the ${sampler.numSamples} training images`);
   const { schedule, byIteration } = makeSchedule(c, itersPerEpoch);
 
+  if (c.drw !== undefined && c.drw >= c.epochs) run.warn(`--drw ${c.drw} is not below --epochs ${c.epochs}: the loss is never re-weighted (DRW starts at epoch ${c.drw}, counted from 0)`);
+  else if (c.drw !== undefined) run.info(`DRW: class-balanced re-weighting from epoch ${c.drw} (0-based) of ${c.epochs}`);
+
   let startEpoch = 0;
+  // stage-1 time and rate of the sessions before this one (a resumed run adds them up)
+  let earlierSeconds = 0;
+  let imagesPerSecond = NaN;
   const saved = await run.loadLatestCheckpoint();
   if (saved) {
     model.loadStateDict(saved.model);
     if (saved.optimizer) optimizer.loadStateDict(saved.optimizer);
     startEpoch = saved.epoch;
+    if (typeof saved.meta.trainSeconds === 'number') earlierSeconds = saved.meta.trainSeconds;
+    if (typeof saved.meta.imagesPerSecond === 'number') imagesPerSecond = saved.meta.imagesPerSecond;
     run.info(`resumed from ${saved.path} (${saved.epoch} epoch${saved.epoch === 1 ? '' : 's'} done)`);
+  }
+  if (cpu && startEpoch < c.epochs) {
+    const seconds = cpuTrainingEstimate(c.model, data.imageSize ?? 32, (c.epochs - startEpoch) * itersPerEpoch * c.batchSize);
+    run.warn(`the CPU reference backend trains slowly: stage 1 (${c.epochs - startEpoch} epochs of ${itersPerEpoch * c.batchSize} ${c.model} images) takes about ${formatDuration(seconds)} ` +
+      `(estimated from ${CPU_RESNET8_RATE} img/s for ResNet-8 on 32×32 images on 2 cores); a WebGPU adapter is some 20× faster`);
   }
 
   const loaderOpts = { mean: data.mean, std: data.std, seed: c.seed, workers: c.workers };
   const trainLoader = createLoader(data.train, { ...loaderOpts, batchSize: c.batchSize, dropLast: true, transforms: data.trainTransforms });
   const started = performance.now();
-  let imagesPerSecond = NaN;
+  const trainSecondsNow = () => earlierSeconds + (performance.now() - started) / 1000;
+  // stage 1 over all sessions, as saved with the latest checkpoint (a resumed run adds the earlier sessions' time)
+  let stage1Seconds = earlierSeconds;
   try {
     if (startEpoch < c.epochs) {
       run.info(`stage 1: ${c.model} + ${c.head} head, ${c.loss}${c.drw !== undefined ? ` + DRW@${c.drw}` : ''}, ${c.sampler} sampling, ${c.epochs} epochs of ${itersPerEpoch} × ${c.batchSize}`);
       let bar = run.progress({ label: `epoch ${startEpoch + 1}/${c.epochs}`, total: itersPerEpoch, unit: 'batch' });
       await trainStage1({
         model, optimizer, loss, schedule, sampler, loader: trainLoader, batchSize: c.batchSize, epochs: c.epochs, startEpoch,
-        logEvery: c.logEvery, scheduleByIteration: byIteration,
+        logEvery: c.logEvery, logSeconds: 30, scheduleByIteration: byIteration,
         onLog: (l) => {
           imagesPerSecond = l.imagesPerSecond;
           bar.update(l.iteration, { loss: l.loss.toFixed(4), lr: l.lr.toPrecision(3), 'img/s': l.imagesPerSecond.toFixed(1) });
         },
         onEpochEnd: async (epoch, meanLoss) => {
           bar.stop();
-          const path = await run.saveCheckpoint({ epoch: epoch + 1, step: (epoch + 1) * itersPerEpoch, model: model.stateDict(), optimizer: optimizer.stateDict(), meta: { meanLoss } });
+          const path = await run.saveCheckpoint({ epoch: epoch + 1, step: (epoch + 1) * itersPerEpoch, model: model.stateDict(), optimizer: optimizer.stateDict(), meta: { meanLoss, trainSeconds: (stage1Seconds = trainSecondsNow()), imagesPerSecond } });
           run.info(`epoch ${epoch + 1}/${c.epochs}: mean loss ${meanLoss.toFixed(4)}, ${imagesPerSecond.toFixed(1)} img/s, checkpoint ${path}`);
           if (epoch + 1 < c.epochs) bar = run.progress({ label: `epoch ${epoch + 2}/${c.epochs}`, total: itersPerEpoch, unit: 'batch' });
         },
       });
     }
-  } catch (e) {
-    run.error(`${(e as Error).message}\n${resumeHint(run.dir)}`);
-    throw e;
   } finally {
     await trainLoader.close();
   }
-  const trainSeconds = (performance.now() - started) / 1000;
+  const trainSeconds = stage1Seconds;
 
   // features of the training set (eval transforms: no augmentation) and of the test set, cached
   const cached = async (name: string, spec: DatasetSpec): Promise<CachedFeatures> => {
@@ -220,7 +281,7 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
 
   await run.writeResults({
     results, trainCounts: counts, classNames: data.classNames,
-    extra: { epochs: c.epochs, seed: c.seed, train_seconds: trainSeconds, images_per_s: imagesPerSecond, backend: hasWebGPU() ? 'webgpu' : 'cpu', adapter: hasWebGPU() ? device().info : null, peak_pool_bytes: hasWebGPU() ? runtime().pool.getStats().peakBytes : 0 },
+    extra: { epochs: c.epochs, seed: c.seed, train_seconds: trainSeconds, images_per_s: Number.isFinite(imagesPerSecond) ? imagesPerSecond : null, backend: hasWebGPU() ? 'webgpu' : 'cpu', adapter: hasWebGPU() ? device().info : null, peak_pool_bytes: hasWebGPU() ? runtime().pool.getStats().peakBytes : 0 },
   });
   run.info(`results in ${run.dir}`);
 }
