@@ -12,7 +12,8 @@ import { createLoader } from '../../data/node-loader.js';
 import { createSampler } from '../../longtail/samplers.js';
 import { LinearHead, CosineHead, CausalNormHead, type Head } from '../../longtail/heads.js';
 import { calibrate, calibrationHeadMismatch, calibrationName, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
-import { TwoStageModel, trainStage1, lossByName, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
+import { constant } from '../../nn/init.js';
+import { TwoStageModel, trainStage1, lossByName, lossBiasInit, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
 import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
 import { TaskError } from './entry.js';
@@ -45,8 +46,9 @@ export const trainingOptions = {
   loss: opt.enum(LOSS_NAMES, { section: 'Stage 1', default: 'ce', help: 'Stage-1 loss.' }),
   drw: opt.integer({ section: 'Stage 1', min: 0, help: 'DRW: from this epoch on, re-weight the loss with class-balanced weights (LDAM-DRW: 160).' }),
   cbBeta: opt.number({ section: 'Stage 1', default: 0.9999, min: 0, max: 0.999999, help: 'β of the effective number for cb/DRW weights.' }),
-  focalGamma: opt.number({ section: 'Stage 1', default: 1, min: 0, help: 'γ of the focal losses.' }),
-  head: opt.enum(['linear', 'cosine', 'causal'], { section: 'Stage 1', default: 'linear', help: 'Stage-1 classifier: linear, cosine (DisAlign*), or the causal-norm head that TDE needs.' }),
+  focalGamma: opt.number({ section: 'Stage 1', default: 1, min: 0, help: 'γ of focal and cb-focal (cb-sigmoid is γ = 0, as Cui et al.).' }),
+  head: opt.enum(['linear', 'cosine', 'causal', 'normed'], { section: 'Stage 1', help: "Stage-1 classifier: linear (default), cosine (×16, DisAlign*), causal (the causal-norm head TDE needs), or normed: LDAM-DRW's NormedLinear, raw cosines (the default, and the only head, of --loss ldam, which scales them by s = 30)." }),
+  eqlLambda: opt.number({ section: 'Stage 1', greaterThan: 0, max: 1, help: 'EQL/SEQL: λ, the class-frequency threshold below which a class is a tail class (default 1/C; eql.detectron2 on LVIS: 0.00177).' }),
   momentum: opt.number({ section: 'Optimisation', default: 0.9, min: 0, max: 1, help: 'SGD momentum.' }),
   weightDecay: opt.number({ section: 'Optimisation', default: 5e-4, min: 0, help: 'SGD weight decay.' }),
   warmup: opt.integer({ section: 'Optimisation', default: 0, min: 0, help: 'Linear warm-up epochs.' }),
@@ -92,7 +94,8 @@ export interface PipelineConfig {
   drw?: number;
   cbBeta: number;
   focalGamma: number;
-  head: 'linear' | 'cosine' | 'causal';
+  head?: HeadKind;
+  eqlLambda?: number;
   momentum: number;
   weightDecay: number;
   warmup: number;
@@ -121,7 +124,24 @@ export interface PipelineData {
   imageSize?: number;
 }
 
-function makeHead(kind: PipelineConfig['head'], dim: number, classes: number): Head {
+export type HeadKind = 'linear' | 'cosine' | 'causal' | 'normed';
+
+/**
+ * The stage-1 head for a loss: --loss ldam runs on LDAM-DRW's NormedLinear (raw cosines; the loss
+ * multiplies them by s = 30), and refuses any other head, which would scale unnormalised logits or
+ * cosines ×16 by 30 again; other losses default to the linear head.
+ */
+export function resolveHead(loss: string, head: HeadKind | undefined): HeadKind {
+  if (loss === 'ldam') {
+    if (head === undefined || head === 'normed') return 'normed';
+    const what = head === 'cosine' ? 'cosines already ×16, so logits ×480' : head === 'linear' ? 'unnormalised logits ×30 (losses of 100 and more)' : 'causal-norm logits ×30';
+    throw new TaskError(`--loss ldam runs on LDAM-DRW's NormedLinear head (raw cosines, scaled by s = 30 in the loss); --head ${head} would give ${what}. Leave --head out or pass --head normed`);
+  }
+  return head ?? 'linear';
+}
+
+function makeHead(kind: HeadKind, dim: number, classes: number): Head {
+  if (kind === 'normed') return new CosineHead(dim, classes, { scale: 1, layout: 'columns' });
   if (kind === 'cosine') return new CosineHead(dim, classes);
   if (kind === 'causal') return new CausalNormHead(dim, classes);
   return new LinearHead(dim, classes);
@@ -181,17 +201,24 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   if (empty >= 0) throw new Error(`class ${empty}${data.classNames ? ` (${data.classNames[empty]})` : ''} has no training images; every class needs at least one`);
   run.info(`train ${trainLabels.length} images, test ${data.test.labels.length}, ${data.numClasses} classes, counts ${Math.max(...counts)} … ${Math.min(...counts)}`);
 
+  const headKind = resolveHead(c.loss, c.head);
   const backbone = makeBackbone(c.model, data.numClasses);
-  const model = new TwoStageModel(backbone, makeHead(c.head, backbone.featureDim, data.numClasses));
+  const model = new TwoStageModel(backbone, makeHead(headKind, backbone.featureDim, data.numClasses));
+  // sigmoid losses start from the official prior bias (cb-sigmoid/cb-focal −log(C − 1), EQL −log(999))
+  const biasInit = lossBiasInit(c.loss, data.numClasses);
+  if (biasInit !== null && model.head instanceof LinearHead && model.head.fc.bias) {
+    constant(model.head.fc.bias, biasInit);
+    run.info(`${c.loss}: classifier bias initialised to ${biasInit.toFixed(4)} (the official prior)`);
+  }
   // a calibration that cannot use this head fails now, not after stage 1
   const methods = c.calib.split(',').filter((s) => s.trim() && s.trim() !== 'none').map(calibrationName);
   for (const name of methods) {
     const mismatch = calibrationHeadMismatch(name, model.head);
-    if (mismatch) throw new Error(`--calib ${name} ${mismatch} (--head ${c.head}); choose --head ${name === 'tde' ? 'causal' : 'linear'} or leave ${name} out`);
+    if (mismatch) throw new Error(`--calib ${name} ${mismatch} (--head ${headKind}); choose --head ${name === 'tde' ? 'causal' : 'linear'} or leave ${name} out`);
   }
   const optimizer = new SGD(model.trainableParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
   const sampler = createSampler(c.sampler, trainLabels, { seed: c.seed, numClasses: data.numClasses, totalEpochs: c.epochs });
-  const loss = lossByName(c.loss, { classCounts: counts, drwEpoch: c.drw, cbBeta: c.cbBeta, focalGamma: c.focalGamma, seed: c.seed });
+  const loss = lossByName(c.loss, { classCounts: counts, drwEpoch: c.drw, cbBeta: c.cbBeta, focalGamma: c.focalGamma, eqlLambda: c.eqlLambda, seed: c.seed });
   const itersPerEpoch = Math.floor(sampler.numSamples / c.batchSize);
   if (itersPerEpoch < 1) throw new Error(`batch size ${c.batchSize} exceeds the ${sampler.numSamples} training images`);
   const { schedule, byIteration } = makeSchedule(c, itersPerEpoch);
@@ -226,7 +253,7 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   let stage1Seconds = earlierSeconds;
   try {
     if (startEpoch < c.epochs) {
-      run.info(`stage 1: ${c.model} + ${c.head} head, ${c.loss}${c.drw !== undefined ? ` + DRW@${c.drw}` : ''}, ${c.sampler} sampling, ${c.epochs} epochs of ${itersPerEpoch} × ${c.batchSize}`);
+      run.info(`stage 1: ${c.model} + ${headKind} head, ${c.loss}${c.drw !== undefined ? ` + DRW@${c.drw}` : ''}, ${c.sampler} sampling, ${c.epochs} epochs of ${itersPerEpoch} × ${c.batchSize}`);
       let bar = run.progress({ label: `epoch ${startEpoch + 1}/${c.epochs}`, total: itersPerEpoch, unit: 'batch' });
       await trainStage1({
         model, optimizer, loss, schedule, sampler, loader: trainLoader, batchSize: c.batchSize, epochs: c.epochs, startEpoch,
