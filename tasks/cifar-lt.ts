@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { checkRunFolder, openRun, runOptions } from './lib/run.js';
-import { runPipeline, selectBackend, trainingOptions, MODELS, ldamScheduleFor } from './lib/pipeline.js';
+import { runPipeline, selectBackend, trainingOptions, MODELS, ldamScheduleFor, TDE_ALPHA } from './lib/pipeline.js';
 import { checkFolder, handleInterrupts, resumeAdvice, taskMain, TaskError } from './lib/entry.js';
 import { readListFile, readCifarBinary, writeListFile } from '../data/node-datasets.js';
 import { selectEntries, CIFAR10_CLASSES, type ListDataset } from '../data/lists.js';
@@ -99,6 +99,7 @@ await taskMain('cifar-lt', async () => {
         mean: CIFAR_MEAN,
         std: CIFAR_STD,
         imageSize: 32,
+        tdeAlpha: TDE_ALPHA[config.dataset],
       });
     }
   } catch (e) {

@@ -5,10 +5,11 @@
 // a small CIFAR ResNet, in minutes on a CPU-only machine.
 
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { checkRunFolder, openRun, runOptions } from './lib/run.js';
-import { runPipeline, selectBackend, trainingOptions, MODELS, type PipelineConfig } from './lib/pipeline.js';
+import { runPipeline, selectBackend, trainingOptions, TDE_ALPHA, MODELS, type PipelineConfig } from './lib/pipeline.js';
 import { checkFolder, handleInterrupts, resumeAdvice, taskMain } from './lib/entry.js';
 import { readListFile } from '../data/node-datasets.js';
 import { imagenetTrainTransforms, imagenetEvalTransforms, cifarTrainTransforms, IMAGENET_MEAN, IMAGENET_STD, CIFAR_MEAN, CIFAR_STD } from '../data/augment.js';
@@ -19,6 +20,7 @@ const EMBEDDED = fileURLToPath(new URL('../assets/cifar10-lt-mini/', import.meta
 const options = {
   dataRoot: opt.string({ section: 'Data', metavar: 'DIR', help: 'Image root of ImageNet-LT (or Places-LT, iNaturalist in the same list format). Without it: the embedded CIFAR-10-LT mini set.', resumeCheck: false }),
   trainList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Training list `path label`, absolute or relative to --data-root (default ImageNet_LT_train.txt; train.txt for the embedded set).' }),
+  valList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Validation list, absolute or relative to --data-root: τ-norm picks τ on it (default ImageNet_LT_val.txt when it is in --data-root).' }),
   testList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Evaluation list, absolute or relative to --data-root (default ImageNet_LT_test.txt; test.txt for the embedded set).' }),
   numClasses: opt.integer({ section: 'Data', min: 1, help: 'Number of classes (default 1000; 10 for the embedded set).' }),
   imageSize: opt.integer({ section: 'Data', min: 8, help: 'Training crop (default 224; 32 for the embedded set).' }),
@@ -67,6 +69,8 @@ await taskMain('imagenet-lt', async () => {
   const train = await readListFile(list(config.trainList, embedded ? 'train.txt' : 'ImageNet_LT_train.txt'), { root, numClasses });
   const test = await readListFile(list(config.testList, embedded ? 'test.txt' : 'ImageNet_LT_test.txt'), { root, numClasses });
   const size = config.imageSize ?? (embedded ? 32 : 224);
+  const valFile = config.valList !== undefined ? list(config.valList, '') : !embedded && existsSync(join(root, 'ImageNet_LT_val.txt')) ? join(root, 'ImageNet_LT_val.txt') : undefined;
+  const val = valFile ? await readListFile(valFile, { root, numClasses }) : undefined;
 
   const run = await openRun({ task: 'imagenet-lt', config: { ...resolved, dataRoot: root, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
   const stopHandling = handleInterrupts(run, 'imagenet-lt', argv);
@@ -79,6 +83,8 @@ await taskMain('imagenet-lt', async () => {
       mean: embedded ? CIFAR_MEAN : IMAGENET_MEAN,
       std: embedded ? CIFAR_STD : IMAGENET_STD,
       imageSize: size,
+      val,
+      tdeAlpha: embedded ? TDE_ALPHA.cifar10 : TDE_ALPHA['imagenet-lt'],
     });
   } catch (e) {
     run.error((e as Error).message);

@@ -11,6 +11,8 @@ import type { DatasetSpec } from '../../data/loader.js';
 import { createLoader } from '../../data/node-loader.js';
 import { createSampler } from '../../longtail/samplers.js';
 import { LinearHead, CosineHead, CausalNormHead, type Head } from '../../longtail/heads.js';
+import { selectTau } from '../../longtail/calibration.js';
+import { Rng } from '../../longtail/samplers.js';
 import { calibrate, calibrationHeadMismatch, calibrationName, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
 import { constant } from '../../nn/init.js';
 import { TwoStageModel, trainStage1, lossByName, lossBiasInit, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
@@ -54,9 +56,11 @@ export const trainingOptions = {
   warmup: opt.integer({ section: 'Optimisation', default: 0, min: 0, help: 'Linear warm-up epochs.' }),
   calib: opt.string({ section: 'Stage 2', default: 'disalign', help: `Comma-separated stage-2 calibrations, each compared with the baseline: ${Object.keys(CALIBRATIONS).join(', ')} (or none).` }),
   grwRho: opt.number({ section: 'Stage 2', default: 1.2, min: 0, help: 'DisAlign: ρ of the generalized re-weighting w_c ∝ (1/r_c)^ρ.' }),
-  tau: opt.number({ section: 'Stage 2', default: 1, min: 0, help: 'taunorm: τ of w_j / ||w_j||^τ.' }),
+  tau: opt.number({ section: 'Stage 2', min: 0, help: 'taunorm: a fixed τ of w_j / ||w_j||^τ. Default: swept over 0…2 in steps of 0.1 and picked on the validation list (--val-list), else on a held-out 20% of each class of the training set (said in the log).' }),
+  ncmMetric: opt.enum(['l2', 'cos'], { section: 'Stage 2', default: 'l2', help: 'ncm: l2, the squared distance to the class means (classifier-balancing), or cos, the cosine.' }),
+  ncmTransform: opt.enum(['cl2n', 'l2n', 'un'], { section: 'Stage 2', default: 'cl2n', help: 'ncm: features centred on the training mean then L2-normalised (cl2n, official), L2-normalised (l2n) or as they are (un).' }),
   laLambda: opt.number({ section: 'Stage 2', default: 1, help: 'logitadjust: λ of z − λ log ρ.' }),
-  tdeAlpha: opt.number({ section: 'Stage 2', min: 0, help: 'tde: α of the counterfactual subtraction (default: the causal head’s, 3).' }),
+  tdeAlpha: opt.number({ section: 'Stage 2', min: 0, help: 'tde: α of the counterfactual subtraction (default per dataset, as the official configs: CIFAR-10-LT 1.0, CIFAR-100-LT 1.5, ImageNet-LT and Places-LT 3.0).' }),
   stage2Epochs: opt.integer({ section: 'Stage 2', min: 1, help: 'Epochs of the learned calibrations (default: each method’s own; disalign and bgs take at least 500 steps).' }),
   seed: opt.integer({ section: 'Run', default: 0, min: 0, help: 'Seed of initialisation, sampling and augmentation.' }),
   workers: opt.integer({ section: 'Run', min: 0, help: 'Decoding worker threads (default min(4, cores − 1); 0 = main thread).', resumeCheck: false }),
@@ -101,7 +105,9 @@ export interface PipelineConfig {
   warmup: number;
   calib: string;
   grwRho: number;
-  tau: number;
+  tau?: number;
+  ncmMetric?: 'l2' | 'cos';
+  ncmTransform?: 'cl2n' | 'l2n' | 'un';
   laLambda: number;
   tdeAlpha?: number;
   stage2Epochs?: number;
@@ -122,6 +128,30 @@ export interface PipelineData {
   std: readonly number[];
   /** Training crop size (for the CPU backend's time estimate). */
   imageSize?: number;
+  /** A validation list: τ-norm's τ is picked on it. */
+  val?: DatasetSpec;
+  /** TDE's α when --tde-alpha is not given (the official config of the dataset). */
+  tdeAlpha?: number;
+}
+
+/** TDE's α in the official configs (Long-Tailed-Recognition.pytorch and its CIFAR configs). */
+export const TDE_ALPHA = { cifar10: 1.0, cifar100: 1.5, 'imagenet-lt': 3.0, 'places-lt': 3.0 } as const;
+
+/** A class-stratified held-out part of the training set: 20% of each class (at least 1 of a class with 2 or more), drawn with `seed`. */
+export function heldOutIndices(labels: ArrayLike<number>, numClasses: number, seed: number, fraction = 0.2): Int32Array {
+  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
+  for (let i = 0; i < labels.length; i++) byClass[labels[i]].push(i);
+  const rng = new Rng(seed, 0, 11);
+  const out: number[] = [];
+  for (const idx of byClass) {
+    if (idx.length < 2) continue;
+    for (let k = idx.length - 1; k > 0; k--) {
+      const r = rng.int(k + 1);
+      [idx[k], idx[r]] = [idx[r], idx[k]];
+    }
+    out.push(...idx.slice(0, Math.max(1, Math.round(idx.length * fraction))));
+  }
+  return Int32Array.from(out.sort((a, b) => a - b));
 }
 
 export type HeadKind = 'linear' | 'cosine' | 'causal' | 'normed';
@@ -293,14 +323,39 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   };
   const trainF = await cached('train', data.train);
   const testF = await cached('test', data.test);
+  const valF = data.val ? await cached('val', data.val) : null;
 
   model.eval();
   const results: MethodResult[] = [{ method: `Baseline (${c.loss}${c.drw !== undefined ? '-DRW' : ''})`, evaluation: await evaluateCached((x) => model.head.forward(x), testF, counts) }];
   const trainX: Tensor = keep(featureTensor(trainF));
-  const options: CalibrationOptions = { grwRho: c.grwRho, tau: c.tau, lambda: c.laLambda, tdeAlpha: c.tdeAlpha, seed: c.seed, ...(c.stage2Epochs ? { epochs: c.stage2Epochs } : {}) };
+  const tdeAlpha = c.tdeAlpha ?? data.tdeAlpha;
+  const options: CalibrationOptions = { grwRho: c.grwRho, tau: c.tau, lambda: c.laLambda, tdeAlpha, ncmMetric: c.ncmMetric, ncmTransform: c.ncmTransform, seed: c.seed, ...(c.stage2Epochs ? { epochs: c.stage2Epochs } : {}) };
+  if (methods.includes('tde')) run.info(`tde: α = ${tdeAlpha ?? 'the causal head’s'}${c.tdeAlpha === undefined && data.tdeAlpha !== undefined ? ' (the official value for this dataset)' : ''}`);
   for (const name of methods) {
     const t0 = performance.now();
-    const calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options });
+    let methodOptions = options;
+    if (name === 'taunorm' && c.tau === undefined && model.head instanceof LinearHead) {
+      // τ swept over 0…2 step 0.1 and picked on validation data, as classifier-balancing
+      let x: Tensor, y: Int32Array, what: string;
+      if (valF) {
+        x = featureTensor(valF);
+        y = valF.labels;
+        what = `the validation list (${y.length} images)`;
+      } else {
+        const idx = heldOutIndices(trainF.labels, data.numClasses, c.seed);
+        const dim = trainF.dim;
+        const f = new Float32Array(idx.length * dim);
+        idx.forEach((i, k) => f.set(trainF.features.subarray(i * dim, (i + 1) * dim), k * dim));
+        x = featureTensor({ features: f, labels: Int32Array.from(idx, (i) => trainF.labels[i]), dim });
+        y = Int32Array.from(idx, (i) => trainF.labels[i]);
+        what = `a held-out 20% of each training class (${y.length} images, which stage 1 trained on: no validation list was given)`;
+      }
+      const sel = await selectTau(model.head.fc, x, y);
+      x.dispose();
+      run.info(`taunorm: τ = ${sel.tau} picked on ${what}; class-balanced accuracy by τ: ${sel.taus.map((t, k) => `${t}:${(sel.scores[k] * 100).toFixed(1)}`).join(' ')}`);
+      methodOptions = { ...options, tau: sel.tau };
+    }
+    const calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: methodOptions });
     results.push({ method: name === 'disalign' ? 'DisAlign' : name, evaluation: await evaluateCached(calibrated, testF, counts) });
     run.info(`stage 2 ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
