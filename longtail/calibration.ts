@@ -15,7 +15,7 @@ import { trainGroupSoftmax, type GroupSoftmaxTrainOptions } from './bgs.js';
 import { trainDisAlign, type DisAlignTrainOptions } from './disalign.js';
 import { CausalNormHead, checkFeatures, checkHeadSize, headDevice, LinearHead, TauNormHead, type Head } from './heads.js';
 import { crossEntropy } from './losses.js';
-import { checkCachedFeatures, resolveStage2Options, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
+import { checkCachedFeatures, resolveStage2Options, seededLinearInit, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
 import { checkClassCounts, logitAdjustments } from './weights.js';
 
 export * from './heads.js';
@@ -106,8 +106,9 @@ export async function trainCrt(
   check(features.rank === 2, op, `training features must be [N, D], got ${fmtShape(features.shape)}`);
   checkHeadSize(op, features.shape[1], numClasses);
   const y = checkCachedFeatures(op, features, labels, numClasses);
-  const o = resolveStage2Options(op, opts, { epochs: 10, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class', seed: 0 });
+  const o = resolveStage2Options(op, opts, { epochs: 10, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class-aware', seed: 0, dropLast: true, lrAtEpochStart: true });
   const head = new LinearHead(features.shape[1], numClasses, { device: features.device });
+  seededLinearInit(head.fc, o.seed, 1);
   const epochLosses = await trainOnCachedFeatures(op, features, y, numClasses, head.namedParameters(), (b) => crossEntropy(head.forward(b.features), b.labels), o);
   return { head, epochLosses };
 }
@@ -143,7 +144,7 @@ export async function trainLws(
   const op = 'lws';
   checkFeatures(op, features, head.inFeatures);
   const y = checkCachedFeatures(op, features, labels, head.numClasses);
-  const o = resolveStage2Options(op, opts, { epochs: 5, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class', seed: 0 });
+  const o = resolveStage2Options(op, opts, { epochs: 5, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class-aware', seed: 0, dropLast: true, lrAtEpochStart: true });
   const lws = new LwsHead(head);
   const epochLosses = await trainOnCachedFeatures(op, features, y, head.numClasses, [['scales', lws.scales]], (b) => crossEntropy(lws.forward(b.features), b.labels), o);
   return { head: lws, epochLosses };

@@ -117,3 +117,83 @@ describe('TDE', () => {
     expect(TDE_ALPHA).toEqual({ cifar10: 1.0, cifar100: 1.5, 'imagenet-lt': 3.0, 'places-lt': 3.0 });
   });
 });
+
+describe('cRT and LWS as classifier-balancing', () => {
+  it('class-aware sampler: a reshuffled class cycle, 4 images a visit, each class cycling through its own images; max n_j · C draws', async () => {
+    const { ClassAwareSampler, createSampler } = await import('../../longtail/samplers.js');
+    const labels = Int32Array.from([...Array(9).fill(0), ...Array(3).fill(1), 2, 2, ...Array(5).fill(3)]);
+    const s = createSampler('class-aware', labels, { seed: 3 }) as InstanceType<typeof ClassAwareSampler>;
+    const e0 = s.indices(0);
+    expect(e0.length).toBe(9 * 4);
+    const visits: number[] = [];
+    for (let k = 0; k < e0.length; k += 4) {
+      const cls = new Set(Array.from(e0.subarray(k, k + 4), (i) => labels[i]));
+      expect(cls.size).toBe(1); // a visit takes 4 images of one class
+      visits.push(labels[e0[k]]);
+    }
+    // the classes come in cycles: each run of 4 visits covers every class once
+    for (let k = 0; k + 4 <= visits.length; k += 4) expect(new Set(visits.slice(k, k + 4)).size).toBe(4);
+    // within a class, images come in cycles of its own: class 3 (5 images) → the first 5 draws are all 5 images
+    const drawsOf3 = [...s.indices(0), ...s.indices(1)].filter((i) => labels[i] === 3);
+    expect(new Set(drawsOf3.slice(0, 5)).size).toBe(5);
+    expect(new Set(drawsOf3.slice(5, 10)).size).toBe(5);
+    // a function of (seed, epoch), also asked out of order
+    const again = createSampler('class-aware', labels, { seed: 3 });
+    expect(Array.from(again.indices(1))).toEqual(Array.from(s.indices(1)));
+    expect(Array.from(again.indices(0))).toEqual(Array.from(e0));
+    expect(Array.from(createSampler('class-aware', labels, { seed: 4 }).indices(0))).not.toEqual(Array.from(e0));
+  });
+
+  it('the scheduler steps at the start of each epoch: the last epoch trains at lr 0', async () => {
+    const { stage2Lr } = await import('../../longtail/stage2.js');
+    expect(stage2Lr(0.2, 10, 0, true)).toBeCloseTo(0.1 * (1 + Math.cos(Math.PI / 10)), 12);
+    expect(stage2Lr(0.2, 10, 9, true)).toBe(0);
+    expect(stage2Lr(0.2, 10, 0, false)).toBe(0.2);
+    expect(stage2Lr(0.2, 10, 9, false)).toBeGreaterThan(0);
+  });
+
+  it('cRT drops the last partial batch, and its seed decides both its sampler and its initial weights', async () => {
+    const { trainCrt } = await import('../../longtail/calibration.js');
+    const N = 26, D = 3, C = 3;
+    const x = tensor(randomArray(N * D, -1, 1), [N, D], { device: 'cpu' });
+    const labels = Int32Array.from({ length: N }, (_, i) => (i < 16 ? 0 : i < 22 ? 1 : 2));
+    const seen: number[] = [];
+    const { trainOnCachedFeatures, resolveStage2Options } = await import('../../longtail/stage2.js');
+    const { parameter } = await import('../../nn/module.js');
+    const { full } = await import('../../kernels/creation.js');
+    const { mul, sum } = await import('../../autograd/ops.js');
+    const w = parameter(full([1, D], 0.1, { device: 'cpu' }));
+    await trainOnCachedFeatures('t', x, labels, C, [['w', w]], (b) => {
+      seen.push(b.labelValues.length);
+      return sum(mul(b.features, w));
+    }, resolveStage2Options('t', {}, { epochs: 1, minIterations: 0, batchSize: 20, lr: 0.1, momentum: 0, weightDecay: 0, sampler: 'class-aware', seed: 0, dropLast: true, lrAtEpochStart: true }));
+    // 16 · 3 = 48 draws, batches of 20: two full batches, the 8 left over dropped
+    expect(seen).toEqual([20, 20]);
+    const a = await trainCrt(x, labels, C, { seed: 5, epochs: 2, batchSize: 8 });
+    const b = await trainCrt(x, labels, C, { seed: 5, epochs: 2, batchSize: 8 });
+    const c = await trainCrt(x, labels, C, { seed: 6, epochs: 2, batchSize: 8 });
+    const wa = Array.from(await a.head.fc.weight.data()), wb = Array.from(await b.head.fc.weight.data()), wc = Array.from(await c.head.fc.weight.data());
+    expect(wb).toEqual(wa);
+    expect(wc).not.toEqual(wa);
+  });
+});
+
+describe('DisAlign logs the G-RW weighted cross-entropy, as cvpods', () => {
+  it('disalignLoss = Σ_i w_{y_i}(−log q_{y_i}) / Σ_i w_{y_i} (F.cross_entropy with weight)', async () => {
+    const { disalignLoss } = await import('../../longtail/disalign.js');
+    const N = 5, C = 4;
+    const z = randomArray(N * C, -2, 2);
+    const y = Int32Array.from([0, 3, 1, 3, 2]);
+    const w = [0.2, 0.7, 1.3, 1.8];
+    const loss = await disalignLoss(tensor(z, [N, C], { device: 'cpu' }), labelTensor(y, 'cpu'), y, w).item();
+    let num = 0, den = 0;
+    for (let i = 0; i < N; i++) {
+      const row = Array.from(z.slice(i * C, i * C + C));
+      const m = Math.max(...row);
+      const lse = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+      num += w[y[i]] * (lse - row[y[i]]);
+      den += w[y[i]];
+    }
+    expect(loss).toBeCloseTo(num / den, 5);
+  });
+});
