@@ -20,6 +20,9 @@ import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
 import { TaskError } from './entry.js';
 import { formatDuration } from './progress.js';
+import { appendEpochRow, curvesSvg, CURVES_SVG, EPOCHS_CSV } from './curves.js';
+import { encodeSafetensors } from '../../nn/safetensors.js';
+import { writeFileAtomic } from '../../nn/node-checkpoint.js';
 
 export const MODELS = ['resnet8', 'resnet32', 'resnet18', 'resnet34', 'resnet50', 'resnext50'] as const;
 export type ModelName = (typeof MODELS)[number];
@@ -54,17 +57,18 @@ export const trainingOptions = {
   momentum: opt.number({ section: 'Optimisation', default: 0.9, min: 0, max: 1, help: 'SGD momentum.' }),
   weightDecay: opt.number({ section: 'Optimisation', default: 5e-4, min: 0, help: 'SGD weight decay.' }),
   warmup: opt.integer({ section: 'Optimisation', default: 0, min: 0, help: 'Linear warm-up epochs.' }),
-  calib: opt.string({ section: 'Stage 2', default: 'disalign', help: `Comma-separated stage-2 calibrations, each compared with the baseline: ${Object.keys(CALIBRATIONS).join(', ')} (or none).` }),
-  grwRho: opt.number({ section: 'Stage 2', default: 1.2, min: 0, help: 'DisAlign: ρ of the generalized re-weighting w_c ∝ (1/r_c)^ρ.' }),
-  tau: opt.number({ section: 'Stage 2', min: 0, help: 'taunorm: a fixed τ of w_j / ||w_j||^τ. Default: swept over 0…2 in steps of 0.1 and picked on the validation list (--val-list), else on a held-out 20% of each class of the training set (said in the log).' }),
-  ncmMetric: opt.enum(['l2', 'cos'], { section: 'Stage 2', default: 'l2', help: 'ncm: l2, the squared distance to the class means (classifier-balancing), or cos, the cosine.' }),
-  ncmTransform: opt.enum(['cl2n', 'l2n', 'un'], { section: 'Stage 2', default: 'cl2n', help: 'ncm: features centred on the training mean then L2-normalised (cl2n, official), L2-normalised (l2n) or as they are (un).' }),
-  laLambda: opt.number({ section: 'Stage 2', default: 1, help: 'logitadjust: λ of z − λ log ρ.' }),
-  tdeAlpha: opt.number({ section: 'Stage 2', min: 0, help: 'tde: α of the counterfactual subtraction (default per dataset, as the official configs: CIFAR-10-LT 1.0, CIFAR-100-LT 1.5, ImageNet-LT and Places-LT 3.0).' }),
-  stage2Epochs: opt.integer({ section: 'Stage 2', min: 1, help: 'Epochs of the learned calibrations (default: each method’s own; disalign and bgs take at least 500 steps).' }),
+  calib: opt.string({ section: 'Stage 2', default: 'disalign', help: `Comma-separated stage-2 calibrations, each compared with the baseline: ${Object.keys(CALIBRATIONS).join(', ')} (or none).` , resumeCheck: false}),
+  grwRho: opt.number({ section: 'Stage 2', default: 1.2, min: 0, help: 'DisAlign: ρ of the generalized re-weighting w_c ∝ (1/r_c)^ρ.' , resumeCheck: false}),
+  tau: opt.number({ section: 'Stage 2', min: 0, help: 'taunorm: a fixed τ of w_j / ||w_j||^τ. Default: swept over 0…2 in steps of 0.1 and picked on the validation list (--val-list), else on a held-out 20% of each class of the training set (said in the log).' , resumeCheck: false}),
+  ncmMetric: opt.enum(['l2', 'cos'], { section: 'Stage 2', default: 'l2', help: 'ncm: l2, the squared distance to the class means (classifier-balancing), or cos, the cosine.' , resumeCheck: false}),
+  ncmTransform: opt.enum(['cl2n', 'l2n', 'un'], { section: 'Stage 2', default: 'cl2n', help: 'ncm: features centred on the training mean then L2-normalised (cl2n, official), L2-normalised (l2n) or as they are (un).' , resumeCheck: false}),
+  laLambda: opt.number({ section: 'Stage 2', default: 1, help: 'logitadjust: λ of z − λ log ρ.' , resumeCheck: false}),
+  tdeAlpha: opt.number({ section: 'Stage 2', min: 0, help: 'tde: α of the counterfactual subtraction (default per dataset, as the official configs: CIFAR-10-LT 1.0, CIFAR-100-LT 1.5, ImageNet-LT and Places-LT 3.0).' , resumeCheck: false}),
+  stage2Epochs: opt.integer({ section: 'Stage 2', min: 1, help: 'Epochs of the learned calibrations (default: each method’s own; disalign and bgs take at least 500 steps).' , resumeCheck: false}),
   seed: opt.integer({ section: 'Run', default: 0, min: 0, help: 'Seed of initialisation, sampling and augmentation.' }),
   workers: opt.integer({ section: 'Run', min: 0, help: 'Decoding worker threads (default min(4, cores − 1); 0 = main thread).', resumeCheck: false }),
   logEvery: opt.integer({ section: 'Run', default: 20, min: 1, help: 'Read the loss back every N steps (and at least once an epoch and every 30 s).', resumeCheck: false }),
+  exportFeatures: opt.boolean({ section: 'Stage 2', help: 'Write features.safetensors in the run folder: the cached training features [N, D] f32, labels [N] i32, counts [C] i32, the stage-1 classifier weight [C, D] and bias [C], test_features and test_labels (for PyTorch and the browser demo).', resumeCheck: false }),
   backend: opt.enum(['webgpu', 'cpu'], { section: 'Run', default: 'webgpu', help: 'webgpu (Dawn on Vulkan; the task stops when no adapter is found) or cpu: the float64 reference backend, about 1.3 img/s for ResNet-8 on 32×32 images on 2 cores, for checks only.', resumeCheck: false }),
 };
 
@@ -115,6 +119,7 @@ export interface PipelineConfig {
   workers?: number;
   logEvery: number;
   backend?: 'webgpu' | 'cpu';
+  exportFeatures?: boolean;
 }
 
 export interface PipelineData {
@@ -203,6 +208,39 @@ export function ldamScheduleFor(epochs: number): { milestones: number[]; factors
   return { milestones: [first, second], factors: [0.01, 0.0001], warmup: Math.min(5, epochs - 1) };
 }
 
+/** The stage-1 classifier as weight [C, D] and bias [C] (zeros when it has none; a column-layout cosine head transposed). */
+async function classifierOf(head: Head): Promise<{ weight: Float32Array; bias: Float32Array }> {
+  const C = head.numClasses, D = head.inFeatures;
+  if (head instanceof LinearHead) {
+    return { weight: Float32Array.from(await head.fc.weight.data()), bias: head.fc.bias ? Float32Array.from(await head.fc.bias.data()) : new Float32Array(C) };
+  }
+  if (head instanceof CosineHead || head instanceof CausalNormHead) {
+    const w = Float32Array.from(await head.weight.data());
+    if (head instanceof CosineHead && head.layout === 'columns') {
+      const t = new Float32Array(C * D);
+      for (let d = 0; d < D; d++) for (let j = 0; j < C; j++) t[j * D + d] = w[d * C + j];
+      return { weight: t, bias: new Float32Array(C) };
+    }
+    return { weight: w, bias: new Float32Array(C) };
+  }
+  throw new Error(`--export-features: cannot export a ${head.constructor.name}`);
+}
+
+/** features.safetensors: features [N, D] f32, labels [N] i32, counts [C] i32, weight [C, D], bias [C], test_features [M, D], test_labels [M] i32. */
+export async function exportFeatures(train: CachedFeatures, test: CachedFeatures, counts: ArrayLike<number>, head: Head): Promise<Uint8Array> {
+  const { weight, bias } = await classifierOf(head);
+  const C = head.numClasses;
+  return encodeSafetensors([
+    ['features', { dtype: 'F32', shape: [train.labels.length, train.dim], data: train.features }],
+    ['labels', { dtype: 'I32', shape: [train.labels.length], data: Int32Array.from(train.labels) }],
+    ['counts', { dtype: 'I32', shape: [C], data: Int32Array.from(counts) }],
+    ['weight', { dtype: 'F32', shape: [C, head.inFeatures], data: weight }],
+    ['bias', { dtype: 'F32', shape: [C], data: bias }],
+    ['test_features', { dtype: 'F32', shape: [test.labels.length, test.dim], data: test.features }],
+    ['test_labels', { dtype: 'I32', shape: [test.labels.length], data: Int32Array.from(test.labels) }],
+  ], { format: 'longtail-features', head: head.constructor.name });
+}
+
 const labelsOf = (d: DatasetSpec): Int32Array => d.labels;
 
 /** Selects the backend the run asked for: WebGPU, or a TaskError saying how to install an adapter; the CPU reference backend only with --backend cpu. Tasks call it before opening the run folder. */
@@ -249,8 +287,9 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   const optimizer = new SGD(model.trainableParameters(), { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay });
   const sampler = createSampler(c.sampler, trainLabels, { seed: c.seed, numClasses: data.numClasses, totalEpochs: c.epochs });
   const loss = lossByName(c.loss, { classCounts: counts, drwEpoch: c.drw, cbBeta: c.cbBeta, focalGamma: c.focalGamma, eqlLambda: c.eqlLambda, seed: c.seed });
-  const itersPerEpoch = Math.floor(sampler.numSamples / c.batchSize);
-  if (itersPerEpoch < 1) throw new Error(`batch size ${c.batchSize} exceeds the ${sampler.numSamples} training images`);
+  const epochDraws = sampler.indices(0).length;
+  const itersPerEpoch = Math.floor(epochDraws / c.batchSize);
+  if (itersPerEpoch < 1) throw new Error(`batch size ${c.batchSize} exceeds the ${epochDraws} draws of an epoch`);
   const { schedule, byIteration } = makeSchedule(c, itersPerEpoch);
 
   if (c.drw !== undefined && c.drw >= c.epochs) run.warn(`--drw ${c.drw} is not below --epochs ${c.epochs}: the loss is never re-weighted (DRW starts at epoch ${c.drw}, counted from 0)`);
@@ -281,6 +320,7 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   const trainSecondsNow = () => earlierSeconds + (performance.now() - started) / 1000;
   // stage 1 over all sessions, as saved with the latest checkpoint (a resumed run adds the earlier sessions' time)
   let stage1Seconds = earlierSeconds;
+  let lastLr = NaN;
   try {
     if (startEpoch < c.epochs) {
       run.info(`stage 1: ${c.model} + ${headKind} head, ${c.loss}${c.drw !== undefined ? ` + DRW@${c.drw}` : ''}, ${c.sampler} sampling, ${c.epochs} epochs of ${itersPerEpoch} × ${c.batchSize}`);
@@ -290,12 +330,15 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
         logEvery: c.logEvery, logSeconds: 30, scheduleByIteration: byIteration,
         onLog: (l) => {
           imagesPerSecond = l.imagesPerSecond;
+          lastLr = l.lr;
           bar.update(l.iteration, { loss: l.loss.toFixed(4), lr: l.lr.toPrecision(3), 'img/s': l.imagesPerSecond.toFixed(1) });
         },
         onEpochEnd: async (epoch, meanLoss) => {
           bar.stop();
           const path = await run.saveCheckpoint({ epoch: epoch + 1, step: (epoch + 1) * itersPerEpoch, model: model.stateDict(), optimizer: optimizer.stateDict(), meta: { meanLoss, trainSeconds: (stage1Seconds = trainSecondsNow()), imagesPerSecond } });
           run.info(`epoch ${epoch + 1}/${c.epochs}: mean loss ${meanLoss.toFixed(4)}, ${imagesPerSecond.toFixed(1)} img/s, checkpoint ${path}`);
+          const rows = await appendEpochRow(run.path(EPOCHS_CSV), { epoch: epoch + 1, meanLoss, lr: lastLr, trainSeconds: stage1Seconds, imagesPerSecond });
+          await run.writeText(CURVES_SVG, curvesSvg(rows, `${c.model}, ${c.loss}: stage 1`));
           if (epoch + 1 < c.epochs) bar = run.progress({ label: `epoch ${epoch + 2}/${c.epochs}`, total: itersPerEpoch, unit: 'batch' });
         },
       });
@@ -324,6 +367,12 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   const trainF = await cached('train', data.train);
   const testF = await cached('test', data.test);
   const valF = data.val ? await cached('val', data.val) : null;
+
+  if (c.exportFeatures) {
+    const path = run.path('features.safetensors');
+    await writeFileAtomic(path, await exportFeatures(trainF, testF, counts, model.head));
+    run.info(`features, labels, counts and the stage-1 classifier exported to ${path}`);
+  }
 
   model.eval();
   const results: MethodResult[] = [{ method: `Baseline (${c.loss}${c.drw !== undefined ? '-DRW' : ''})`, evaluation: await evaluateCached((x) => model.head.forward(x), testF, counts) }];

@@ -179,8 +179,16 @@ describe('a run interrupted, resumed and crashed', () => {
     const words = m![1].split(' ');
     expect(words.slice(0, 2)).toEqual(['node', 'tasks/cifar-lt.js']);
     expect(words.slice(-3)).toEqual(['--out', out, '--resume']);
+    expect(readFileSync(join(out, 'epochs.csv'), 'utf8').trim().split('\n')).toHaveLength(2);
     const resumed = await runTask('cifar-lt', words.slice(2));
     expect(resumed.code, resumed.output).toBe(0);
+    // the per-epoch CSV continues over the sessions, and the curves are drawn
+    const csv = readFileSync(join(out, 'epochs.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('epoch,mean_loss,lr,train_seconds,images_per_s');
+    expect(csv.slice(1).map((l) => l.split(',')[0])).toEqual(['1', '2']);
+    // LDAM-DRW's short schedule for 2 epochs: warm-up 1 epoch (lr 0.1·1/1), then lr 0.1 (milestones 2, 3 not reached)
+    expect(csv.slice(1).map((l) => Number(l.split(',')[2]))).toEqual([0.1, 0.1]);
+    expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toContain('<polyline');
     const meta = (file: string) => JSON.parse(Object.values(decodeSafetensors(new Uint8Array(readFileSync(file))).metadata).find((v) => v.includes('trainSeconds'))!);
     const m1 = meta(epoch1);
     const m2 = meta(join(out, 'checkpoints', 'epoch-0002.safetensors'));
@@ -188,12 +196,19 @@ describe('a run interrupted, resumed and crashed', () => {
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(metrics.train_seconds).toBe(m2.trainSeconds);
     expect(metrics.images_per_s).toBeGreaterThan(0);
-    // resumed once more with stage 1 done: the time is the stage-1 time, not the 0.01 s of this session
-    const again = await runTask('cifar-lt', words.slice(2));
+    // resumed once more with stage 1 done, with another --calib (stage 2 reruns on the cached features) and
+    // --export-features: the time is the stage-1 time, not the 0.01 s of this session
+    const again = await runTask('cifar-lt', [...words.slice(2), '--calib', 'ncm,crt', '--export-features']);
+    expect(again.output).toContain('option calib changed on resume');
+    const exported = decodeSafetensors(new Uint8Array(readFileSync(join(out, 'features.safetensors')))).tensors;
+    const shapes = Object.fromEntries([...exported].map(([k, t]) => [k, `${t.dtype} ${t.shape.join('x')}`]));
+    const n = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).train_counts.reduce((a: number, b: number) => a + b, 0);
+    expect(shapes).toEqual({ features: `F32 ${n}x64`, labels: `I32 ${n}`, counts: 'I32 10', weight: 'F32 10x64', bias: 'F32 10', test_features: 'F32 30x64', test_labels: 'I32 30' });
     expect(again.code, again.output).toBe(0);
     const metrics2 = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(metrics2.train_seconds).toBe(m2.trainSeconds);
     expect(metrics2.images_per_s).toBeCloseTo(metrics.images_per_s, 6);
+    expect(metrics2.methods.map((m: { method: string }) => m.method)).toEqual(['Baseline (ce-DRW)', 'ncm', 'crt']);
   });
 
   it('a crash prints its error once, without [object Promise], then the last checkpoint and how to continue', async () => {
