@@ -20,6 +20,11 @@ import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
 import { TaskError } from './entry.js';
 import { formatDuration } from './progress.js';
+import { listCheckpoints } from './resume.js';
+import { loadCheckpoint } from '../../nn/node-checkpoint.js';
+import { loadSafetensors } from '../../nn/safetensors.js';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { appendEpochRow, curvesSvg, CURVES_SVG, EPOCHS_CSV } from './curves.js';
 import { encodeSafetensors } from '../../nn/safetensors.js';
 import { writeFileAtomic } from '../../nn/node-checkpoint.js';
@@ -68,6 +73,9 @@ export const trainingOptions = {
   seed: opt.integer({ section: 'Run', default: 0, min: 0, help: 'Seed of initialisation, sampling and augmentation.' }),
   workers: opt.integer({ section: 'Run', min: 0, help: 'Decoding worker threads (default min(4, cores − 1); 0 = main thread).', resumeCheck: false }),
   logEvery: opt.integer({ section: 'Run', default: 20, min: 1, help: 'Read the loss back every N steps (and at least once an epoch and every 30 s).', resumeCheck: false }),
+  stage1Checkpoint: opt.string({ section: 'Stage 1', metavar: 'FILE|DIR', help: 'Skip stage 1: take the model from this checkpoint (an epoch-XXXX.safetensors, or a run folder: its latest checkpoint), then run stage 2 with any --calib.' }),
+  initFrom: opt.string({ section: 'Stage 1', metavar: 'FILE', help: 'Start stage 1 from these weights (a safetensors state dict, e.g. torchvision names from PyTorch: conv1.weight, layer1.0.bn1.running_mean, fc.weight; a DDP "module." prefix is removed), matched by name; missing and unexpected names are reported.' }),
+  evalOnly: opt.boolean({ section: 'Stage 1', help: 'No training: evaluate the model of --stage1-checkpoint or --init-from on the test set (the baseline row; add --calib to calibrate it too).' }),
   exportFeatures: opt.boolean({ section: 'Stage 2', help: 'Write features.safetensors in the run folder: the cached training features [N, D] f32, labels [N] i32, counts [C] i32, the stage-1 classifier weight [C, D] and bias [C], test_features and test_labels (for PyTorch and the browser demo).', resumeCheck: false }),
   backend: opt.enum(['webgpu', 'cpu'], { section: 'Run', default: 'webgpu', help: 'webgpu (Dawn on Vulkan; the task stops when no adapter is found) or cpu: the float64 reference backend, about 1.3 img/s for ResNet-8 on 32×32 images on 2 cores, for checks only.', resumeCheck: false }),
 };
@@ -120,6 +128,40 @@ export interface PipelineConfig {
   logEvery: number;
   backend?: 'webgpu' | 'cpu';
   exportFeatures?: boolean;
+  stage1Checkpoint?: string;
+  initFrom?: string;
+  evalOnly?: boolean;
+}
+
+/** The checkpoint file --stage1-checkpoint names: the file, or the latest epoch checkpoint of a run folder. */
+export async function stage1CheckpointFile(given: string): Promise<string> {
+  let st;
+  try {
+    st = await stat(given);
+  } catch {
+    throw new TaskError(`--stage1-checkpoint ${given} does not exist`);
+  }
+  if (!st.isDirectory()) return given;
+  const latest = (await listCheckpoints(given)).at(-1);
+  if (!latest) throw new TaskError(`--stage1-checkpoint ${given}: the folder has no ${join('checkpoints', 'epoch-XXXX.safetensors')}`);
+  return latest.path;
+}
+
+/** Weights by name from a safetensors state dict (PyTorch/torchvision names), for --init-from: a DDP "module." prefix is dropped. */
+export async function readInitWeights(file: string): Promise<Map<string, Tensor>> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw new TaskError(`--init-from ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let tensors: Map<string, Tensor>;
+  try {
+    tensors = loadSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).tensors;
+  } catch (e) {
+    throw new TaskError(`--init-from ${file}: not a safetensors file (${(e as Error).message})`);
+  }
+  return new Map([...tensors].map(([k, t]) => [k.startsWith('module.') ? k.slice(7) : k, t]));
 }
 
 export interface PipelineData {
@@ -279,7 +321,7 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
     run.info(`${c.loss}: classifier bias initialised to ${biasInit.toFixed(4)} (the official prior)`);
   }
   // a calibration that cannot use this head fails now, not after stage 1
-  const methods = c.calib.split(',').filter((s) => s.trim() && s.trim() !== 'none').map(calibrationName);
+  const methods = c.evalOnly && c.calib === 'disalign' ? [] : c.calib.split(',').filter((s) => s.trim() && s.trim() !== 'none').map(calibrationName);
   for (const name of methods) {
     const mismatch = calibrationHeadMismatch(name, model.head);
     if (mismatch) throw new Error(`--calib ${name} ${mismatch} (--head ${headKind}); choose --head ${name === 'tde' ? 'causal' : 'linear'} or leave ${name} out`);
@@ -299,7 +341,46 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   // stage-1 time and rate of the sessions before this one (a resumed run adds them up)
   let earlierSeconds = 0;
   let imagesPerSecond = NaN;
-  const saved = await run.loadLatestCheckpoint();
+  if (c.evalOnly && !c.stage1Checkpoint && !c.initFrom) throw new TaskError('--eval-only evaluates given weights: pass --stage1-checkpoint FILE|DIR or --init-from FILE');
+  let skipStage1 = false;
+  if (c.initFrom) {
+    // torchvision names are the backbone's own (its unused `fc` included); `fc.*` also starts a linear head
+    const weights = await readInitWeights(c.initFrom);
+    let loaded;
+    try {
+      loaded = backbone.loadStateDict(weights, { strict: false });
+    } catch (e) {
+      throw new TaskError(`--init-from ${c.initFrom}: ${(e as Error).message}`);
+    }
+    // the classifier of the file (torchvision `fc`, the CIFAR ResNets' `linear`) also starts a linear stage-1 head
+    let headFrom: string | null = null;
+    for (const prefix of ['fc', 'linear']) {
+      const w = weights.get(`${prefix}.weight`), b = weights.get(`${prefix}.bias`);
+      if (headFrom === null && model.head instanceof LinearHead && w && w.shape.join() === model.head.fc.weight.shape.join()) {
+        model.head.loadStateDict(new Map([['fc.weight', w], ...(b && model.head.fc.bias ? [['fc.bias', b] as [string, Tensor]] : [])]), { strict: false });
+        headFrom = prefix;
+      }
+    }
+    const unexpected = loaded.unexpectedKeys.filter((k) => headFrom === null || !k.startsWith(`${headFrom}.`));
+    run.info(`--init-from ${c.initFrom}: ${weights.size - unexpected.length} of ${weights.size} tensors loaded by name${headFrom ? ` (${headFrom}.* into the stage-1 head)` : ''}; ` +
+      `missing (left as initialised): ${loaded.missingKeys.length ? loaded.missingKeys.join(', ') : 'none'}; unexpected (ignored): ${unexpected.length ? unexpected.join(', ') : 'none'}`);
+    if (c.evalOnly) skipStage1 = true;
+  }
+  if (c.stage1Checkpoint) {
+    const file = await stage1CheckpointFile(c.stage1Checkpoint);
+    const ck = await loadCheckpoint(file);
+    try {
+      model.loadStateDict(ck.model);
+    } catch (e) {
+      throw new TaskError(`--stage1-checkpoint ${file} does not fit --model ${c.model} with the ${headKind} head: ${(e as Error).message}`);
+    }
+    if (typeof ck.meta.trainSeconds === 'number') earlierSeconds = ck.meta.trainSeconds;
+    if (typeof ck.meta.imagesPerSecond === 'number') imagesPerSecond = ck.meta.imagesPerSecond;
+    skipStage1 = true;
+    run.info(`stage 1 skipped: the model of ${file}${typeof ck.meta.epoch === 'number' ? ` (epoch ${ck.meta.epoch})` : ''}`);
+  }
+  const saved = skipStage1 ? null : await run.loadLatestCheckpoint();
+  if (skipStage1) startEpoch = c.epochs;
   if (saved) {
     model.loadStateDict(saved.model);
     if (saved.optimizer) optimizer.loadStateDict(saved.optimizer);

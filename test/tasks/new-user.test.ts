@@ -209,6 +209,44 @@ describe('a run interrupted, resumed and crashed', () => {
     expect(metrics2.train_seconds).toBe(m2.trainSeconds);
     expect(metrics2.images_per_s).toBeCloseTo(metrics.images_per_s, 6);
     expect(metrics2.methods.map((m: { method: string }) => m.method)).toEqual(['Baseline (ce-DRW)', 'ncm', 'crt']);
+
+    // --stage1-checkpoint (a run folder: its latest checkpoint) skips stage 1 and runs stage 2 only
+    const base = words.slice(2, -3);
+    const out2 = join(work, 'cifar-stage2');
+    const stage2 = await runTask('cifar-lt', [...base, '--stage1-checkpoint', out, '--calib', 'lws', '--out', out2]);
+    expect(stage2.code, stage2.output).toBe(0);
+    expect(stage2.output).toContain(`stage 1 skipped: the model of ${join(out, 'checkpoints', 'epoch-0002.safetensors')} (epoch 2)`);
+    expect(stage2.output).not.toMatch(/^stage 1: /m);
+    const m3 = JSON.parse(readFileSync(join(out2, 'metrics.json'), 'utf8'));
+    expect(m3.methods.map((m: { method: string }) => m.method)).toEqual(['Baseline (ce-DRW)', 'lws']);
+    expect(m3.methods[0].top1).toBe(metrics2.methods[0].top1);
+
+    // --eval-only --init-from: PyTorch-style names (a DDP "module." prefix, the classifier as fc.*), one
+    // tensor left out and one extra: reported, and the evaluation is the trained model's
+    const ck = decodeSafetensors(new Uint8Array(readFileSync(join(out, 'checkpoints', 'epoch-0002.safetensors')))).tensors;
+    const host = (t: { dtype: string; bytes: Uint8Array }) => (t.dtype === 'F32' ? new Float32Array(t.bytes.slice().buffer) : new Int32Array(t.bytes.slice().buffer));
+    const entries: [string, { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }][] = [];
+    for (const [k, t] of ck) {
+      if (!k.startsWith('backbone.') || k === 'backbone.fc.weight' || k === 'backbone.fc.bias' || (t.dtype !== 'F32' && t.dtype !== 'I32')) continue;
+      if (k === 'backbone.bn1.num_batches_tracked') continue; // left out: reported missing
+      entries.push([`module.${k.slice(9)}`, { dtype: t.dtype as 'F32' | 'I32', shape: [...t.shape], data: host(t) }]);
+    }
+    for (const [from, to] of [['head.fc.weight', 'module.fc.weight'], ['head.fc.bias', 'module.fc.bias']]) {
+      const t = ck.get(from)!;
+      entries.push([to, { dtype: 'F32', shape: [...t.shape], data: host(t) }]);
+    }
+    entries.push(['module.extra.weight', { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }]);
+    const { encodeSafetensors } = await import('../../nn/safetensors.js');
+    const init = join(work, 'torch-style.safetensors');
+    writeFileSync(init, encodeSafetensors(entries));
+    const out3 = join(work, 'cifar-eval');
+    const evaluated = await runTask('cifar-lt', [...base, '--init-from', init, '--eval-only', '--out', out3]);
+    expect(evaluated.code, evaluated.output).toBe(0);
+    expect(evaluated.output).toMatch(/--init-from .*torch-style\.safetensors: \d+ of \d+ tensors loaded by name \(fc\.\* into the stage-1 head\); missing \(left as initialised\): bn1\.num_batches_tracked; unexpected \(ignored\): extra\.weight/);
+    const m4 = JSON.parse(readFileSync(join(out3, 'metrics.json'), 'utf8'));
+    expect(m4.methods.map((m: { method: string }) => m.method)).toEqual(['Baseline (ce-DRW)']);
+    expect(m4.methods[0].top1).toBe(metrics2.methods[0].top1);
+    expect(readdirSync(out3)).not.toContain('checkpoints');
   });
 
   it('a crash prints its error once, without [object Promise], then the last checkpoint and how to continue', async () => {
