@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { checkRunFolder, openRun, runOptions } from './lib/run.js';
 import { runPipeline, selectBackend, trainingOptions, MODELS, ldamScheduleFor, TDE_ALPHA } from './lib/pipeline.js';
-import { checkFolder, handleInterrupts, resumeAdvice, taskMain, TaskError } from './lib/entry.js';
+import { checkFolder, defaultWorkers, handleInterrupts, resumeAdvice, taskMain, TaskError } from './lib/entry.js';
 import { readListFile, readCifarBinary, writeListFile } from '../data/node-datasets.js';
 import { selectEntries, CIFAR10_CLASSES, type ListDataset } from '../data/lists.js';
 import { selectPixels, type PixelDataset } from '../data/cifar.js';
@@ -57,7 +57,8 @@ await taskMain('cifar-lt', async () => {
   await checkRunFolder({ task: 'cifar-lt', out: parsed.out, resume: parsed.resume });
   if (!parsed.listOnly) await selectBackend(parsed.backend);
   const { data: _deprecated, ...rest } = parsed;
-  const config = { ...rest, dataRoot };
+  // effective values recorded in config.json (the number of workers the loader uses)
+  const config = { ...rest, dataRoot, workers: rest.workers ?? defaultWorkers() };
   const numClasses = config.dataset === 'cifar10' ? 10 : 100;
 
   // the data is read before the run folder exists: a bad path or list leaves no folder behind

@@ -12,6 +12,7 @@ import { checkRunFolder, openRun, runOptions } from './lib/run.js';
 import { runPipeline, selectBackend, trainingOptions, TDE_ALPHA, MODELS, type PipelineConfig } from './lib/pipeline.js';
 import { checkFolder, handleInterrupts, resumeAdvice, taskMain } from './lib/entry.js';
 import { readListFile } from '../data/node-datasets.js';
+import { defaultWorkers } from './lib/entry.js';
 import { imagenetTrainTransforms, imagenetEvalTransforms, cifarTrainTransforms, IMAGENET_MEAN, IMAGENET_STD, CIFAR_MEAN, CIFAR_STD } from '../data/augment.js';
 import { CIFAR10_CLASSES } from '../data/lists.js';
 
@@ -47,15 +48,20 @@ const spec = {
 };
 
 const argv = process.argv.slice(2);
-const config = parseCli(spec, argv);
+const config = parseCli(spec, argv, undefined, { recorded: ['embedded'] });
 await taskMain('imagenet-lt', async () => {
   const embedded = config.dataRoot === undefined;
   if (!embedded) checkFolder('--data-root', config.dataRoot!);
   await checkRunFolder({ task: 'imagenet-lt', out: config.out, resume: config.resume });
   await selectBackend(config.backend);
   const root = config.dataRoot ?? EMBEDDED;
-  const resolved: PipelineConfig = {
+  const numClassesResolved = config.numClasses ?? (embedded ? 10 : 1000);
+  const resolved: PipelineConfig & Record<string, unknown> = {
     ...config,
+    // effective values, recorded in config.json instead of left out
+    numClasses: numClassesResolved,
+    imageSize: config.imageSize ?? (embedded ? 32 : 224),
+    workers: config.workers ?? defaultWorkers(),
     model: config.model ?? (embedded ? 'resnet8' : 'resnet50'),
     // the embedded run must finish within 10 minutes on a 2-core CPU (lavapipe: ~45 s an epoch)
     epochs: config.epochs ?? (embedded ? 6 : 90),
@@ -72,7 +78,7 @@ await taskMain('imagenet-lt', async () => {
   const valFile = config.valList !== undefined ? list(config.valList, '') : !embedded && existsSync(join(root, 'ImageNet_LT_val.txt')) ? join(root, 'ImageNet_LT_val.txt') : undefined;
   const val = valFile ? await readListFile(valFile, { root, numClasses }) : undefined;
 
-  const run = await openRun({ task: 'imagenet-lt', config: { ...resolved, dataRoot: root, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
+  const run = await openRun({ task: 'imagenet-lt', config: { ...resolved, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
   const stopHandling = handleInterrupts(run, 'imagenet-lt', argv);
   try {
     await runPipeline(run, resolved, {

@@ -2,6 +2,7 @@
 // each, before a run folder exists), the command that resumes a run, a SIGINT handler that says
 // where the last checkpoint is, and the top-level catch that turns any failure into one line.
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CHECKPOINT_DIR, checkpointName } from './resume.js';
 import type { Run } from './run.js';
@@ -94,3 +95,6 @@ export async function taskMain(task: string, body: () => Promise<void>): Promise
     process.exitCode = 1;
   }
 }
+
+/** The data loader's default number of worker threads (data/node-loader.ts): min(4, cores − 1), at least 1. */
+export const defaultWorkers = (): number => Math.max(1, Math.min(4, availableParallelism() - 1));

@@ -247,6 +247,15 @@ describe('a run interrupted, resumed and crashed', () => {
     expect(m4.methods.map((m: { method: string }) => m.method)).toEqual(['Baseline (ce-DRW)']);
     expect(m4.methods[0].top1).toBe(metrics2.methods[0].top1);
     expect(readdirSync(out3)).not.toContain('checkpoints');
+
+    // the run's config.json passes back as it is (--config), under the command line
+    const out5 = join(work, 'cifar-from-config');
+    const fromConfig = await runTask('cifar-lt', ['--config', join(out, 'config.json'), '--list-only', '--out', out5]);
+    expect(fromConfig.code, fromConfig.output).toBe(0);
+    const { out: _o1, listOnly: _l1, resume: _r1, ...saved } = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    const { out: _o2, listOnly: _l2, resume: _r2, ...again5 } = JSON.parse(readFileSync(join(out5, 'config.json'), 'utf8'));
+    expect(again5).toEqual(saved);
+    expect(saved.workers).toBe(0); // the effective value is recorded
   });
 
   it('a crash prints its error once, without [object Promise], then the last checkpoint and how to continue', async () => {
