@@ -4,7 +4,7 @@
 // calibration on the cached features.
 
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { checkRunFolder, openRun, runOptions } from './lib/run.js';
 import { runPipeline, selectBackend, trainingOptions, MODELS, ldamScheduleFor, TDE_ALPHA } from './lib/pipeline.js';
@@ -21,6 +21,7 @@ const options = {
   dataset: opt.enum(['cifar10', 'cifar100'], { section: 'Data', default: 'cifar10', help: 'Which CIFAR.' }),
   imbalance: opt.number({ section: 'Data', default: 100, min: 1, help: 'Imbalance factor n_max / n_min (10, 50 or 100 in the papers).' }),
   imbalanceType: opt.enum(['exp', 'step'], { section: 'Data', default: 'exp', help: 'Exponential or step profile (Cao et al.).' }),
+  valList: opt.string({ section: 'Data', metavar: 'FILE', help: 'A validation list (`path label`, relative to --data-root or absolute): τ-norm picks τ on it, and --eval-every evaluates on it.' }),
   listOnly: opt.boolean({ section: 'Data', help: 'Write the long-tailed training list into the run folder and exit.' }),
   model: opt.enum(MODELS, { section: 'Stage 1', default: 'resnet32', help: 'Backbone.' }),
   epochs: opt.integer({ section: 'Stage 1', default: 200, min: 1, help: 'Stage-1 epochs (shortens the LDAM-DRW schedule when below 200: milestones at 80% and 90%).' }),
@@ -72,6 +73,7 @@ await taskMain('cifar-lt', async () => {
     train = await readCifarBinary(dataRoot, config.dataset, 'train');
     test = await readCifarBinary(dataRoot, config.dataset, 'test');
   }
+  const val = config.valList !== undefined ? await readListFile(resolve(dataRoot, config.valList), { root: dataRoot, numClasses }) : undefined;
   const keepIdx = longTailSubset(train.labels, numClasses, { imbalanceFactor: config.imbalance, type: config.imbalanceType, seed: config.seed });
   train = train.kind === 'files' ? selectEntries(train, keepIdx) : selectPixels(train, keepIdx);
 
@@ -101,6 +103,7 @@ await taskMain('cifar-lt', async () => {
         std: CIFAR_STD,
         imageSize: 32,
         tdeAlpha: TDE_ALPHA[config.dataset],
+        val,
       });
     }
   } catch (e) {

@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../../nn/node-checkpoint.js';
 
 export const EPOCHS_CSV = 'epochs.csv';
 export const CURVES_SVG = 'curves.svg';
-export const CSV_COLUMNS = ['epoch', 'mean_loss', 'lr', 'train_seconds', 'images_per_s'] as const;
+export const CSV_COLUMNS = ['epoch', 'mean_loss', 'lr', 'train_seconds', 'images_per_s', 'val_top1'] as const;
 
 export interface EpochRow {
   /** 1-based. */
@@ -14,6 +14,8 @@ export interface EpochRow {
   lr: number;
   trainSeconds: number;
   imagesPerSecond: number;
+  /** Validation top-1 in [0, 1] (NaN: not evaluated that epoch). */
+  valTop1?: number;
 }
 
 const num = (v: number): string => (Number.isFinite(v) ? String(Number(v.toPrecision(8))) : '');
@@ -22,7 +24,7 @@ const num = (v: number): string => (Number.isFinite(v) ? String(Number(v.toPreci
 export async function appendEpochRow(file: string, row: EpochRow): Promise<EpochRow[]> {
   const rows = readEpochRows(file).filter((r) => r.epoch < row.epoch);
   rows.push(row);
-  const text = [CSV_COLUMNS.join(','), ...rows.map((r) => [r.epoch, num(r.meanLoss), num(r.lr), num(r.trainSeconds), num(r.imagesPerSecond)].join(','))].join('\n') + '\n';
+  const text = [CSV_COLUMNS.join(','), ...rows.map((r) => [r.epoch, num(r.meanLoss), num(r.lr), num(r.trainSeconds), num(r.imagesPerSecond), num(r.valTop1 ?? NaN)].join(','))].join('\n') + '\n';
   await writeFileAtomic(file, new TextEncoder().encode(text));
   return rows;
 }
@@ -34,8 +36,8 @@ export function readEpochRows(file: string): EpochRow[] {
   if (header !== CSV_COLUMNS.join(',')) throw new Error(`${file}: unexpected header "${header}" (expected ${CSV_COLUMNS.join(',')})`);
   const value = (s: string) => (s === '' ? NaN : Number(s));
   return lines.filter((l) => l.trim()).map((l) => {
-    const [epoch, meanLoss, lr, trainSeconds, imagesPerSecond] = l.split(',').map(value);
-    return { epoch, meanLoss, lr, trainSeconds, imagesPerSecond };
+    const [epoch, meanLoss, lr, trainSeconds, imagesPerSecond, valTop1] = l.split(',').map(value);
+    return { epoch, meanLoss, lr, trainSeconds, imagesPerSecond, valTop1 };
   });
 }
 

@@ -21,9 +21,9 @@ import type { Run, MethodResult } from './run.js';
 import { TaskError } from './entry.js';
 import { formatDuration } from './progress.js';
 import { listCheckpoints } from './resume.js';
-import { loadCheckpoint } from '../../nn/node-checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../../nn/node-checkpoint.js';
 import { loadSafetensors } from '../../nn/safetensors.js';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendEpochRow, curvesSvg, CURVES_SVG, EPOCHS_CSV } from './curves.js';
 import { encodeSafetensors } from '../../nn/safetensors.js';
@@ -73,6 +73,7 @@ export const trainingOptions = {
   seed: opt.integer({ section: 'Run', default: 0, min: 0, help: 'Seed of initialisation, sampling and augmentation.' }),
   workers: opt.integer({ section: 'Run', min: 0, help: 'Decoding worker threads (default min(4, cores − 1); 0 = main thread).', resumeCheck: false }),
   logEvery: opt.integer({ section: 'Run', default: 20, min: 1, help: 'Read the loss back every N steps (and at least once an epoch and every 30 s).', resumeCheck: false }),
+  evalEvery: opt.integer({ section: 'Stage 1', min: 1, help: 'With a validation list (--val-list): evaluate on it every N epochs (and after the last); the best epoch by validation top-1 is kept as checkpoints/best.safetensors.', resumeCheck: false }),
   stage1Checkpoint: opt.string({ section: 'Stage 1', metavar: 'FILE|DIR', help: 'Skip stage 1: take the model from this checkpoint (an epoch-XXXX.safetensors, or a run folder: its latest checkpoint), then run stage 2 with any --calib.' }),
   initFrom: opt.string({ section: 'Stage 1', metavar: 'FILE', help: 'Start stage 1 from these weights (a safetensors state dict, e.g. torchvision names from PyTorch: conv1.weight, layer1.0.bn1.running_mean, fc.weight; a DDP "module." prefix is removed), matched by name; missing and unexpected names are reported.' }),
   evalOnly: opt.boolean({ section: 'Stage 1', help: 'No training: evaluate the model of --stage1-checkpoint or --init-from on the test set (the baseline row; add --calib to calibrate it too).' }),
@@ -129,6 +130,7 @@ export interface PipelineConfig {
   backend?: 'webgpu' | 'cpu';
   exportFeatures?: boolean;
   stage1Checkpoint?: string;
+  evalEvery?: number;
   initFrom?: string;
   evalOnly?: boolean;
 }
@@ -402,6 +404,18 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   // stage 1 over all sessions, as saved with the latest checkpoint (a resumed run adds the earlier sessions' time)
   let stage1Seconds = earlierSeconds;
   let lastLr = NaN;
+  // the best validation epoch so far (restored on resume from the checkpoint's meta)
+  let best = { epoch: typeof saved?.meta.bestEpoch === 'number' ? saved.meta.bestEpoch : 0, top1: typeof saved?.meta.bestTop1 === 'number' ? saved.meta.bestTop1 : -1 };
+  if (c.evalEvery !== undefined && !data.val) throw new TaskError('--eval-every needs a validation list: pass --val-list FILE');
+  const valLoader = data.val && c.evalEvery !== undefined ? createLoader(data.val, { ...loaderOpts, batchSize: Math.min(256, c.batchSize * 2), dropLast: false, transforms: data.evalTransforms }) : null;
+  const validate = async (epoch: number): Promise<number | null> => {
+    if (!valLoader || !data.val || ((epoch + 1) % c.evalEvery! !== 0 && epoch + 1 !== c.epochs)) return null;
+    const f = await extractFeatures(backbone, valLoader, Int32Array.from({ length: data.val.labels.length }, (_, i) => i));
+    model.eval();
+    const e = await evaluateCached((x) => model.head.forward(x), f, counts);
+    model.train();
+    return e.top1;
+  };
   try {
     if (startEpoch < c.epochs) {
       run.info(`stage 1: ${c.model} + ${headKind} head, ${c.loss}${c.drw !== undefined ? ` + DRW@${c.drw}` : ''}, ${c.sampler} sampling, ${c.epochs} epochs of ${itersPerEpoch} × ${c.batchSize}`);
@@ -416,16 +430,29 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
         },
         onEpochEnd: async (epoch, meanLoss) => {
           bar.stop();
-          const path = await run.saveCheckpoint({ epoch: epoch + 1, step: (epoch + 1) * itersPerEpoch, model: model.stateDict(), optimizer: optimizer.stateDict(), meta: { meanLoss, trainSeconds: (stage1Seconds = trainSecondsNow()), imagesPerSecond } });
-          run.info(`epoch ${epoch + 1}/${c.epochs}: mean loss ${meanLoss.toFixed(4)}, ${imagesPerSecond.toFixed(1)} img/s, checkpoint ${path}`);
-          const rows = await appendEpochRow(run.path(EPOCHS_CSV), { epoch: epoch + 1, meanLoss, lr: lastLr, trainSeconds: stage1Seconds, imagesPerSecond });
+          stage1Seconds = trainSecondsNow();
+          const valTop1 = await validate(epoch);
+          if (valTop1 !== null) {
+            const improved = valTop1 > best.top1;
+            if (improved) {
+              best = { epoch: epoch + 1, top1: valTop1 };
+              await mkdir(run.path('checkpoints'), { recursive: true });
+              await saveCheckpoint(run.path('checkpoints', 'best.safetensors'), { model: model.stateDict(), meta: { epoch: epoch + 1, valTop1 } });
+            }
+            run.info(`epoch ${epoch + 1}: validation top-1 ${(valTop1 * 100).toFixed(2)}%${improved ? ' (best so far: checkpoints/best.safetensors)' : `; best ${(best.top1 * 100).toFixed(2)}% at epoch ${best.epoch}`}`);
+          }
+          // the epoch's row first: a run stopped right after its checkpoint has the row too (a rewrite drops rows of epochs redone)
+          const rows = await appendEpochRow(run.path(EPOCHS_CSV), { epoch: epoch + 1, meanLoss, lr: lastLr, trainSeconds: stage1Seconds, imagesPerSecond, valTop1: valTop1 ?? NaN });
           await run.writeText(CURVES_SVG, curvesSvg(rows, `${c.model}, ${c.loss}: stage 1`));
+          const path = await run.saveCheckpoint({ epoch: epoch + 1, step: (epoch + 1) * itersPerEpoch, model: model.stateDict(), optimizer: optimizer.stateDict(), meta: { meanLoss, trainSeconds: stage1Seconds, imagesPerSecond, bestEpoch: best.epoch, bestTop1: best.top1 } });
+          run.info(`epoch ${epoch + 1}/${c.epochs}: mean loss ${meanLoss.toFixed(4)}, ${imagesPerSecond.toFixed(1)} img/s, checkpoint ${path}`);
           if (epoch + 1 < c.epochs) bar = run.progress({ label: `epoch ${epoch + 2}/${c.epochs}`, total: itersPerEpoch, unit: 'batch' });
         },
       });
     }
   } finally {
     await trainLoader.close();
+    await valLoader?.close();
   }
   const trainSeconds = stage1Seconds;
 
@@ -493,7 +520,7 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
 
   await run.writeResults({
     results, trainCounts: counts, classNames: data.classNames,
-    extra: { epochs: c.epochs, seed: c.seed, train_seconds: trainSeconds, images_per_s: Number.isFinite(imagesPerSecond) ? imagesPerSecond : null, backend: hasWebGPU() ? 'webgpu' : 'cpu', adapter: hasWebGPU() ? device().info : null, peak_pool_bytes: hasWebGPU() ? runtime().pool.getStats().peakBytes : 0 },
+    extra: { epochs: c.epochs, seed: c.seed, ...(best.epoch > 0 ? { best_epoch: best.epoch, best_val_top1: best.top1 } : {}), train_seconds: trainSeconds, images_per_s: Number.isFinite(imagesPerSecond) ? imagesPerSecond : null, backend: hasWebGPU() ? 'webgpu' : 'cpu', adapter: hasWebGPU() ? device().info : null, peak_pool_bytes: hasWebGPU() ? runtime().pool.getStats().peakBytes : 0 },
   });
   run.info(`results in ${run.dir}`);
 }

@@ -166,7 +166,7 @@ describe('tasks as a new user runs them: one clear line for each mistake', () =>
 describe('a run interrupted, resumed and crashed', () => {
   it('cifar-lt --epochs 2 --drw 1 starts (milestones of a short LDAM schedule), Ctrl-C prints the resume command, which works; train_seconds adds up', async () => {
     const out = join(work, 'cifar');
-    const argv = ['--data-root', data(), '--imbalance', '2', '--model', 'resnet8', '--epochs', '2', '--drw', '1', '--batch-size', '16', '--calib', 'none', '--workers', '0', '--out', out];
+    const argv = ['--data-root', data(), '--imbalance', '2', '--model', 'resnet8', '--epochs', '2', '--drw', '1', '--batch-size', '16', '--calib', 'none', '--workers', '0', '--val-list', 'test.txt', '--eval-every', '1', '--out', out];
     const epoch1 = join(out, 'checkpoints', 'epoch-0001.safetensors');
     const first = await runTask('cifar-lt', argv, { interruptWhen: () => existsSync(epoch1) });
     expect(first.code, first.output).toBe(130);
@@ -184,11 +184,20 @@ describe('a run interrupted, resumed and crashed', () => {
     expect(resumed.code, resumed.output).toBe(0);
     // the per-epoch CSV continues over the sessions, and the curves are drawn
     const csv = readFileSync(join(out, 'epochs.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('epoch,mean_loss,lr,train_seconds,images_per_s');
+    expect(csv[0]).toBe('epoch,mean_loss,lr,train_seconds,images_per_s,val_top1');
     expect(csv.slice(1).map((l) => l.split(',')[0])).toEqual(['1', '2']);
     // LDAM-DRW's short schedule for 2 epochs: warm-up 1 epoch (lr 0.1·1/1), then lr 0.1 (milestones 2, 3 not reached)
     expect(csv.slice(1).map((l) => Number(l.split(',')[2]))).toEqual([0.1, 0.1]);
     expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toContain('<polyline');
+    // --eval-every 1 on --val-list: each epoch evaluated, the best one kept and reported
+    const valTop1 = csv.slice(1).map((l) => Number(l.split(',')[5]));
+    for (const v of valTop1) expect(v).toBeGreaterThanOrEqual(0);
+    const bestEpoch = valTop1[1] > valTop1[0] ? 2 : 1;
+    const mBest = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(mBest.best_epoch).toBe(bestEpoch);
+    expect(mBest.best_val_top1).toBeCloseTo(valTop1[bestEpoch - 1], 6);
+    expect(readdirSync(join(out, 'checkpoints'))).toContain('best.safetensors');
+    expect(resumed.output).toMatch(/epoch 2: validation top-1 [\d.]+%/);
     const meta = (file: string) => JSON.parse(Object.values(decodeSafetensors(new Uint8Array(readFileSync(file))).metadata).find((v) => v.includes('trainSeconds'))!);
     const m1 = meta(epoch1);
     const m2 = meta(join(out, 'checkpoints', 'epoch-0002.safetensors'));
