@@ -4,6 +4,8 @@
 //   metrics.json              top1, many, medium, few, per_class, train_counts, methods, ... (atomic)
 //   results.md                the seed-format results table and the config summary (atomic)
 //   per_class_accuracy.svg    per-class accuracy, classes by training count, one series per method
+//   split_accuracy.svg        Average / Many / Medium / Few per method; calibration_change.svg: per-class change vs the baseline
+//   epochs.csv, curves.svg    per-epoch loss, lr, time, validation top-1, and the loss/lr curves (tasks/lib/curves.ts)
 //   checkpoints/              epoch-XXXX.safetensors, the last K (see resume.ts)
 //   features/                 cached stage-1 features for stage 2 (see resume.ts)
 import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
@@ -14,6 +16,7 @@ import { writeFileAtomic } from '../../nn/node-checkpoint.js';
 import { opt } from './cli.js';
 import { RunLog } from './log.js';
 import { perClassAccuracySvg } from './plot.js';
+import { calibrationChangeSvg, splitAccuracySvg } from './plots-summary.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import {
   checkResume,
@@ -33,6 +36,8 @@ export const LOG_FILE = 'log.txt';
 export const METRICS_FILE = 'metrics.json';
 export const RESULTS_FILE = 'results.md';
 export const PLOT_FILE = 'per_class_accuracy.svg';
+export const SPLIT_PLOT_FILE = 'split_accuracy.svg';
+export const CHANGE_PLOT_FILE = 'calibration_change.svg';
 
 /** The options every task has; spread them into the task's spec: `options: { ...taskOptions, ...runOptions }`. */
 export const runOptions = {
@@ -311,6 +316,12 @@ export class Run {
       title: `${this.task}: per-class top-1 accuracy`,
     });
     await this.writeText(PLOT_FILE, svg);
+    // the split summary, and the per-class change of each calibration against the first row (the baseline)
+    await this.writeText(SPLIT_PLOT_FILE, splitAccuracySvg(metrics.methods.map((m) => ({ method: m.method, average: m.top1, many: m.many, medium: m.medium, few: m.few })), `${this.task}: top-1 by split`));
+    if (input.results.length > 1) {
+      const [base, ...rest] = input.results;
+      await this.writeText(CHANGE_PLOT_FILE, calibrationChangeSvg(base.evaluation.perClass, rest.map((r) => ({ method: r.method, perClass: r.evaluation.perClass })), input.trainCounts, { title: `${this.task}: per-class accuracy change against ${base.method}` }).svg);
+    }
     this.log.info(`results (${this.path(RESULTS_FILE)}):\n${resultsTableText(metrics.methods.map(tableRow)).trimEnd()}`);
     return metrics;
   }
