@@ -15,6 +15,8 @@ import { selectTau } from '../../longtail/calibration.js';
 import { Rng } from '../../longtail/samplers.js';
 import { calibrate, calibrationHeadMismatch, calibrationName, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
 import { constant } from '../../nn/init.js';
+import { confusionMatrixSvg } from './plots-summary.js';
+import { predictLogits } from '../../longtail/runner.js';
 import { TwoStageModel, trainStage1, lossByName, lossBiasInit, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
 import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
@@ -483,6 +485,7 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   }
 
   model.eval();
+  let headline: (x: Tensor) => Tensor = (x) => model.head.forward(x);
   const results: MethodResult[] = [{ method: `Baseline (${c.loss}${c.drw !== undefined ? '-DRW' : ''})`, evaluation: await evaluateCached((x) => model.head.forward(x), testF, counts) }];
   const trainX: Tensor = keep(featureTensor(trainF));
   const tdeAlpha = c.tdeAlpha ?? data.tdeAlpha;
@@ -514,6 +517,7 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
     }
     const calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: methodOptions });
     results.push({ method: name === 'disalign' ? 'DisAlign' : name, evaluation: await evaluateCached(calibrated, testF, counts) });
+    headline = calibrated;
     run.info(`stage 2 ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   trainX.dispose();
@@ -522,5 +526,14 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
     results, trainCounts: counts, classNames: data.classNames,
     extra: { epochs: c.epochs, seed: c.seed, ...(best.epoch > 0 ? { best_epoch: best.epoch, best_val_top1: best.top1 } : {}), train_seconds: trainSeconds, images_per_s: Number.isFinite(imagesPerSecond) ? imagesPerSecond : null, backend: hasWebGPU() ? 'webgpu' : 'cpu', adapter: hasWebGPU() ? device().info : null, peak_pool_bytes: hasWebGPU() ? runtime().pool.getStats().peakBytes : 0 },
   });
+  // the confusion matrix of the headline method (the last row), classes by training count
+  const scores = await predictLogits(headline, testF);
+  const C = data.numClasses;
+  const predicted = Int32Array.from({ length: testF.labels.length }, (_, i) => {
+    let best = 0;
+    for (let j = 1; j < C; j++) if (scores[i * C + j] > scores[i * C + best]) best = j;
+    return best;
+  });
+  await run.writeText('confusion_matrix.svg', confusionMatrixSvg(predicted, testF.labels, counts, { classNames: data.classNames, title: `${results[results.length - 1].method}: confusion matrix (rows normalised)` }).svg);
   run.info(`results in ${run.dir}`);
 }

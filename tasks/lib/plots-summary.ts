@@ -106,3 +106,45 @@ export function calibrationChangeSvg(baseline: ArrayLike<number>, methods: reado
   parts.push('<g class="legend">', ...methods.map((m, k) => `<rect x="${lx}" y="${top + k * 18}" width="12" height="12" fill="${METHOD_COLORS[(k + 1) % METHOD_COLORS.length]}"/><text x="${lx + 18}" y="${top + k * 18 + 10}" font-size="12">${esc(m.method)}</text>`), '</g>', '</svg>');
   return { svg: parts.join('\n') + '\n', bins };
 }
+
+/**
+ * The confusion matrix as a heat map: rows the true class, columns the predicted one, each row
+ * normalised to sum to 1; classes sorted by training count (most first) and, past `maxBins`
+ * classes, grouped into bins of consecutive classes (a cell is then the mean of its classes' rows).
+ */
+export function confusionMatrixSvg(predicted: ArrayLike<number>, labels: ArrayLike<number>, trainCounts: ArrayLike<number>, { maxBins = 50, title = 'Confusion matrix', classNames }: { maxBins?: number; title?: string; classNames?: readonly string[] } = {}): { svg: string; matrix: number[][] } {
+  const C = trainCounts.length;
+  const order = Array.from({ length: C }, (_, i) => i).sort((a, b) => trainCounts[b] - trainCounts[a] || a - b);
+  const B = Math.min(maxBins, C);
+  const binOfClass = new Int32Array(C);
+  order.forEach((c, rank) => (binOfClass[c] = Math.floor((rank * B) / C)));
+  const counts = Array.from({ length: B }, () => new Float64Array(B));
+  const rowTotal = new Float64Array(C);
+  for (let i = 0; i < labels.length; i++) rowTotal[labels[i]]++;
+  // each true class contributes its normalised row; a bin row averages the classes it has samples of
+  const classesInRow = new Float64Array(B);
+  for (let c = 0; c < C; c++) if (rowTotal[c] > 0) classesInRow[binOfClass[c]]++;
+  for (let i = 0; i < labels.length; i++) counts[binOfClass[labels[i]]][binOfClass[predicted[i]]] += 1 / rowTotal[labels[i]];
+  const matrix = counts.map((row, b) => Array.from(row, (v) => (classesInRow[b] ? v / classesInRow[b] : NaN)));
+  const cell = Math.max(6, Math.min(28, 560 / B));
+  const left = 70, top = 50, size = cell * B;
+  const W = left + size + 90, H = top + size + 60;
+  const shade = (v: number) => (Number.isFinite(v) ? `rgb(${Math.round(255 - 247 * v)},${Math.round(255 - 207 * v)},${Math.round(255 - 148 * v)})` : '#f4f4f4');
+  const name = (b: number) => (B === C ? (classNames?.[order[b]] ?? String(order[b])) : `${Math.round((b * C) / B)}–${Math.round(((b + 1) * C) / B) - 1}`);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ${FONT}>`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="15">${esc(title)}</text>`,
+    `<text x="${left + size / 2}" y="${H - 10}" text-anchor="middle" font-size="12">predicted (classes by training count, most first${B < C ? `; ${B} bins` : ''})</text>`,
+    `<text x="14" y="${top + size / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${top + size / 2})">true class</text>`,
+  ];
+  for (let r = 0; r < B; r++) {
+    for (let c = 0; c < B; c++) {
+      const v = matrix[r][c];
+      parts.push(`<rect class="cell" x="${n2(left + c * cell)}" y="${n2(top + r * cell)}" width="${n2(cell)}" height="${n2(cell)}" fill="${shade(v)}"><title>${esc(name(r))} → ${esc(name(c))}: ${Number.isFinite(v) ? (v * 100).toFixed(1) : '-'}%</title></rect>`);
+    }
+    if (B <= 30) parts.push(`<text x="${left - 4}" y="${n2(top + r * cell + cell / 2 + 4)}" text-anchor="end" font-size="10">${esc(name(r))}</text>`);
+  }
+  parts.push(`<rect x="${left}" y="${top}" width="${n2(size)}" height="${n2(size)}" fill="none" stroke="#333"/>`, '</svg>');
+  return { svg: parts.join('\n') + '\n', matrix };
+}

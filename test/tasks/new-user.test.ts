@@ -218,6 +218,7 @@ describe('a run interrupted, resumed and crashed', () => {
     expect(metrics2.train_seconds).toBe(m2.trainSeconds);
     expect(metrics2.images_per_s).toBeCloseTo(metrics.images_per_s, 6);
     expect(metrics2.methods.map((m: { method: string }) => m.method)).toEqual(['Baseline (ce-DRW)', 'ncm', 'crt']);
+    for (const plot of ['per_class_accuracy.svg', 'split_accuracy.svg', 'calibration_change.svg', 'confusion_matrix.svg']) expect(readdirSync(out)).toContain(plot);
 
     // --stage1-checkpoint (a run folder: its latest checkpoint) skips stage 1 and runs stage 2 only
     const base = words.slice(2, -3);

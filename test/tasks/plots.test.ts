@@ -51,3 +51,19 @@ describe('plots', () => {
     expect(many.svg).toContain('50 bins of ~20 classes');
   });
 });
+
+describe('confusion matrix', () => {
+  it('rows normalised per true class, classes by training count; binned past 50 classes', async () => {
+    const { confusionMatrixSvg } = await import('../../tasks/lib/plots-summary.js');
+    // counts: class 1 most, then 0, then 2
+    const { svg, matrix } = confusionMatrixSvg([0, 1, 1, 2, 2, 0], [0, 0, 1, 2, 2, 2], [50, 100, 5], { classNames: ['a', 'b', 'c'] });
+    expect(XMLValidator.validate(svg)).toBe(true);
+    // order b, a, c: row b = [1, 0, 0]; row a = [1/2 (→b), 1/2 (→a), 0]; row c = [0, 1/3, 2/3]
+    expect(matrix.map((r) => r.map((v) => Math.round(v * 1000) / 1000))).toEqual([[1, 0, 0], [0.5, 0.5, 0], [0, 0.333, 0.667]]);
+    const C = 200;
+    const labels = Array.from({ length: C }, (_, c) => c);
+    const big = confusionMatrixSvg(labels, labels, Array.from({ length: C }, (_, c) => C - c));
+    expect(big.matrix).toHaveLength(50);
+    for (let b = 0; b < 50; b++) expect(big.matrix[b][b]).toBeCloseTo(1, 12);
+  });
+});
