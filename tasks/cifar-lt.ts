@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { checkRunFolder, openRun, runOptions } from './lib/run.js';
-import { runPipeline, selectBackend, trainingOptions, MODELS, ldamScheduleFor, TDE_ALPHA } from './lib/pipeline.js';
+import { resolveHead, runPipeline, selectBackend, trainingOptions, MODELS, ldamScheduleFor, TDE_ALPHA } from './lib/pipeline.js';
 import { checkFolder, defaultWorkers, handleInterrupts, resumeAdvice, taskMain, TaskError } from './lib/entry.js';
 import { readListFile, readCifarBinary, writeListFile } from '../data/node-datasets.js';
 import { selectEntries, CIFAR10_CLASSES, type ListDataset } from '../data/lists.js';
@@ -56,6 +56,7 @@ await taskMain('cifar-lt', async () => {
   if (dataRoot === undefined) throw new TaskError('missing option --data-root: the CIFAR folder (list files train.txt/test.txt or the official binaries)');
   checkFolder('--data-root', dataRoot);
   await checkRunFolder({ task: 'cifar-lt', out: parsed.out, resume: parsed.resume });
+  resolveHead(parsed.loss, parsed.head);
   if (!parsed.listOnly) await selectBackend(parsed.backend);
   const { data: _deprecated, ...rest } = parsed;
   // effective values recorded in config.json (the number of workers the loader uses)
@@ -108,7 +109,8 @@ await taskMain('cifar-lt', async () => {
     }
   } catch (e) {
     run.error((e as Error).message);
-    run.info(resumeAdvice('cifar-lt', argv, run.dir));
+    // a mistake in the options needs no resume advice; a failure during the run does
+    if (!(e instanceof TaskError)) run.info(resumeAdvice('cifar-lt', argv, run.dir));
     process.exitCode = 1;
   } finally {
     stopHandling();

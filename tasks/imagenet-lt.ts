@@ -9,8 +9,8 @@ import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { checkRunFolder, openRun, runOptions } from './lib/run.js';
-import { runPipeline, selectBackend, trainingOptions, TDE_ALPHA, MODELS, type PipelineConfig } from './lib/pipeline.js';
-import { checkFolder, handleInterrupts, resumeAdvice, taskMain } from './lib/entry.js';
+import { resolveHead, runPipeline, selectBackend, trainingOptions, TDE_ALPHA, MODELS, type PipelineConfig } from './lib/pipeline.js';
+import { checkFolder, handleInterrupts, resumeAdvice, taskMain, TaskError } from './lib/entry.js';
 import { readListFile } from '../data/node-datasets.js';
 import { defaultWorkers } from './lib/entry.js';
 import { imagenetTrainTransforms, imagenetEvalTransforms, cifarTrainTransforms, IMAGENET_MEAN, IMAGENET_STD, CIFAR_MEAN, CIFAR_STD } from '../data/augment.js';
@@ -53,6 +53,7 @@ await taskMain('imagenet-lt', async () => {
   const embedded = config.dataRoot === undefined;
   if (!embedded) checkFolder('--data-root', config.dataRoot!);
   await checkRunFolder({ task: 'imagenet-lt', out: config.out, resume: config.resume });
+  resolveHead(config.loss, config.head);
   await selectBackend(config.backend);
   const root = config.dataRoot ?? EMBEDDED;
   const numClassesResolved = config.numClasses ?? (embedded ? 10 : 1000);
@@ -94,7 +95,8 @@ await taskMain('imagenet-lt', async () => {
     });
   } catch (e) {
     run.error((e as Error).message);
-    run.info(resumeAdvice('imagenet-lt', argv, run.dir));
+    // a mistake in the options needs no resume advice; a failure during the run does
+    if (!(e instanceof TaskError)) run.info(resumeAdvice('imagenet-lt', argv, run.dir));
     process.exitCode = 1;
   } finally {
     stopHandling();

@@ -144,6 +144,12 @@ describe('tasks as a new user runs them: one clear line for each mistake', () =>
     expect(existsSync(join(work, 'never'))).toBe(false);
   });
 
+  it('--loss ldam with another head: one line, before any run folder', async () => {
+    const out = join(work, 'ldam-linear');
+    oneLine(await runTask('imagenet-lt', [...tiny(out), '--loss', 'ldam', '--head', 'linear']), 'imagenet-lt', /^imagenet-lt: error: --loss ldam runs on LDAM-DRW's NormedLinear head .*Leave --head out or pass --head normed$/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('without a WebGPU adapter: stops, says how to install the driver, leaves no run folder', async () => {
     const out = join(work, 'no-adapter');
     const r = await runTask('imagenet-lt', tiny(out), { env: { VK_ICD_FILENAMES: join(work, 'no-such-icd.json') } });
