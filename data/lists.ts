@@ -109,9 +109,14 @@ export function selectEntries(dataset: ListDataset, indices: ArrayLike<number>, 
   return { ...dataset, paths, labels, source, skipped: 0 };
 }
 
-/** Joins a root (directory or URL) and a relative path with one '/'. */
+/** Whether a list entry names its image absolutely (`/data/x.jpg`, `C:\\x.jpg`, `https://…/x.jpg`): such a path is used as it is, not under the root. */
+export function isAbsolutePath(path: string): boolean {
+  return path.startsWith('/') || path.startsWith('\\') || /^[A-Za-z]:[\\/]/.test(path) || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(path);
+}
+
+/** Joins a root (directory or URL) and a relative path with one '/'; an absolute path is returned as it is. */
 export function joinPath(root: string, path: string): string {
-  if (root === '') return path;
+  if (root === '' || isAbsolutePath(path)) return path;
   return root.endsWith('/') ? root + path : `${root}/${path}`;
 }
 
@@ -125,8 +130,9 @@ interface Entry {
 function parseLabel(text: string, numClasses: number | undefined, file: string, line?: number, field = 'label'): number {
   if (!INTEGER.test(text)) throw new DataError(file, `${field} "${text}" is not an integer`, line);
   const label = Number(text);
-  if (label < 0 || label > 0x7fffffff) throw new DataError(file, `${field} ${label} is out of range [0, 2^31)`, line);
-  if (numClasses !== undefined && label >= numClasses) throw new DataError(file, `${field} ${label} >= number of classes ${numClasses}`, line);
+  // the range said is the one the run accepts: [0, C) when the number of classes is known
+  const range = numClasses !== undefined ? `[0, ${numClasses}) (${numClasses} classes)` : '[0, 2^31)';
+  if (label < 0 || label > 0x7fffffff || (numClasses !== undefined && label >= numClasses)) throw new DataError(file, `${field} ${label} is out of range ${range}`, line);
   return label;
 }
 
@@ -144,13 +150,16 @@ function finish(entries: Entry[], options: ListOptions, locate: (where: number) 
         firstMissing ??= e;
       } else {
         const { line, at } = locate(e.where);
-        throw new DataError(file, `${at ? `${at}: ` : ''}image "${e.path}" does not exist under "${options.root ?? ''}"`, line);
+        throw new DataError(file, `${at ? `${at}: ` : ''}image "${e.path}" does not exist${isAbsolutePath(e.path) ? '' : ` under "${options.root ?? ''}"`}`, line);
       }
     }
     if (firstMissing) {
       const { line, at } = locate(firstMissing.where);
       (options.log ?? console.warn)(`${file}: skipped ${skipped} of ${entries.length} entries whose image is missing (first: ${line ? `line ${line}` : at} "${firstMissing.path}")`);
     }
+  }
+  if (kept.length === 0) {
+    throw new DataError(file, entries.length === 0 ? 'the list is empty: expected one "path label" line per image' : `none of its ${entries.length} images exists under "${options.root ?? ''}"`);
   }
   const labels = Int32Array.from(kept, (e) => e.label);
   let numClasses = options.numClasses;

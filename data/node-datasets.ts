@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { DataError } from './errors.js';
-import { formatList, LIST_BENCHMARKS, parseCocoClassification, parseList, type ListBenchmark, type ListDataset } from './lists.js';
+import { formatList, joinPath, LIST_BENCHMARKS, parseCocoClassification, parseList, type ListBenchmark, type ListDataset } from './lists.js';
 import { CIFAR_FILES, parseCifarBinary, type CifarDataset, type CifarVariant } from './cifar.js';
 import { decodeImage, type RgbImage } from './decode.js';
 import type { ReadBytes } from './loader.js';
@@ -83,7 +83,7 @@ function listOptions(file: string, root: string, options: ReadListOptions) {
     file,
     root,
     numClasses: options.numClasses,
-    exists: options.checkFiles === false ? undefined : (path: string) => existsSync(join(root, path)),
+    exists: options.checkFiles === false ? undefined : (path: string) => existsSync(joinPath(root, path)),
     skipMissing: options.skipMissing,
     log: options.log,
   };

@@ -15,7 +15,7 @@ import { trainGroupSoftmax, type GroupSoftmaxTrainOptions } from './bgs.js';
 import { trainDisAlign, type DisAlignTrainOptions } from './disalign.js';
 import { CausalNormHead, checkFeatures, checkHeadSize, headDevice, LinearHead, TauNormHead, type Head } from './heads.js';
 import { crossEntropy } from './losses.js';
-import { checkCachedFeatures, resolveStage2Options, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
+import { checkCachedFeatures, resolveStage2Options, seededLinearInit, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
 import { checkClassCounts, logitAdjustments } from './weights.js';
 
 export * from './heads.js';
@@ -50,7 +50,7 @@ export function classCentroids(features: Tensor, labels: ArrayLike<number>, numC
 }
 
 export interface NcmOptions {
-  /** 'cos' (default): λ·cos(x, e_j), the seed's NCM; 'l2': −‖x − e_j‖². */
+  /** 'l2' (default, classifier-balancing's --dist_type l2): −‖x̃ − e_j‖², the centroids not re-normalised; 'cos': λ·cos(x̃, e_j), the seed's NCM. */
   metric?: 'cos' | 'l2';
   /**
    * Feature transform before the centroids are taken (classifier-balancing KNNClassifier feat_type):
@@ -69,11 +69,12 @@ export interface Ncm {
 }
 
 /**
- * Nearest class mean (Kang et al., ICLR 2020, NCM): ẑ_j = λ·(e_j·x)/(‖e_j‖‖x‖) with e_j the mean
- * (transformed) training feature of class j, or −‖x − e_j‖² (their l2 option). Their 'cos' option
- * divides by D instead of normalising; this follows the seed's formula, a true cosine.
+ * Nearest class mean (Kang et al., ICLR 2020, NCM). By default as their code (KNNClassifier,
+ * feat_type cl2n, dist_type l2): x̃ = (x − x̄)/‖x − x̄‖ with x̄ the training-feature mean, e_j the
+ * mean x̃ of class j (not re-normalised), ẑ_j = −‖x̃ − e_j‖². The 'cos' option scores
+ * λ·(e_j·x̃)/(‖e_j‖‖x̃‖), the seed's formula (their own 'cos' divides by D instead of normalising).
  */
-export function ncm(trainFeatures: Tensor, trainLabels: ArrayLike<number>, numClasses: number, { metric = 'cos', transform = 'cl2n', scale = 1 }: NcmOptions = {}): Ncm {
+export function ncm(trainFeatures: Tensor, trainLabels: ArrayLike<number>, numClasses: number, { metric = 'l2', transform = 'cl2n', scale = 1 }: NcmOptions = {}): Ncm {
   const op = 'ncm';
   check(Number.isFinite(scale) && scale > 0, op, `scale must be a positive number, got ${scale}`);
   check(trainFeatures.rank === 2, op, `training features must be [N, D], got ${fmtShape(trainFeatures.shape)}`);
@@ -105,8 +106,9 @@ export async function trainCrt(
   check(features.rank === 2, op, `training features must be [N, D], got ${fmtShape(features.shape)}`);
   checkHeadSize(op, features.shape[1], numClasses);
   const y = checkCachedFeatures(op, features, labels, numClasses);
-  const o = resolveStage2Options(op, opts, { epochs: 10, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class', seed: 0 });
+  const o = resolveStage2Options(op, opts, { epochs: 10, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class-aware', seed: 0, dropLast: true, lrAtEpochStart: true });
   const head = new LinearHead(features.shape[1], numClasses, { device: features.device });
+  seededLinearInit(head.fc, o.seed, 1);
   const epochLosses = await trainOnCachedFeatures(op, features, y, numClasses, head.namedParameters(), (b) => crossEntropy(head.forward(b.features), b.labels), o);
   return { head, epochLosses };
 }
@@ -142,7 +144,7 @@ export async function trainLws(
   const op = 'lws';
   checkFeatures(op, features, head.inFeatures);
   const y = checkCachedFeatures(op, features, labels, head.numClasses);
-  const o = resolveStage2Options(op, opts, { epochs: 5, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class', seed: 0 });
+  const o = resolveStage2Options(op, opts, { epochs: 5, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class-aware', seed: 0, dropLast: true, lrAtEpochStart: true });
   const lws = new LwsHead(head);
   const epochLosses = await trainOnCachedFeatures(op, features, y, head.numClasses, [['scales', lws.scales]], (b) => crossEntropy(lws.forward(b.features), b.labels), o);
   return { head: lws, epochLosses };
@@ -286,3 +288,51 @@ export function calibrate(name: string, input: CalibrationInput): Promise<Calibr
   return CALIBRATIONS[calibrationName(name)](input);
 }
 
+
+// ---------------------------------------------------------------- τ-norm: τ picked on validation data
+
+/** τ = 0, 0.1, …, 2.0: the grid of classifier-balancing's τ-norm sweep (tau_norm.ipynb). */
+export const TAU_GRID: readonly number[] = Array.from({ length: 21 }, (_, k) => Math.round(k * 10) / 100);
+
+export interface TauSelection {
+  /** The τ with the highest score (the smallest such τ on a tie). */
+  tau: number;
+  taus: readonly number[];
+  /** Per τ: the mean over classes of the per-class top-1 accuracy on the validation features (classes absent from them left out). */
+  scores: number[];
+}
+
+/**
+ * Picks τ for τ-norm as Kang et al. do: the τ of the grid (default 0…2 step 0.1) whose normalised
+ * classifier scores best on validation features. The score is the class-balanced accuracy (the mean
+ * of the per-class accuracies), which equals top-1 on a balanced validation set such as ImageNet-LT's
+ * and keeps a held-out part of an imbalanced training set from favouring the head classes.
+ */
+export async function selectTau(fc: Linear, valFeatures: Tensor, valLabels: ArrayLike<number>, { taus = TAU_GRID, keepBias = false }: { taus?: readonly number[]; keepBias?: boolean } = {}): Promise<TauSelection> {
+  const op = 'selectTau';
+  check(valFeatures.rank === 2 && valFeatures.shape[0] === valLabels.length, op, `validation features [M, D] and M labels expected, got ${fmtShape(valFeatures.shape)} and ${valLabels.length} labels`);
+  check(taus.length > 0 && taus.every((t) => Number.isFinite(t)), op, 'taus must be a non-empty list of finite numbers');
+  const [C] = fc.weight.shape;
+  const M = valLabels.length;
+  const scores: number[] = [];
+  for (const tau of taus) {
+    const head = new TauNormHead(fc, tau, { keepBias });
+    const z = await noGrad(() => head.forward(valFeatures)).data();
+    const right = new Float64Array(C), seen = new Float64Array(C);
+    for (let i = 0; i < M; i++) {
+      let best = 0;
+      for (let j = 1; j < C; j++) if (z[i * C + j] > z[i * C + best]) best = j;
+      seen[valLabels[i]]++;
+      if (best === valLabels[i]) right[valLabels[i]]++;
+    }
+    let sum = 0, classes = 0;
+    for (let j = 0; j < C; j++) if (seen[j] > 0) {
+      sum += right[j] / seen[j];
+      classes++;
+    }
+    scores.push(classes ? sum / classes : 0);
+  }
+  let k = 0;
+  for (let i = 1; i < scores.length; i++) if (scores[i] > scores[k]) k = i;
+  return { tau: taus[k], taus, scores };
+}

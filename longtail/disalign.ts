@@ -11,7 +11,7 @@ import { constant } from '../nn/init.js';
 import { Linear, normalize } from '../nn/layers.js';
 import { Module, parameter, type Parameter } from '../nn/module.js';
 import { CausalNormHead, checkFeatures, CosineHead, headDevice, type Head } from './heads.js';
-import { checkCachedFeatures, resolveStage2Options, STAGE2_MIN_ITERATIONS, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
+import { checkCachedFeatures, resolveStage2Options, seededInit, STAGE2_MIN_ITERATIONS, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
 import { checkClassWeights, grwWeights } from './weights.js';
 
 /**
@@ -99,19 +99,25 @@ export class DisAlignHead extends Module implements Head {
 }
 
 /**
- * E[KL(p_r ‖ p_m)] over the batch with p_r(c | x_i) = w_c·δ_c(y_i) (Zhang et al., CVPR 2021, eqs. 7–9),
- * on the fused softmax-KL kernel. As cvpods GRWCrossEntropyLoss (F.cross_entropy with weight), the
- * sum is divided by Σ_i w_{y_i}; KL and weighted cross-entropy differ by a constant, so the gradient is theirs.
+ * The G-RW weighted cross-entropy Σ_i w_{y_i}(−log q_{y_i}) / Σ_i w_{y_i}, the value cvpods'
+ * GRWCrossEntropyLoss (F.cross_entropy with weight) logs, so logged losses compare with theirs.
+ * Computed as E[KL(p_r ‖ p_m)] with p_r(c | x_i) = w_c·δ_c(y_i) (Zhang et al., CVPR 2021, eqs. 7–9)
+ * on the fused softmax-KL kernel, minus the per-batch constant Σ_i w_{y_i} log w_{y_i} / Σ_i w_{y_i}
+ * by which the two differ: the gradient is the same.
  */
 export function disalignLoss(zhat: Tensor, labels: Tensor, labelValues: ArrayLike<number>, weights: ArrayLike<number>): Tensor {
   const op = 'disalignLoss';
   check(zhat.rank === 2, op, `logits must be [N, C], got ${fmtShape(zhat.shape)}`);
   checkClassWeights(op, weights, zhat.shape[1]);
-  let denominator = 0;
-  for (let i = 0; i < labelValues.length; i++) denominator += weights[labelValues[i]];
+  let denominator = 0, entropy = 0;
+  for (let i = 0; i < labelValues.length; i++) {
+    const wy = weights[labelValues[i]];
+    denominator += wy;
+    if (wy > 0) entropy += wy * Math.log(wy);
+  }
   check(denominator > 0, op, 'the reference weights of the batch sum to 0');
   const w = tensor(Float32Array.from(weights), [weights.length], { device: zhat.device });
-  return mulScalar(sum(softmaxKL(zhat, { labels, weights: w })), 1 / denominator);
+  return addScalar(mulScalar(sum(softmaxKL(zhat, { labels, weights: w })), 1 / denominator), -entropy / denominator);
 }
 
 export interface DisAlignTrainOptions extends Stage2Options, DisAlignHeadOptions {
@@ -135,6 +141,9 @@ export async function trainDisAlign(
   const o = resolveStage2Options(op, opts, { epochs: 10, minIterations: STAGE2_MIN_ITERATIONS, batchSize: 256, lr: 0.1, momentum: 0.9, weightDecay: 5e-4, sampler: 'instance', seed: 0 });
   const weights = grwWeights(classCounts, opts.grwRho ?? 1.2);
   const calibrated = new DisAlignHead(head, opts);
+  // the confidence layer's bias is the one random draw: from the method's seed
+  const bound = 1 / Math.sqrt(head.inFeatures);
+  if (calibrated.confidence_layer.bias) seededInit(calibrated.confidence_layer.bias, 'uniform', -bound, bound, o.seed, 2);
   const epochLosses = await trainOnCachedFeatures(op, features, y, head.numClasses, calibrated.calibrationParameters(), (b) =>
     disalignLoss(calibrated.forward(b.features), b.labels, b.labelValues, weights), o);
   return { head: calibrated, epochLosses };

@@ -8,6 +8,7 @@ import { tensor } from '../kernels/creation.js';
 import { binary } from '../kernels/elementwise.js';
 import { keep, scope, Tensor } from '../kernels/tensor.js';
 import { noGrad } from '../autograd/tape.js';
+import { mulScalar } from '../autograd/ops.js';
 import { Module } from '../nn/module.js';
 import type { Optimizer } from '../nn/optim.js';
 import type { Schedule } from '../nn/schedule.js';
@@ -71,6 +72,18 @@ export interface LossOptions {
   seed?: number;
 }
 
+/**
+ * The classifier bias a loss starts from, as the official code initialises it (null: the layer's
+ * default). Sigmoid losses start every class at a prior probability π, b = −log((1 − π)/π):
+ * Cui et al. (class-balanced-loss, cb-sigmoid and cb-focal) use π = 1/C, so b = −log(C − 1);
+ * EQL (eql.detectron2, as Focal Loss's RetinaNet) uses π = 0.001, b = −log(999).
+ */
+export function lossBiasInit(name: string, numClasses: number): number | null {
+  if (name === 'cb-sigmoid' || name === 'cb-focal') return numClasses > 1 ? -Math.log(numClasses - 1) : 0;
+  if (name === 'eql') return -Math.log((1 - 0.001) / 0.001);
+  return null;
+}
+
 /** Builds a stage-1 loss by name (`--loss ldam --drw 160`). */
 export function lossByName(name: string, o: LossOptions): LossFn {
   check((LOSS_NAMES as readonly string[]).includes(name), 'lossByName', `unknown loss "${name}"; expected one of ${LOSS_NAMES.join(', ')}`);
@@ -88,11 +101,16 @@ export function lossByName(name: string, o: LossOptions): LossFn {
     case 'focal':
       return (z, y, e) => focalLoss(z, y, { gamma: o.focalGamma ?? 2, weights: weightsAt(e) });
     case 'cb':
-      return (z, y) => crossEntropy(z, y, { weights: Array.from(classBalancedWeights(counts, beta)) });
+      // Cui et al.'s softmax form: Σ_i w_{y_i} CE_i / N (tf.losses.softmax_cross_entropy with
+      // per-sample weights averages over the N non-zero weights), not torch's / Σ_i w_{y_i}
+      return (z, y) => mulScalar(crossEntropy(z, y, { weights: Array.from(classBalancedWeights(counts, beta)), reduction: 'sum' }), 1 / z.shape[0]);
     case 'cb-focal':
-      return (z, y) => focalLoss(z, y, { gamma: o.focalGamma ?? 2, weights: Array.from(classBalancedWeights(counts, beta)) });
+      // Cui et al.'s focal form: sigmoid BCE over one-hot targets, modulated by exp(−γ y z − γ log(1 + e^−z)),
+      // weighted by w_{y_i} on every class of sample i, summed and divided by N (Σ labels)
+      return (z, y) => sigmoidLoss(z, y, { elementWeights: perSampleWeights(classBalancedWeights(counts, beta), y, counts.length), gamma: o.focalGamma ?? 2 });
     case 'cb-sigmoid':
-      return (z, y) => sigmoidLoss(z, y, { classWeights: undefined, elementWeights: perSampleWeights(classBalancedWeights(counts, beta), y, counts.length), gamma: o.focalGamma ?? 0 });
+      // Cui et al.'s sigmoid form: the same without focal modulation (γ = 0)
+      return (z, y) => sigmoidLoss(z, y, { elementWeights: perSampleWeights(classBalancedWeights(counts, beta), y, counts.length), gamma: 0 });
     case 'ldam':
       return (z, y, e) => ldamLoss(z, y, counts, { weights: weightsAt(e), maxMargin: o.ldamMaxMargin, scale: o.ldamScale });
     case 'balanced-softmax':
@@ -154,8 +172,10 @@ export interface Stage1Options {
   startEpoch?: number;
   /** Samples per epoch (default: the sampler's length). */
   epochLength?: number;
-  /** Read the loss back every this many steps (a readback waits for the GPU). */
+  /** Read the loss back every this many steps (a readback waits for the GPU), and at each epoch's end. */
   logEvery?: number;
+  /** Also read it back (and call onLog) once this many seconds passed since the last time (default: never), so a slow epoch still reports. */
+  logSeconds?: number;
   /** Whether the schedule advances per iteration (cosine with itersPerEpoch) or per epoch. */
   scheduleByIteration?: boolean;
   onLog?: (log: StepLog) => void;
@@ -196,7 +216,7 @@ export async function trainStage1(o: Stage1Options): Promise<void> {
       running = keep(sum);
       since++;
       it++;
-      if (since === logEvery || it === iters) {
+      if (since === logEvery || it === iters || (o.logSeconds !== undefined && performance.now() - t0 >= o.logSeconds * 1000)) {
         const mean = (await running.item()) / since;
         if (!Number.isFinite(mean)) throw new OpError('trainStage1', `the loss became ${mean} at epoch ${epoch}, iteration ${it} (lr ${lr})`);
         const now = performance.now();

@@ -513,15 +513,94 @@ export class BgnnSampler extends BaseSampler {
 }
 
 // ---------------------------------------------------------------------------------------------
+// classifier-balancing's ClassAwareSampler
+
+/** A list visited in cycles, reshuffled at the start of every cycle (classifier-balancing's RandomCycleIter). */
+class RandomCycle {
+  private readonly items: Int32Array;
+  private i: number;
+  constructor(items: ArrayLike<number>, private readonly rng: Rng) {
+    this.items = Int32Array.from(items);
+    this.i = this.items.length - 1; // the first next() starts a cycle: shuffled
+  }
+  next(): number {
+    this.i++;
+    if (this.i === this.items.length) {
+      this.i = 0;
+      this.rng.shuffle(this.items);
+    }
+    return this.items[this.i];
+  }
+}
+
+/**
+ * Class-aware sampling as classifier-balancing's ClassAwareSampler (Shen et al. 2016, used by cRT
+ * and LWS with num_samples_cls = 4): classes are visited in a reshuffled cycle; each visit takes the
+ * next `perVisit` images of that class's own reshuffled cycle. An epoch has max_j n_j · C draws.
+ * The cycles carry over from one epoch to the next, as the official sampler's iterators do; an
+ * epoch asked for out of order is replayed from epoch 0, so draw(e) is a function of (seed, e).
+ */
+export class ClassAwareSampler extends BaseSampler {
+  private state: { classes: RandomCycle; perClass: RandomCycle[]; nextEpoch: number } | null = null;
+  readonly epochLength: number;
+
+  constructor(labels: SampleLabels, options: SamplerOptions & { perVisit?: number } = {}, readonly perVisit = options.perVisit ?? 4) {
+    super('class-aware', labels, options);
+    check(Number.isSafeInteger(perVisit) && perVisit > 0, 'class-aware sampler', `images per class visit must be a positive integer, got ${perVisit}`);
+    const present = this.index.members.filter((m) => m.length > 0);
+    check(present.length > 0, 'class-aware sampler', 'no class has any sample');
+    this.epochLength = Math.max(...present.map((m) => m.length)) * present.length;
+  }
+
+  private reset(): void {
+    const rng = this.rng(0, 13);
+    const classes = this.index.members.map((m, c) => (m.length > 0 ? c : -1)).filter((c) => c >= 0);
+    this.state = { classes: new RandomCycle(classes, rng), perClass: this.index.members.map((m) => new RandomCycle(m, rng)), nextEpoch: 0 };
+  }
+
+  draw(epoch: number, length?: number): EpochDraw {
+    this.checkEpoch(epoch);
+    const n = this.drawLength(length, this.epochLength);
+    if (!this.state || this.state.nextEpoch > epoch) this.reset();
+    while (this.state!.nextEpoch < epoch) this.drawOne(n);
+    return { indices: this.drawOne(n) };
+  }
+
+  private drawOne(n: number): Int32Array {
+    const st = this.state!;
+    const out = new Int32Array(n);
+    let visit: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const j = k % this.perVisit;
+      if (j === 0) {
+        const cycle = st.perClass[st.classes.next()];
+        visit = Array.from({ length: this.perVisit }, () => cycle.next());
+      }
+      out[k] = visit[j];
+    }
+    st.nextEpoch++;
+    return out;
+  }
+
+  sampleProbabilities(): Float64Array {
+    const q = new Float64Array(this.numSamples);
+    const present = this.index.members.filter((m) => m.length > 0).length;
+    this.index.members.forEach((m) => m.forEach((i) => (q[i] += 1 / present / m.length)));
+    return q;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registry
 
-export type SamplerName = 'instance' | 'class' | 'sqrt' | 'pow' | 'progressive' | 'rfs' | 'bilevel' | 'bgnn';
+export type SamplerName = 'instance' | 'class' | 'class-aware' | 'sqrt' | 'pow' | 'progressive' | 'rfs' | 'bilevel' | 'bgnn';
 export type SamplerFactory = (labels: SampleLabels, options?: SamplerOptions) => Sampler;
 
 /** Samplers by the name a task passes (`--sampler sqrt`); 'pow' needs options.q, 'progressive' options.totalEpochs. */
 export const SAMPLERS: Record<SamplerName, SamplerFactory> = {
   instance: (labels, options = {}) => new InstanceSampler(labels, options),
   class: (labels, options = {}) => new ClassPowerSampler(0, labels, options, 'class'),
+  'class-aware': (labels, options = {}) => new ClassAwareSampler(labels, options),
   sqrt: (labels, options = {}) => new ClassPowerSampler(0.5, labels, options, 'sqrt'),
   pow: (labels, options = {}) => {
     check(options.q !== undefined, 'pow sampler', 'needs the exponent q: pass options.q or the spec "pow(q)"');

@@ -12,6 +12,23 @@ import { keep, scope, type Tensor } from '../kernels/tensor.js';
 import { SGD, type NamedTensor } from '../nn/optim.js';
 import { cosineLr } from '../nn/schedule.js';
 import { createSampler } from './samplers.js';
+import { random } from '../kernels/random.js';
+import { fill } from '../nn/init.js';
+
+/**
+ * Re-draws `t` from U(a, b) or N(a, b) with a generator of its own, a pure function of (seed,
+ * stream): what a stage-2 method learns starts from its `seed`, not from the process's global draw order.
+ */
+export function seededInit(t: Tensor, dist: 'uniform' | 'normal', a: number, b: number, seed: number, stream: number): Tensor {
+  return fill(t, (device) => random(dist, t.shape, { device, a, b, seed: seed * 4096 + stream }));
+}
+
+/** torch Linear's default initialisation (weight and bias U(±1/√fan_in)), seeded. */
+export function seededLinearInit(layer: { weight: Tensor; bias: Tensor | null }, seed: number, stream: number): void {
+  const bound = 1 / Math.sqrt(layer.weight.shape[1]);
+  seededInit(layer.weight, 'uniform', -bound, bound, seed, stream);
+  if (layer.bias) seededInit(layer.bias, 'uniform', -bound, bound, seed, stream + 1);
+}
 
 /**
  * The floor on SGD steps of the instance-sampled stage-2 methods (DisAlign, balanced group softmax).
@@ -36,14 +53,23 @@ export interface Stage2Options {
   lr?: number;
   momentum?: number;
   weightDecay?: number;
-  /** A samplers.ts spec: 'instance', 'class', 'sqrt', 'pow(q)', ... */
+  /** A samplers.ts spec: 'instance', 'class', 'class-aware', 'sqrt', 'pow(q)', ... */
   sampler?: string;
   seed?: number;
+  /** Drop the last partial batch of each epoch (classifier-balancing's cRT/LWS loaders); default false. */
+  dropLast?: boolean;
+  /**
+   * Step the cosine schedule at the start of each epoch, as classifier-balancing's loop
+   * (scheduler.step() before the epoch): epoch e (0-based) trains at the lr of step e + 1, so the
+   * last epoch has lr 0. Default false: epoch e at step e (the last epoch above 0).
+   */
+  lrAtEpochStart?: boolean;
   /** Called after each epoch with its mean batch loss (progress bars, loss curves). */
   onEpoch?: (epoch: number, epochs: number, loss: number) => void;
 }
 
-export type ResolvedStage2Options = Required<Omit<Stage2Options, 'onEpoch'>> & Pick<Stage2Options, 'onEpoch'>;
+type OptionalStage2 = 'dropLast' | 'lrAtEpochStart' | 'onEpoch';
+export type ResolvedStage2Options = Required<Omit<Stage2Options, OptionalStage2>> & Pick<Stage2Options, OptionalStage2>;
 
 /** One mini-batch: the gathered features, the labels as an i32 tensor and as a CPU array. */
 export interface FeatureBatch {
@@ -83,6 +109,12 @@ export function stage2Epochs(numSamples: number, o: Pick<ResolvedStage2Options, 
   return Math.max(o.epochs, Math.ceil(o.minIterations / Math.ceil(numSamples / o.batchSize)));
 }
 
+/** The stage-2 cosine learning rate of 0-based `epoch` of `epochs` (η_min = 0); `atEpochStart`: the scheduler stepped before the epoch, as classifier-balancing. */
+export function stage2Lr(lr: number, epochs: number, epoch: number, atEpochStart: boolean): number {
+  const t = Math.min(epochs, epoch + (atEpochStart ? 1 : 0));
+  return (lr * (1 + Math.cos((Math.PI * t) / epochs))) / 2;
+}
+
 /**
  * Trains `params` by SGD on mini-batches of the cached features; `lossOf` builds a scalar loss from
  * a batch. The learning rate follows cosine annealing per epoch (torch CosineAnnealingLR, T_max =
@@ -106,8 +138,9 @@ export async function trainOnCachedFeatures(
   const epochLosses: number[] = [];
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
-      optimizer.setLr(schedule(epoch));
-      const order = sampler.indices(epoch);
+      optimizer.setLr(o.lrAtEpochStart ? stage2Lr(o.lr, epochs, epoch, true) : schedule(epoch));
+      const drawn = sampler.indices(epoch);
+      const order = o.dropLast && drawn.length >= o.batchSize ? drawn.subarray(0, drawn.length - (drawn.length % o.batchSize)) : drawn;
       let total = keep(zeros([], { device }));
       let batches = 0;
       for (let start = 0; start < order.length; start += o.batchSize) {

@@ -5,11 +5,14 @@
 // a small CIFAR ResNet, in minutes on a CPU-only machine.
 
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
-import { openRun, runOptions } from './lib/run.js';
-import { runPipeline, trainingOptions, MODELS, type PipelineConfig } from './lib/pipeline.js';
+import { checkRunFolder, openRun, runOptions } from './lib/run.js';
+import { resolveHead, runPipeline, selectBackend, trainingOptions, TDE_ALPHA, MODELS, type PipelineConfig } from './lib/pipeline.js';
+import { checkFolder, handleInterrupts, resumeAdvice, taskMain, TaskError } from './lib/entry.js';
 import { readListFile } from '../data/node-datasets.js';
+import { defaultWorkers } from './lib/entry.js';
 import { imagenetTrainTransforms, imagenetEvalTransforms, cifarTrainTransforms, IMAGENET_MEAN, IMAGENET_STD, CIFAR_MEAN, CIFAR_STD } from '../data/augment.js';
 import { CIFAR10_CLASSES } from '../data/lists.js';
 
@@ -18,6 +21,7 @@ const EMBEDDED = fileURLToPath(new URL('../assets/cifar10-lt-mini/', import.meta
 const options = {
   dataRoot: opt.string({ section: 'Data', metavar: 'DIR', help: 'Image root of ImageNet-LT (or Places-LT, iNaturalist in the same list format). Without it: the embedded CIFAR-10-LT mini set.', resumeCheck: false }),
   trainList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Training list `path label`, absolute or relative to --data-root (default ImageNet_LT_train.txt; train.txt for the embedded set).' }),
+  valList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Validation list, absolute or relative to --data-root: τ-norm picks τ on it (default ImageNet_LT_val.txt when it is in --data-root).' }),
   testList: opt.string({ section: 'Data', metavar: 'FILE', help: 'Evaluation list, absolute or relative to --data-root (default ImageNet_LT_test.txt; test.txt for the embedded set).' }),
   numClasses: opt.integer({ section: 'Data', min: 1, help: 'Number of classes (default 1000; 10 for the embedded set).' }),
   imageSize: opt.integer({ section: 'Data', min: 8, help: 'Training crop (default 224; 32 for the embedded set).' }),
@@ -43,36 +47,59 @@ const spec = {
   ],
 };
 
-const config = parseCli(spec);
-const embedded = config.dataRoot === undefined;
-const root = config.dataRoot ?? EMBEDDED;
-const resolved: PipelineConfig = {
-  ...config,
-  model: config.model ?? (embedded ? 'resnet8' : 'resnet50'),
-  // the embedded run must finish within 10 minutes on a 2-core CPU (lavapipe: ~45 s an epoch)
-  epochs: config.epochs ?? (embedded ? 6 : 90),
-  batchSize: config.batchSize ?? (embedded ? 64 : 256),
-  lr: config.lr ?? (embedded ? 0.05 : 0.1),
-};
-const run = await openRun({ task: 'imagenet-lt', config: { ...resolved, dataRoot: root, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
-try {
+const argv = process.argv.slice(2);
+const config = parseCli(spec, argv, undefined, { recorded: ['embedded'] });
+await taskMain('imagenet-lt', async () => {
+  const embedded = config.dataRoot === undefined;
+  if (!embedded) checkFolder('--data-root', config.dataRoot!);
+  await checkRunFolder({ task: 'imagenet-lt', out: config.out, resume: config.resume });
+  resolveHead(config.loss, config.head);
+  await selectBackend(config.backend);
+  const root = config.dataRoot ?? EMBEDDED;
+  const numClassesResolved = config.numClasses ?? (embedded ? 10 : 1000);
+  const resolved: PipelineConfig & Record<string, unknown> = {
+    ...config,
+    // effective values, recorded in config.json instead of left out
+    numClasses: numClassesResolved,
+    imageSize: config.imageSize ?? (embedded ? 32 : 224),
+    workers: config.workers ?? defaultWorkers(),
+    model: config.model ?? (embedded ? 'resnet8' : 'resnet50'),
+    // the embedded run must finish within 10 minutes on a 2-core CPU (lavapipe: ~45 s an epoch)
+    epochs: config.epochs ?? (embedded ? 6 : 90),
+    batchSize: config.batchSize ?? (embedded ? 64 : 256),
+    lr: config.lr ?? (embedded ? 0.05 : 0.1),
+  };
   const numClasses = config.numClasses ?? (embedded ? 10 : 1000);
-  // an absolute list path is taken as it is, a relative one inside the data root
+  // the lists are read before the run folder exists: a bad path or list leaves no folder behind.
+  // An absolute list path is taken as it is, a relative one inside the data root.
   const list = (given: string | undefined, fallback: string) => resolve(root, given ?? fallback);
   const train = await readListFile(list(config.trainList, embedded ? 'train.txt' : 'ImageNet_LT_train.txt'), { root, numClasses });
   const test = await readListFile(list(config.testList, embedded ? 'test.txt' : 'ImageNet_LT_test.txt'), { root, numClasses });
   const size = config.imageSize ?? (embedded ? 32 : 224);
-  await runPipeline(run, resolved, {
-    train, test, numClasses,
-    classNames: embedded ? CIFAR10_CLASSES : undefined,
-    trainTransforms: embedded ? cifarTrainTransforms(size, 4) : imagenetTrainTransforms(size),
-    evalTransforms: embedded ? [{ op: 'centerCrop', size }] : imagenetEvalTransforms(size, Math.round((size * 256) / 224)),
-    mean: embedded ? CIFAR_MEAN : IMAGENET_MEAN,
-    std: embedded ? CIFAR_STD : IMAGENET_STD,
-  });
-} catch (e) {
-  run.error((e as Error).message);
-  process.exitCode = 1;
-} finally {
-  run.close();
-}
+  const valFile = config.valList !== undefined ? list(config.valList, '') : !embedded && existsSync(join(root, 'ImageNet_LT_val.txt')) ? join(root, 'ImageNet_LT_val.txt') : undefined;
+  const val = valFile ? await readListFile(valFile, { root, numClasses }) : undefined;
+
+  const run = await openRun({ task: 'imagenet-lt', config: { ...resolved, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
+  const stopHandling = handleInterrupts(run, 'imagenet-lt', argv);
+  try {
+    await runPipeline(run, resolved, {
+      train, test, numClasses,
+      classNames: embedded ? CIFAR10_CLASSES : undefined,
+      trainTransforms: embedded ? cifarTrainTransforms(size, 4) : imagenetTrainTransforms(size),
+      evalTransforms: embedded ? [{ op: 'centerCrop', size }] : imagenetEvalTransforms(size, Math.round((size * 256) / 224)),
+      mean: embedded ? CIFAR_MEAN : IMAGENET_MEAN,
+      std: embedded ? CIFAR_STD : IMAGENET_STD,
+      imageSize: size,
+      val,
+      tdeAlpha: embedded ? TDE_ALPHA.cifar10 : TDE_ALPHA['imagenet-lt'],
+    });
+  } catch (e) {
+    run.error((e as Error).message);
+    // a mistake in the options needs no resume advice; a failure during the run does
+    if (!(e instanceof TaskError)) run.info(resumeAdvice('imagenet-lt', argv, run.dir));
+    process.exitCode = 1;
+  } finally {
+    stopHandling();
+    run.close();
+  }
+});

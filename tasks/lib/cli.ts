@@ -3,6 +3,7 @@
 // the spec; a bad command line gets one line naming the option and what it accepts, and exit code 2.
 // Option keys are camelCase in the config and kebab-case on the command line (batchSize: --batch-size).
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 
 interface OptionCommon {
   /** One or two sentences for the usage page. */
@@ -201,8 +202,50 @@ function checkSpec(spec: CliSpec<OptionSpecs>): void {
 
 export type ParseOutcome<S extends OptionSpecs> = { kind: 'config'; config: ConfigOf<S> } | { kind: 'help'; text: string };
 
+/** Keys of a run's config.json that say where the run lives, not what it computes: --config leaves them out. */
+const RUN_LOCATION_KEYS = ['out', 'resume'];
+
+/**
+ * The option values of a `--config FILE.json`: an object of option keys (camelCase, as a run's
+ * config.json writes them) to values, validated like the command line. A run's own config.json
+ * passes back as it is: its run-location keys (out, resume) and the keys it records beyond the
+ * options (`recorded`) are skipped; any other unknown key is an error naming it.
+ */
+export function readConfigFile<S extends OptionSpecs>(spec: CliSpec<S>, file: string, recorded: readonly string[] = []): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(`--config ${file}: ${code ? `cannot read (${code})` : `not JSON: ${(e as Error).message}`}`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new CliError(`--config ${file}: expected a JSON object of options`);
+  const values: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(json as Record<string, unknown>)) {
+    if (RUN_LOCATION_KEYS.includes(key) || recorded.includes(key) || v === null) continue;
+    const o = spec.options[key];
+    if (!o) {
+      const hint = closest(key, Object.keys(spec.options));
+      throw new CliError(`--config ${file}: unknown option "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
+    }
+    const flag = flagOf(key);
+    if (o.type === 'boolean') {
+      if (typeof v !== 'boolean') throw new CliError(`--config ${file}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
+      values[key] = v;
+    } else {
+      if (typeof v !== 'string' && typeof v !== 'number') throw new CliError(`--config ${file}: "${key}" must be ${accepted(o)}, got ${JSON.stringify(v)}`);
+      try {
+        values[key] = convert(flag, o, String(v));
+      } catch (e) {
+        throw new CliError(`--config ${file}: ${(e as Error).message.replace(/^option --[\w-]+: /, `"${key}": `)}`);
+      }
+    }
+  }
+  return values;
+}
+
 /** Parses `argv` (without node and the script); --help anywhere returns the usage page. Throws CliError. */
-export function parseOptions<S extends OptionSpecs>(spec: CliSpec<S>, argv: readonly string[]): ParseOutcome<S> {
+export function parseOptions<S extends OptionSpecs>(spec: CliSpec<S>, argv: readonly string[], fromConfig: Record<string, unknown> = {}): ParseOutcome<S> {
   checkSpec(spec);
   const keyOfFlag = new Map<string, string>();
   const parseArgsOptions: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
@@ -244,7 +287,9 @@ export function parseOptions<S extends OptionSpecs>(spec: CliSpec<S>, argv: read
   }
   for (const [key, o] of Object.entries(spec.options)) {
     if (Object.hasOwn(values, key)) continue;
-    if (o.type === 'boolean') values[key] = o.default ?? false;
+    // a --config file's value, under the command line's and over the default
+    if (Object.hasOwn(fromConfig, key)) values[key] = fromConfig[key];
+    else if (o.type === 'boolean') values[key] = o.default ?? false;
     else if (o.default !== undefined) values[key] = o.default;
     else if (o.required) throw new CliError(`missing option --${flagOf(key)}: ${o.help}`);
     else values[key] = undefined;
@@ -265,10 +310,21 @@ const processIO: CliIO = {
 };
 
 /** The task entry point's parser: prints the usage page and exits 0 on --help, one error line and exits 2 on a bad command line. */
-export function parseCli<S extends OptionSpecs>(spec: CliSpec<S>, argv: readonly string[] = process.argv.slice(2), io: CliIO = processIO): ConfigOf<S> {
+export function parseCli<S extends OptionSpecs>(spec: CliSpec<S>, argv: readonly string[] = process.argv.slice(2), io: CliIO = processIO, { recorded = [] }: { recorded?: readonly string[] } = {}): ConfigOf<S> {
   let outcome: ParseOutcome<S>;
   try {
-    outcome = parseOptions(spec, argv);
+    // --config FILE.json (any task): its values come under the command line's
+    const rest: string[] = [];
+    let fromConfig: Record<string, unknown> = {};
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i];
+      const file = a === '--config' ? argv[++i] : a.startsWith('--config=') ? a.slice(9) : undefined;
+      if (file === undefined) {
+        if (a === '--config') throw new CliError('option --config needs a value: a JSON file of options (a run\'s config.json works as it is)');
+        rest.push(a);
+      } else if (a !== undefined) fromConfig = { ...fromConfig, ...readConfigFile(spec, file, recorded) };
+    }
+    outcome = parseOptions(spec, rest, fromConfig);
   } catch (e) {
     if (!(e instanceof CliError)) throw e;
     io.stderr(`${spec.name}: ${e.message}\n`);
@@ -339,6 +395,7 @@ export function usage<S extends OptionSpecs>(spec: CliSpec<S>): string {
     const left = `${o.short ? `-${o.short}, ` : '    '}${name}${o.type === 'boolean' ? '' : ` ${metavarOf(o)}`}`;
     add(o.section ?? 'Options', left, [o.help, ...details(o)].join(' '));
   }
+  add([...rows.keys()].at(-1) ?? 'Options', '    --config FILE', "Options from a JSON file (keys as the option names in camelCase; a run's config.json works as it is); the command line overrides them.");
   add([...rows.keys()].at(-1) ?? 'Options', '-h, --help', 'Show this page and exit.');
 
   const leftWidth = Math.min(MAX_LEFT, Math.max(...[...rows.values()].flat().map(([left]) => left.length)));

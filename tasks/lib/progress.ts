@@ -23,6 +23,8 @@ export interface ProgressOptions {
   tty?: boolean;
   /** A plain line each time progress crosses a multiple of this many percent (default 10). */
   everyPercent?: number;
+  /** Without a terminal, also a plain line when this many seconds passed since the last one (default 30): a slow epoch is never silent for long. */
+  everySeconds?: number;
   /** Milliseconds, monotonic (default performance.now); tests pass a fake clock. */
   clock?: () => number;
 }
@@ -73,10 +75,12 @@ export class Progress {
   private done = 0;
   private payload: ProgressPayload = {};
   private lastLoggedStep = 0;
+  private readonly everySeconds: number;
+  private lastLineAt: number;
   private stopped: ProgressSummary | null = null;
   private readonly live: { multibar: cliProgress.MultiBar; bar: cliProgress.SingleBar; restoreConsole: ReturnType<RunLog['swapConsole']> } | null;
 
-  constructor({ label, total, unit = 'it', log, stream = process.stdout, tty, everyPercent = 10, clock = () => performance.now() }: ProgressOptions) {
+  constructor({ label, total, unit = 'it', log, stream = process.stdout, tty, everyPercent = 10, everySeconds = 30, clock = () => performance.now() }: ProgressOptions) {
     if (!Number.isSafeInteger(total) || total < 1) throw new Error(`progress '${label}': total must be a positive integer, got ${total}`);
     if (!(everyPercent > 0 && everyPercent <= 100)) throw new Error(`progress '${label}': everyPercent must be in (0, 100], got ${everyPercent}`);
     this.label = label;
@@ -85,7 +89,10 @@ export class Progress {
     this.log = log ?? new RunLog();
     this.clock = clock;
     this.everyPercent = everyPercent;
+    if (!(everySeconds > 0)) throw new Error(`progress '${label}': everySeconds must be positive, got ${everySeconds}`);
+    this.everySeconds = everySeconds;
     this.startedAt = clock();
+    this.lastLineAt = this.startedAt;
     this.samples = [{ t: this.startedAt, done: 0 }];
     if (tty ?? stream.isTTY === true) {
       const multibar = new cliProgress.MultiBar({
@@ -130,8 +137,13 @@ export class Progress {
     this.live?.bar.update(this.done, this.barPayload());
     // one line per crossed multiple of everyPercent; the 100% line is stop()'s summary
     const step = Math.floor((this.done / this.total) * 100 / this.everyPercent);
-    if (step > this.lastLoggedStep && this.done < this.total) {
-      this.lastLoggedStep = step;
+    const now = this.samples[this.samples.length - 1].t;
+    const crossed = step > this.lastLoggedStep;
+    // without a terminal, also a line when everySeconds passed since the last one
+    const overdue = !this.live && now - this.lastLineAt >= this.everySeconds * 1000;
+    if ((crossed || overdue) && this.done < this.total) {
+      this.lastLoggedStep = Math.max(this.lastLoggedStep, step);
+      this.lastLineAt = now;
       const line = this.line();
       if (this.live) this.log.fileOnly(line);
       else this.log.info(line);

@@ -4,16 +4,19 @@
 //   metrics.json              top1, many, medium, few, per_class, train_counts, methods, ... (atomic)
 //   results.md                the seed-format results table and the config summary (atomic)
 //   per_class_accuracy.svg    per-class accuracy, classes by training count, one series per method
+//   split_accuracy.svg        Average / Many / Medium / Few per method; calibration_change.svg: per-class change vs the baseline
+//   epochs.csv, curves.svg    per-epoch loss, lr, time, validation top-1, and the loss/lr curves (tasks/lib/curves.ts)
 //   checkpoints/              epoch-XXXX.safetensors, the last K (see resume.ts)
 //   features/                 cached stage-1 features for stage 2 (see resume.ts)
-import { mkdir, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Backend } from '../../kernels/device.js';
 import { resultsTableMarkdown, resultsTableText, shotSplits, type LongTailEvaluation, type ShotThresholds, type ResultRow } from '../../longtail/metrics.js';
 import { writeFileAtomic } from '../../nn/node-checkpoint.js';
 import { opt } from './cli.js';
 import { RunLog } from './log.js';
 import { perClassAccuracySvg } from './plot.js';
+import { calibrationChangeSvg, splitAccuracySvg } from './plots-summary.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import {
   checkResume,
@@ -33,6 +36,8 @@ export const LOG_FILE = 'log.txt';
 export const METRICS_FILE = 'metrics.json';
 export const RESULTS_FILE = 'results.md';
 export const PLOT_FILE = 'per_class_accuracy.svg';
+export const SPLIT_PLOT_FILE = 'split_accuracy.svg';
+export const CHANGE_PLOT_FILE = 'calibration_change.svg';
 
 /** The options every task has; spread them into the task's spec: `options: { ...taskOptions, ...runOptions }`. */
 export const runOptions = {
@@ -55,7 +60,18 @@ export function runStamp(now: Date): string {
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** The newest `<runsRoot>/<task>-YYYYMMDD-HHMMSS[-n]` folder, or null. */
+/** Whether a run folder holds anything to continue from: an epoch checkpoint, a feature cache or results. */
+async function hasProgress(dir: string): Promise<boolean> {
+  const nonEmpty = async (sub: string) => (await exists(join(dir, sub))) && (await readdir(join(dir, sub))).some((f) => f.endsWith('.safetensors'));
+  return (await nonEmpty('checkpoints')) || (await nonEmpty('features')) || (await exists(join(dir, METRICS_FILE)));
+}
+
+/**
+ * The newest `<runsRoot>/<task>-YYYYMMDD-HHMMSS[-n]` folder that holds a checkpoint, cached
+ * features or results, or null. A folder left by a start that failed before its first checkpoint
+ * (a bad option, a missing file) is passed over, so a plain --resume finds the real run; when no
+ * folder holds anything, the newest is returned.
+ */
 export async function latestRunDir(runsRoot: string, task: string): Promise<string | null> {
   if (!(await exists(runsRoot))) return null;
   const pattern = new RegExp(`^${escapeRegExp(task)}-(\\d{8}-\\d{6})(?:-(\\d+))?$`);
@@ -64,7 +80,26 @@ export async function latestRunDir(runsRoot: string, task: string): Promise<stri
     .map((e) => ({ name: e.name, m: pattern.exec(e.name) }))
     .filter((r): r is { name: string; m: RegExpExecArray } => r.m !== null)
     .sort((a, b) => a.m[1].localeCompare(b.m[1]) || Number(a.m[2] ?? 1) - Number(b.m[2] ?? 1));
-  return runs.length ? join(runsRoot, runs[runs.length - 1].name) : null;
+  if (!runs.length) return null;
+  for (let i = runs.length - 1; i >= 0; i--) {
+    const dir = join(runsRoot, runs[i].name);
+    if (await hasProgress(dir)) return dir;
+  }
+  return join(runsRoot, runs[runs.length - 1].name);
+}
+
+/** Why a folder cannot be written, in words, from a Node error code. */
+function unwritable(dir: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why: Record<string, string> = {
+    EROFS: 'it is on a read-only file system',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    ENOTDIR: 'a part of the path is a file, not a folder',
+    EEXIST: 'a file of that name exists',
+    ENOSPC: 'no space left on the device',
+  };
+  return new Error(`cannot write the run folder ${dir}: ${(code && why[code]) ?? (e as Error).message}${code ? ` (${code})` : ''}; choose another --out`, { cause: e });
 }
 
 export interface OpenRunOptions {
@@ -281,6 +316,12 @@ export class Run {
       title: `${this.task}: per-class top-1 accuracy`,
     });
     await this.writeText(PLOT_FILE, svg);
+    // the split summary, and the per-class change of each calibration against the first row (the baseline)
+    await this.writeText(SPLIT_PLOT_FILE, splitAccuracySvg(metrics.methods.map((m) => ({ method: m.method, average: m.top1, many: m.many, medium: m.medium, few: m.few })), `${this.task}: top-1 by split`));
+    if (input.results.length > 1) {
+      const [base, ...rest] = input.results;
+      await this.writeText(CHANGE_PLOT_FILE, calibrationChangeSvg(base.evaluation.perClass, rest.map((r) => ({ method: r.method, perClass: r.evaluation.perClass })), input.trainCounts, { title: `${this.task}: per-class accuracy change against ${base.method}` }).svg);
+    }
     this.log.info(`results (${this.path(RESULTS_FILE)}):\n${resultsTableText(metrics.methods.map(tableRow)).trimEnd()}`);
     return metrics;
   }
@@ -288,6 +329,39 @@ export class Run {
   /** Stops writing log.txt. */
   close(): void {
     this.log.closeFile();
+  }
+}
+
+/**
+ * The checks openRun makes that need no data, made before a task reads its data (which can take
+ * a while) so a wrong --out or --resume fails at once with one line: --resume of a folder that does
+ * not exist or with no run to find, an --out that already holds a run, an --out that cannot be
+ * created or written (read-only file system, no permission, a file in the way). Creates nothing.
+ */
+export async function checkRunFolder({ task, out, resume = false, runsRoot = 'runs' }: Pick<OpenRunOptions, 'task' | 'out' | 'resume' | 'runsRoot'>): Promise<void> {
+  if (resume) {
+    if (out !== undefined && !(await exists(out))) throw new Error(`--resume: the run folder ${out} does not exist (a new run is started without --resume)`);
+    if (out === undefined && (await latestRunDir(runsRoot, task)) === null) throw new Error(`--resume: no ${join(runsRoot, `${task}-*`)} run folder found; pass --out DIR`);
+    if (out === undefined) return;
+  } else if (out !== undefined && (await exists(join(out, CONFIG_FILE)))) {
+    throw new Error(`${out} already holds a run (${CONFIG_FILE}); pass --resume to continue it, or choose another --out`);
+  }
+  // the folder, or the nearest ancestor that exists, must be a writable folder
+  let probe = resolve(out ?? runsRoot);
+  for (;;) {
+    const st = await stat(probe).catch(() => null);
+    if (st) {
+      if (!st.isDirectory()) throw unwritable(out ?? runsRoot, Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }));
+      try {
+        await access(probe, constants.W_OK);
+      } catch (e) {
+        throw unwritable(out ?? runsRoot, e);
+      }
+      return;
+    }
+    const parent = dirname(probe);
+    if (parent === probe) return;
+    probe = parent;
   }
 }
 
@@ -304,6 +378,7 @@ export async function openRun({ task, config, out, resume = false, ignoreOnResum
   if (resume) {
     const found = out ?? (await latestRunDir(runsRoot, task));
     if (found === null) throw new Error(`--resume: no ${join(runsRoot, `${task}-*`)} run folder found; pass --out DIR`);
+    if (out !== undefined && !(await exists(out))) throw new Error(`--resume: the run folder ${out} does not exist (a new run is started without --resume)`);
     dir = found;
     report = await checkResume(dir, config, { ignore: ignoreOnResume });
     if (!report.ok) throw new Error(report.message);
@@ -315,8 +390,15 @@ export async function openRun({ task, config, out, resume = false, ignoreOnResum
     dir = base;
     for (let n = 2; await exists(dir); n++) dir = `${base}-${n}`;
   }
-  await mkdir(dir, { recursive: true });
-  log.attachFile(join(dir, LOG_FILE));
+  try {
+    const st = await stat(dir).catch(() => null);
+    if (st && !st.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+    log.attachFile(join(dir, LOG_FILE));
+  } catch (e) {
+    throw unwritable(dir, e);
+  }
   if (report) {
     log.info(`--- ${report.message}`);
     log.info(`found: ${report.found.join(', ')}${report.missing.length ? `; missing: ${report.missing.join(', ')}` : ''}`);

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataError, formatList, parseCocoClassification, parseList, selectEntries } from '../../data/index.js';
+import { DataError, formatList, joinPath, parseCocoClassification, parseList, selectEntries } from '../../data/index.js';
 import { readBenchmarkList, readCocoClassification, readListFile, writeListFile } from '../../data/node-index.js';
 import { CIFAR10_DIR } from './shared-data.js';
 
@@ -58,7 +58,35 @@ describe('list files', () => {
     }
     expect(dataError(() => parseList('a.jpg 1.5', { file: 'f.txt' })).message).toBe('f.txt:1: label "1.5" is not an integer');
     expect(dataError(() => parseList('a.jpg -1', { file: 'f.txt' })).message).toMatch(/^f\.txt:1: label -1 is out of range/);
-    expect(dataError(() => parseList('a.jpg 0\nb.jpg 10', { file: 'f.txt', numClasses: 10 })).message).toBe('f.txt:2: label 10 >= number of classes 10');
+    expect(dataError(() => parseList('a.jpg 0\nb.jpg 10', { file: 'f.txt', numClasses: 10 })).message).toBe('f.txt:2: label 10 is out of range [0, 10) (10 classes)');
+  });
+
+  it('says the range [0, C) for a label of -1 when the number of classes is known', () => {
+    expect(dataError(() => parseList('a.jpg 0\nb.jpg -1', { file: 'f.txt', numClasses: 10 })).message).toBe('f.txt:2: label -1 is out of range [0, 10) (10 classes)');
+    expect(dataError(() => parseList('a.jpg -1', { file: 'f.txt' })).message).toBe('f.txt:1: label -1 is out of range [0, 2^31)');
+  });
+
+  it('says the list is empty instead of naming an empty class', () => {
+    expect(dataError(() => parseList('\n  \n', { file: 'f.txt', numClasses: 10 })).message).toBe('f.txt: the list is empty: expected one "path label" line per image');
+    expect(dataError(() => parseList('', { file: 'f.txt' })).message).toBe('f.txt: the list is empty: expected one "path label" line per image');
+  });
+
+  it('takes an absolute image path as it is, not under the root', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lists-abs-'));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'lists-abs-img-'));
+    writeFileSync(join(elsewhere, 'a.jpg'), 'x');
+    writeFileSync(join(dir, 'b.jpg'), 'x');
+    const list = join(dir, 'list.txt');
+    writeFileSync(list, `${join(elsewhere, 'a.jpg')} 0\nb.jpg 1\n`);
+    const ds = await readListFile(list, { root: dir, numClasses: 2 });
+    expect(ds.paths).toEqual([join(elsewhere, 'a.jpg'), 'b.jpg']);
+    expect(joinPath(ds.root, ds.paths[0])).toBe(join(elsewhere, 'a.jpg'));
+    expect(joinPath(ds.root, ds.paths[1])).toBe(join(dir, 'b.jpg'));
+    expect(joinPath('https://host/data', 'https://cdn/x.jpg')).toBe('https://cdn/x.jpg');
+    expect(joinPath('/r', 'C:\\img\\x.jpg')).toBe('C:\\img\\x.jpg');
+    // an absolute path that does not exist is named as it is
+    writeFileSync(list, `/nonexistent-dir/a.jpg 0\nb.jpg 1\n`);
+    await expect(readListFile(list, { root: dir })).rejects.toThrow(`${list}:1: image "/nonexistent-dir/a.jpg" does not exist`);
   });
 
   it('rejects an empty class when the number of classes is given', () => {
@@ -128,7 +156,7 @@ describe('COCO-style classification JSON (iNaturalist 2018)', () => {
     const parse = (j: unknown, numClasses?: number) => dataError(() => parseCocoClassification(j, { file: 'val2018.json', numClasses })).message;
     const badCategory = json();
     badCategory.annotations[2].category_id = 5;
-    expect(parse(badCategory, 3)).toBe('val2018.json: annotations[2].category_id 5 >= number of classes 3');
+    expect(parse(badCategory, 3)).toBe('val2018.json: annotations[2].category_id 5 is out of range [0, 3) (3 classes)');
     const fractional = json();
     fractional.annotations[0].category_id = 1.5;
     expect(parse(fractional)).toBe('val2018.json: annotations[0].category_id "1.5" is not an integer');

@@ -7,7 +7,7 @@ import { SGD } from '../../nn/optim.js';
 import { constantLr } from '../../nn/schedule.js';
 import { LinearHead } from '../../longtail/heads.js';
 import { crossEntropy, focalLoss, ldamLoss, logitAdjustedLoss, seqlLoss, sigmoidLoss, eqlLoss } from '../../longtail/losses.js';
-import { LOSS_NAMES, TwoStageModel, labelTensor, lossByName, trainStage1, type Backbone } from '../../longtail/runner.js';
+import { LOSS_NAMES, TwoStageModel, labelTensor, lossBiasInit, lossByName, trainStage1, type Backbone } from '../../longtail/runner.js';
 import { SAMPLERS, Rng } from '../../longtail/samplers.js';
 import { classBalancedWeights, eqlWeights, seqlWeights, tailIndicator } from '../../longtail/weights.js';
 import { randomArray } from '../helpers.js';
@@ -21,6 +21,45 @@ describe('stage-1 losses by name', () => {
   const z = randomArray(N * C, -2, 2);
   const cb = Array.from(classBalancedWeights(counts, 0.999));
 
+  /** Cui et al.'s softmax CB loss by hand: Σ_i w_{y_i}·(−log softmax(z_i)_{y_i}) / N (their tf.losses mean over the N samples). */
+  function cbSoftmaxByHand(): number {
+    let total = 0;
+    for (let i = 0; i < N; i++) {
+      const row = Array.from(z.slice(i * C, i * C + C));
+      const m = Math.max(...row);
+      const lse = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+      total += cb[y[i]] * (lse - row[y[i]]);
+    }
+    return total / N;
+  }
+
+  it('CB softmax averages over N as Cui et al. (not over Σ w_y as torch); cb-sigmoid is γ = 0 whatever --focal-gamma; cb-focal is their sigmoid focal form', async () => {
+    const zt = cpu(z, [N, C]), yt = labelTensor(y, 'cpu');
+    const o = { classCounts: counts, cbBeta: 0.999, focalGamma: 1.5 };
+    const cbLoss = await lossByName('cb', o)(zt, yt, 0).item();
+    expect(cbLoss).toBeCloseTo(cbSoftmaxByHand(), 6);
+    // torch's weighted mean would divide by Σ w_{y_i} instead: a different number
+    const sumW = Array.from(y, (c) => cb[c]).reduce((a, b) => a + b, 0);
+    expect(Math.abs(cbLoss * N / sumW - cbLoss)).toBeGreaterThan(1e-3);
+    // sigmoid forms by hand: Σ_i Σ_j w_{y_i}·m_ij·BCE_ij / N with m = exp(−γ y z − γ log(1 + e^−z))
+    const byHand = (gamma: number) => {
+      let total = 0;
+      for (let i = 0; i < N; i++) for (let j = 0; j < C; j++) {
+        const v = z[i * C + j], t = j === y[i] ? 1 : 0;
+        const bce = Math.max(v, 0) - t * v + Math.log1p(Math.exp(-Math.abs(v)));
+        total += cb[y[i]] * Math.exp(-gamma * t * v - gamma * Math.log1p(Math.exp(-v))) * bce;
+      }
+      return total / N;
+    };
+    expect(await lossByName('cb-sigmoid', o)(zt, yt, 0).item()).toBeCloseTo(byHand(0), 6);
+    expect(await lossByName('cb-focal', o)(zt, yt, 0).item()).toBeCloseTo(byHand(1.5), 6);
+    // the official bias initialisations
+    expect(lossBiasInit('cb-sigmoid', 10)).toBeCloseTo(-Math.log(9), 15);
+    expect(lossBiasInit('cb-focal', 100)).toBeCloseTo(-Math.log(99), 15);
+    expect(lossBiasInit('eql', 1000)).toBeCloseTo(-Math.log(999), 15);
+    expect(lossBiasInit('ce', 10)).toBeNull();
+  });
+
   it('each name builds its loss with the paper\u2019s weights; DRW switches to class-balanced weights at its epoch', async () => {
     const zt = cpu(z, [N, C]), yt = labelTensor(y, 'cpu');
     const o = { classCounts: counts, cbBeta: 0.999, focalGamma: 1.5 };
@@ -30,9 +69,9 @@ describe('stage-1 losses by name', () => {
     const expected: Record<(typeof LOSS_NAMES)[number], Tensor> = {
       ce: crossEntropy(zt, yt),
       focal: focalLoss(zt, yt, { gamma: 1.5 }),
-      cb: crossEntropy(zt, yt, { weights: cb }),
-      'cb-focal': focalLoss(zt, yt, { gamma: 1.5, weights: cb }),
-      'cb-sigmoid': sigmoidLoss(zt, yt, { elementWeights: perSample, gamma: 1.5 }),
+      cb: cpu([cbSoftmaxByHand()], []),
+      'cb-focal': sigmoidLoss(zt, yt, { elementWeights: perSample, gamma: 1.5 }),
+      'cb-sigmoid': sigmoidLoss(zt, yt, { elementWeights: perSample, gamma: 0 }),
       ldam: ldamLoss(zt, yt, counts),
       'balanced-softmax': logitAdjustedLoss(zt, yt, counts),
       'logit-adjusted': logitAdjustedLoss(zt, yt, counts),

@@ -1,6 +1,9 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { CliError, flagOf, keysFreeOnResume, opt, parseCli, parseOptions, usage, type CliIO, type CliSpec, type OptionSpecs } from '../../tasks/lib/cli.js';
 import { runOptions } from '../../tasks/lib/run.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const spec = {
   name: 'toy-lt',
@@ -159,5 +162,39 @@ describe('cli: parseCli and the usage page', () => {
     const io = captureIO();
     expect(parseCli(spec, ['--data-root', 'x', '--epochs', '3'], io).epochs).toBe(3);
     expect(io.code).toBeNull();
+  });
+});
+
+describe('--config FILE.json', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-config-'));
+  const write = (name: string, value: unknown): string => {
+    const file = join(dir, name);
+    writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+    return file;
+  };
+  const io = (): CliIO & { err: string[] } => {
+    const err: string[] = [];
+    return { err, stdout: () => undefined, stderr: (t) => void err.push(t), exit: (code) => { throw new Error(`exit ${code}`); } };
+  };
+
+  it('takes option values from the file, under the command line; a run\u2019s config.json (out, resume, recorded keys) passes back as it is', () => {
+    const file = write('run-config.json', { dataRoot: 'data/toy', numClasses: 20, epochs: 5, lr: 0.05, loss: 'focal', augment: false, workers: 3, out: 'runs/old', resume: true, keepCheckpoints: 3, embedded: true });
+    const config = parseCli(spec, ['--config', file, '--epochs', '7'], io(), { recorded: ['embedded'] });
+    expect(config).toMatchObject({ dataRoot: 'data/toy', numClasses: 20, epochs: 7, lr: 0.05, loss: 'focal', augment: false, workers: 3, out: undefined, resume: false });
+    expect(parseCli(spec, [`--config=${file}`, '--augment'], io(), { recorded: ['embedded'] }).augment).toBe(true);
+  });
+
+  it('names an unknown key, a bad value and an unreadable file in one line', () => {
+    const run = (argv: string[]) => {
+      const i = io();
+      expect(() => parseCli(spec, argv, i)).toThrow('exit 2');
+      return i.err.join('');
+    };
+    expect(run(['--config', write('a.json', { dataRoot: 'd', epoch: 3 })])).toBe(`toy-lt: --config ${join(dir, 'a.json')}: unknown option "epoch" (did you mean "epochs"?)\n`);
+    expect(run(['--config', write('b.json', { dataRoot: 'd', numClasses: 1 })])).toBe(`toy-lt: --config ${join(dir, 'b.json')}: "numClasses": expected an integer in [2, 1000], got '1'\n`);
+    expect(run(['--config', write('c.json', { dataRoot: 'd', augment: 'yes' })])).toBe(`toy-lt: --config ${join(dir, 'c.json')}: "augment" must be true or false, got "yes"\n`);
+    expect(run(['--config', write('d.json', '{ not json')])).toMatch(/^toy-lt: --config .*d\.json: not JSON: /);
+    expect(run(['--config', join(dir, 'missing.json')])).toBe(`toy-lt: --config ${join(dir, 'missing.json')}: cannot read (ENOENT)\n`);
+    expect(run(['--config'])).toBe("toy-lt: option --config needs a value: a JSON file of options (a run's config.json works as it is)\n");
   });
 });

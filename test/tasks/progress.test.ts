@@ -54,6 +54,29 @@ describe('progress', () => {
     expect(() => p.update(100)).toThrow('update after stop');
   });
 
+  it('without a TTY: a line at least every 30 s even when no 10% step is crossed (a slow epoch of few steps)', () => {
+    const { log, consoleLines } = capturedLog('slow');
+    let now = 0;
+    // 100 steps of 20 s, a line per 50%: without the time rule the first line would come after 1000 s
+    const p = new Progress({ label: 'epoch 1/2', total: 100, unit: 'batch', log, tty: false, everyPercent: 50, clock: () => now });
+    for (let done = 1; done <= 10; done++) {
+      now += 20_000;
+      p.update(done, { loss: 1 });
+    }
+    expect(consoleLines.map((l) => l.split(' ').slice(0, 4).join(' '))).toEqual([
+      'epoch 1/2 2% 2/100', // 40 s: 30 s passed since the start
+      'epoch 1/2 4% 4/100', // 80 s
+      'epoch 1/2 6% 6/100',
+      'epoch 1/2 8% 8/100',
+      'epoch 1/2 10% 10/100',
+    ]);
+    // the 50% line still comes, once
+    now += 20_000;
+    p.update(50);
+    expect(consoleLines.at(-1)).toMatch(/^epoch 1\/2 50% 50\/100/);
+    expect(() => new Progress({ label: 'x', total: 1, log, tty: false, everySeconds: 0 })).toThrow('everySeconds must be positive');
+  });
+
   it('logs each crossed step once even when an update jumps several, and refuses to go back', () => {
     const { log, consoleLines } = capturedLog('jumps');
     let now = 0;

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { evaluateLongTail, resultsTableMarkdown, shotSplits } from '../../longtail/metrics.js';
 import { RunLog } from '../../tasks/lib/log.js';
 import { perClassAccuracySvg } from '../../tasks/lib/plot.js';
-import { formatJson, latestRunDir, openRun, runStamp, type MethodResult } from '../../tasks/lib/run.js';
+import { checkRunFolder, formatJson, latestRunDir, openRun, runStamp, type MethodResult } from '../../tasks/lib/run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'run-folder-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -65,6 +65,31 @@ describe('run folder', () => {
     ]);
     // nothing half-written stays behind
     expect(readdirSync(first.dir).sort()).toEqual(['config.json', 'log.txt']);
+  });
+
+  it('a plain --resume passes over a folder left by a failed start (nothing to continue from)', async () => {
+    const runsRoot = join(root, 'failed-start');
+    const real = await openRun({ task: 'toy-lt', config, runsRoot, now: new Date(2025, 0, 1, 10, 0, 0), log: quiet() });
+    real.close();
+    mkdirSync(real.path('checkpoints'));
+    writeFileSync(real.path('checkpoints', 'epoch-0003.safetensors'), 'x');
+    const failed = await openRun({ task: 'toy-lt', config, runsRoot, now: new Date(2025, 0, 1, 11, 0, 0), log: quiet() });
+    failed.close();
+    expect(await latestRunDir(runsRoot, 'toy-lt')).toBe(real.dir);
+    // a finished run (metrics.json) counts as well; the newest one with something in it wins
+    const finished = await openRun({ task: 'toy-lt', config, runsRoot, now: new Date(2025, 0, 1, 12, 0, 0), log: quiet() });
+    finished.close();
+    writeFileSync(finished.path('metrics.json'), '{}');
+    expect(await latestRunDir(runsRoot, 'toy-lt')).toBe(finished.dir);
+  });
+
+  it('checks --out and --resume before any data is read, and says why a folder cannot be written', async () => {
+    await expect(checkRunFolder({ task: 'toy-lt', out: join(root, 'nope'), resume: true })).rejects.toThrow(`--resume: the run folder ${join(root, 'nope')} does not exist (a new run is started without --resume)`);
+    writeFileSync(join(root, 'plain-file'), 'x');
+    await expect(checkRunFolder({ task: 'toy-lt', out: join(root, 'plain-file', 'run') })).rejects.toThrow(`cannot write the run folder ${join(root, 'plain-file', 'run')}: a part of the path is a file, not a folder (ENOTDIR); choose another --out`);
+    await expect(openRun({ task: 'toy-lt', config, out: join(root, 'plain-file', 'run'), log: quiet() })).rejects.toThrow(/cannot write the run folder .*\(ENOTDIR\)/);
+    await expect(checkRunFolder({ task: 'toy-lt', out: join(root, 'fresh', 'deeper') })).resolves.toBeUndefined();
+    expect(readdirSync(root)).not.toContain('fresh');
   });
 
   it('refuses an --out that already holds a run unless resuming', async () => {
