@@ -8,6 +8,7 @@ import { tensor, zeros } from '../kernels/creation.js';
 import { binary } from '../kernels/elementwise.js';
 import { check, fmtShape, OpError } from '../kernels/errors.js';
 import { gather } from '../kernels/indexing.js';
+import { concat } from '../kernels/layout.js';
 import { keep, scope, type Tensor } from '../kernels/tensor.js';
 import { SGD, type NamedTensor } from '../nn/optim.js';
 import { cosineLr } from '../nn/schedule.js';
@@ -116,10 +117,18 @@ export function stage2Lr(lr: number, epochs: number, epoch: number, atEpochStart
 }
 
 /**
+ * Steps between readbacks of the epoch losses. A small cached set has epochs of one to a few
+ * batches, so reading each epoch's loss would stall the queue every step or two; the epoch totals
+ * wait on the GPU and are read back together (one sync per READ_EVERY_STEPS steps, and at the end).
+ */
+const READ_EVERY_STEPS = 32;
+
+/**
  * Trains `params` by SGD on mini-batches of the cached features; `lossOf` builds a scalar loss from
  * a batch. The learning rate follows cosine annealing per epoch (torch CosineAnnealingLR, T_max =
  * epochs, η_min = 0) over stage2Epochs(N, o) epochs. Returns the mean batch loss of each epoch; a NaN
- * or infinite loss stops training with an error naming the epoch.
+ * or infinite loss stops training with an error naming the epoch (found when the losses are read
+ * back, at most READ_EVERY_STEPS steps later).
  */
 export async function trainOnCachedFeatures(
   op: string,
@@ -136,6 +145,25 @@ export async function trainOnCachedFeatures(
   const schedule = cosineLr({ lr: o.lr, epochs });
   const device = features.device;
   const epochLosses: number[] = [];
+  // epoch loss totals still on the GPU: [total, batches]
+  let pending: [Tensor, number][] = [];
+  let pendingSteps = 0;
+  const readPending = async (): Promise<void> => {
+    if (!pending.length) return;
+    const all = scope(() => keep(concat(pending.map(([t]) => t.reshape([1])), 0)));
+    const values = await all.data();
+    all.dispose();
+    const batches = pending.map(([, b]) => b);
+    for (const [t] of pending) t.dispose();
+    pending = [];
+    pendingSteps = 0;
+    for (let k = 0; k < batches.length; k++) {
+      const epoch = epochLosses.length, mean = values[k] / batches[k];
+      if (!Number.isFinite(mean)) throw new OpError(op, `the training loss became ${mean} in epoch ${epoch + 1} of ${epochs} (check the features and the head for NaN or infinite values, or lower lr ${o.lr})`);
+      epochLosses.push(mean);
+      o.onEpoch?.(epoch, epochs, mean);
+    }
+  };
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       optimizer.setLr(o.lrAtEpochStart ? stage2Lr(o.lr, epochs, epoch, true) : schedule(epoch));
@@ -160,13 +188,12 @@ export async function trainOnCachedFeatures(
         total = keep(runningTotal);
         batches++;
       }
-      const mean = (await total.data())[0] / batches;
-      total.dispose();
-      if (!Number.isFinite(mean)) throw new OpError(op, `the training loss became ${mean} in epoch ${epoch + 1} of ${epochs} (check the features and the head for NaN or infinite values, or lower lr ${o.lr})`);
-      epochLosses.push(mean);
-      o.onEpoch?.(epoch, epochs, mean);
+      pending.push([total, batches]);
+      pendingSteps += batches;
+      if (pendingSteps >= READ_EVERY_STEPS || epoch === epochs - 1) await readPending();
     }
   } finally {
+    for (const [t] of pending) t.dispose();
     optimizer.dispose();
   }
   return epochLosses;
