@@ -249,13 +249,12 @@ function setupControls(): void {
       const data = parseFeaturesFile(new Uint8Array(await file.arrayBuffer()), file.name);
       await busy;
       await useData(data, null);
-      $('file-info').textContent = `Calibrating ${file.name}: every method in turn.`;
+      $('file-info').textContent = `Calibrating ${file.name} with DisAlign…`;
       $('image-info').textContent = 'One image needs the shipped backbone: reload the page to return to it.';
       $('thumbs').innerHTML = '';
       $('image-result').innerHTML = '';
-      for (const m of LAB_METHODS) void run(m.id);
-      await busy;
-      $('file-info').textContent = `${file.name}: calibrated with every method (see the table).`;
+      await run('disalign');
+      $('file-info').textContent = `${file.name}: calibrated with DisAlign; run the other methods with their buttons, or all of them.`;
     } catch (e) {
       $('file-info').textContent = '';
       banner('error', (e as Error).message);
