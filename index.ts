@@ -6,6 +6,7 @@ export * as raw from './kernels/index.js';
 export * from './autograd/index.js';
 export * from './nn/index.js';
 export * from './longtail/index.js';
+export * from './scene-graph/index.js';
 export * from './data/index.js';
 // names both layers define: the differentiable op wins; the functional option types come from kernels/
 export {
