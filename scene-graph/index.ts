@@ -1,3 +1,4 @@
 // Scene-graph generation (BGNN, CVPR 2021): metrics, the VG150 table, resampling, the model. Browser-safe.
 export * from './vg150-table.js';
 export * from './metrics.js';
+export * from './resampling.js';
