@@ -4,3 +4,4 @@ export * from './table.js';
 export * from './ops.js';
 export * from './nn-ops.js';
 export * from './conv-ops.js';
+export * from './detection-ops.js';

@@ -18,3 +18,4 @@ export * from './dropout.js';
 export * from './upsample.js';
 export * from './conv.js';
 export * from './optim.js';
+export * from './roi-align.js';
