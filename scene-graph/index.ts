@@ -2,3 +2,4 @@
 export * from './vg150-table.js';
 export * from './metrics.js';
 export * from './resampling.js';
+export * from './bgnn.js';
