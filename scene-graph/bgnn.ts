@@ -429,12 +429,12 @@ export class BGNN extends Module {
       () => `inputs disagree with the graph (${N} entities, ${R} pairs): entity ${fmtShape(x.entityFeatures.shape)}, box info ${fmtShape(x.entityBoxInfo.shape)}, union ${fmtShape(x.unionFeatures.shape)}, spatial ${fmtShape(x.pairSpatial.shape)}`);
     const pos = this.obj_pos_embed2.forward(relu(this.obj_pos_embed1.forward(x.entityBoxInfo)));
     let sem: Tensor;
-    let objLogitsInitial: Tensor | null = null;
+    // the initial object classifier (PySGG: the detector's box head) runs whenever it exists, so it trains in PredCls batches too
+    const objLogitsInitial = this.obj_classifier_initial ? this.obj_classifier_initial.forward(concat([x.entityFeatures, pos], 1)) : null;
     if (x.entityLabels) {
       sem = gather(this.obj_sem_embed, x.entityLabels, 0);
     } else {
-      check(this.obj_classifier_initial, 'BGNN', 'SGCls (no entityLabels) needs enableObjectClassifier()');
-      objLogitsInitial = this.obj_classifier_initial.forward(concat([x.entityFeatures, pos], 1));
+      check(objLogitsInitial, 'BGNN', 'SGCls (no entityLabels) needs enableObjectClassifier()');
       // PySGG: softmax(detached detector logits) @ embedding
       sem = matmul(softmax(detach(objLogitsInitial)), this.obj_sem_embed);
     }

@@ -3,3 +3,5 @@ export * from './vg150-table.js';
 export * from './metrics.js';
 export * from './resampling.js';
 export * from './bgnn.js';
+export * from './pipeline.js';
+export * from './draw.js';
