@@ -5,3 +5,5 @@ export * from './ops.js';
 export * from './nn-ops.js';
 export * from './conv-ops.js';
 export * from './detection-ops.js';
+export * from './segment-ops.js';
+export * from './pixel-ops.js';

@@ -19,3 +19,7 @@ export * from './upsample.js';
 export * from './conv.js';
 export * from './optim.js';
 export * from './roi-align.js';
+export * from './sort.js';
+export * from './segment.js';
+export * from './softmax-axis.js';
+export * from './conv-transpose.js';
