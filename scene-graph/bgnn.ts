@@ -28,16 +28,19 @@
 //   class) from the training set, a learnable table as neural-motifs' FrequencyBias);
 // - SGCls: an object classifier on the refined entity features.
 // A batch of images is one graph with entity and pair indices offset per image, so graphs of any
-// sizes run as one set of dispatches: gathers pick the node features of each edge, scatterAdd
-// (deterministic, no float atomics) sums the messages per target node. Nothing is read back.
+// sizes run as one set of dispatches: gathers pick the node features of each edge, segment sums
+// over a CSR index of the edges by target node (built once per batch; deterministic, no float
+// atomics) aggregate the messages. Nothing is read back.
 
 import { Module, ModuleList, parameter } from '../nn/module.js';
 import { Linear } from '../nn/layers.js';
 import { normal, ones as onesInit, zeros as zerosInit } from '../nn/init.js';
 import {
-  abs, add, addScalar, affine, clamp, concat, exp, gather, log, matmul, mean, mul, mulScalar, neg, pow, relu, rsqrt, scatterAdd, sigmoid, softmax, square, sub, sum,
+  abs, add, addScalar, affine, clamp, concat, exp, gather, log, matmul, mean, mul, mulScalar, neg, pow, relu, rsqrt, sigmoid, softmax, square, sub, sum,
 } from '../autograd/ops.js';
 import { noGrad } from '../autograd/tape.js';
+import { segmentSum } from '../autograd/segment-ops.js';
+import { buildCSR, type CSR } from '../kernels/segment.js';
 import { unary } from '../kernels/elementwise.js';
 import { full, tensor, zeros } from '../kernels/creation.js';
 import { check, fmtShape } from '../kernels/errors.js';
@@ -97,7 +100,11 @@ export class MessageFusion extends Module {
   }
 }
 
-/** The edges of a batch of graphs: pair k links subject subj[k] and object obj[k] (global entity rows). */
+/**
+ * The edges of a batch of graphs: pair k links subject subj[k] and object obj[k] (global entity
+ * rows), with the CSR index of the pairs by subject and by object (kernels/segment.ts buildCSR),
+ * built once per batch and shared by every message-passing step and its backward.
+ */
 export interface BatchGraph {
   numEntities: number;
   numPairs: number;
@@ -105,6 +112,8 @@ export interface BatchGraph {
   subj: Tensor;
   /** i32 [R] */
   obj: Tensor;
+  subjCsr: CSR;
+  objCsr: CSR;
 }
 
 /** Concatenates per-image pair lists (local indices, p×2 flat) into one graph with offset entity indices. */
@@ -116,7 +125,7 @@ export function batchGraph(images: readonly { numEntities: number; pairs: ArrayL
     entityOffsets[i + 1] = entityOffsets[i] + im.numEntities;
     pairOffsets[i + 1] = pairOffsets[i] + im.pairs.length / 2;
   });
-  const R = pairOffsets[images.length];
+  const R = pairOffsets[images.length], N = entityOffsets[images.length];
   const s = new Int32Array(R), o = new Int32Array(R);
   images.forEach((im, i) => {
     for (let k = 0; k < im.pairs.length / 2; k++) {
@@ -126,11 +135,8 @@ export function batchGraph(images: readonly { numEntities: number; pairs: ArrayL
       o[pairOffsets[i] + k] = entityOffsets[i] + b;
     }
   });
-  return {
-    numEntities: entityOffsets[images.length], numPairs: R,
-    subj: tensor(s, [R], { dtype: 'i32', device }), obj: tensor(o, [R], { dtype: 'i32', device }),
-    entityOffsets, pairOffsets,
-  };
+  const subj = tensor(s, [R], { dtype: 'i32', device }), obj = tensor(o, [R], { dtype: 'i32', device });
+  return { numEntities: N, numPairs: R, subj, obj, subjCsr: buildCSR(subj, N), objCsr: buildCSR(obj, N), entityOffsets, pairOffsets };
 }
 
 /** The parameters of one message-passing step (PySGG: gate_sub2pred, gate_obj2pred, gate_pred2sub, gate_pred2obj, the two fusions). */
@@ -168,18 +174,19 @@ export class BgnnStep extends Module {
     const entO = gather(ent, graph.obj, 0);
     // predicate → entity, selected pairs only (s' > 1e-4), mean over each entity's selected pairs
     const selected = confidence ? noGrad(() => unary('sign', unary('relu', unary('affine', confidence, 1, -1e-4)))) : null;
-    const toEntity = (unit: MessagePassingUnit, index: Tensor, target: Tensor): Tensor => {
+    // segment sums over the CSR of the pairs by target entity (deterministic, no float atomics)
+    const toEntity = (unit: MessagePassingUnit, csr: CSR, target: Tensor): Tensor => {
       const g = unit.gate(target, rel, confidence ? mul(confidence, selected!) : undefined);
-      const summed = scatterAdd(zeros([N, H], { device: ent.device }), index, mul(rel, g), 0);
+      const summed = segmentSum(mul(rel, g), csr.offsets, csr.perm);
       const inv = noGrad(() => {
         const w = selected ?? full([R, 1], 1, { device: ent.device });
-        const count = scatterAdd(zeros([N, 1], { device: ent.device }), index, w, 0);
+        const count = segmentSum(w, csr.offsets, csr.perm);
         return unary('reciprocal', unary('clamp', count, 1, Number.MAX_VALUE));
       });
       return mul(summed, inv);
     };
-    const mSub = toEntity(this.gate_pred2sub, graph.subj, entS);
-    const mObj = toEntity(this.gate_pred2obj, graph.obj, entO);
+    const mSub = toEntity(this.gate_pred2sub, graph.subjCsr, entS);
+    const mObj = toEntity(this.gate_pred2obj, graph.objCsr, entO);
     const entNext = add(ent, this.object_msg_fusion.forward(mulScalar(add(mSub, mObj), 0.5), ent));
     // entity → predicate, every pair
     const phraseS = mul(entS, this.gate_sub2pred.gate(rel, entS));
