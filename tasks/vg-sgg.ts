@@ -8,8 +8,10 @@
 // VG-SGG-dicts-with-attri.json, image_data.json, images in --image-dir).
 
 import { join } from 'node:path';
-import { parseCli, opt } from './lib/cli.js';
+import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { openRun, runOptions } from './lib/run.js';
+import { listCheckpoints } from './lib/resume.js';
+import { loadCheckpoint } from '../nn/node-checkpoint.js';
 import { init, runtime, scopeAsync, liveTensorCount, backend } from '../index.node.js';
 import { AdamW } from '../nn/optim.js';
 import { DataRng, shuffleInPlace } from '../data/rng.js';
@@ -66,7 +68,7 @@ const resolved = {
   refineIters: config.refineIters ?? (embedded ? 2 : 3),
   mpSteps: config.mpSteps ?? (embedded ? 2 : 3),
 };
-const run = await openRun({ task: 'vg-sgg', config: { ...resolved, embedded }, out: config.out, resume: config.resume, keepCheckpoints: config.keepCheckpoints });
+const run = await openRun({ task: 'vg-sgg', config: { ...resolved, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
 const t0 = performance.now();
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
 
@@ -140,6 +142,14 @@ try {
       refineIters: resolved.refineIters, mpSteps: resolved.mpSteps, messagePassing: m.messagePassing, frequencyBias: freq,
     });
     const opt = new AdamW(net.parameters(), { lr: config.lr, weightDecay: 1e-4 });
+    // --resume: a model whose training finished (checkpoint epoch = its number) is restored, not retrained
+    const done = config.resume ? (await listCheckpoints(run.dir)).find((c) => c.epoch === mi + 1) : undefined;
+    if (done) {
+      const loaded = await loadCheckpoint(done.path);
+      if (loaded.meta.method !== m.key) throw new Error(`${done.path} holds model '${String(loaded.meta.method)}', expected '${m.key}'`);
+      net.loadStateDict(loaded.model);
+      run.info(`${m.key}: restored from ${done.path}, not retrained`);
+    }
     const resampler = m.resampling ? new BilevelResampler(train.map((s) => s.relations), { numPredicates: numPred, seed: config.seed, repeatThreshold: config.repeatFactor, dropRate: config.dropRate }) : null;
     if (resampler) {
       const total = resampler.imageRepeats.reduce((a, b) => a + b, 0);
@@ -163,7 +173,7 @@ try {
     const dupRng = new DataRng(config.seed, 11, mi);
     let lossSum = 0, lossN = 0;
     const memory: Record<string, number> = {};
-    for (let step = 0; step < resolved.steps; step++) {
+    for (let step = 0; step < (done ? 0 : resolved.steps); step++) {
       const chunk: SggSample[] = [], rels: Int32Array[] = [];
       while (chunk.length < config.batchSize) {
         if (at >= order.length) nextEpoch();
@@ -198,7 +208,7 @@ try {
       }
     }
     const trainSeconds = (performance.now() - tm) / 1000;
-    await run.saveCheckpoint({ epoch: mi + 1, step: resolved.steps, model: net.stateDict(), optimizer: opt.stateDict(), meta: { method: m.key } });
+    if (!done) await run.saveCheckpoint({ epoch: mi + 1, step: resolved.steps, model: net.stateDict(), optimizer: opt.stateDict(), meta: { method: m.key } });
     const evals: Record<'predcls' | 'sgcls', SggResult> = {} as Record<'predcls' | 'sgcls', SggResult>;
     for (const mode of ['predcls', 'sgcls'] as const) {
       const ev = new SggEvaluator({ numPredicates: numPred, mode, groups });
