@@ -6,6 +6,8 @@
 // procedurally drawn objects whose relations follow from geometry and category, VG150 names,
 // predicate counts ∝ VG150's ^½). --data-root selects the real VG150 (VG-SGG-with-attri.h5,
 // VG-SGG-dicts-with-attri.json, image_data.json, images in --image-dir).
+// One model per method serves both protocols: trained with the given labels (PredCls) plus its
+// object classifiers, evaluated in SGCls on the labels it predicts (PySGG trains one per protocol).
 
 import { join } from 'node:path';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
