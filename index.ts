@@ -17,3 +17,4 @@ export * from './data/index.js';
 export * from './longtail/index.js';
 // detection: structures, box coder, poolers, evaluation (COCO / LVIS), browser-safe
 export * from './detection/index.js';
+export * from './scene-graph/index.js';

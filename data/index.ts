@@ -11,3 +11,4 @@ export * from './loader.js';
 export * from './coco.js';
 export * from './masks.js';
 export * from './detection-transforms.js';
+export * from './vg150.js';

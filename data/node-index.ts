@@ -2,3 +2,4 @@
 export * from './node-datasets.js';
 export * from './node-loader.js';
 export * from './node-coco.js';
+export * from './node-vg150.js';
