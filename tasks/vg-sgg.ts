@@ -2,7 +2,7 @@
 // resampling against a baseline relation classifier (same features and frequency bias, no message
 // passing, no resampling), evaluated as PySGG does: R@K, mR@K, ng-R@K, ng-mR@K, head/body/tail mR@K,
 // for PredCls and SGCls.
-// With no arguments it runs on the embedded synthetic scene set (scripts/make-sgg-scenes.ts:
+// With no arguments it runs on the embedded synthetic scene set (scene-graph/synthetic.ts:
 // procedurally drawn objects whose relations follow from geometry and category, VG150 names,
 // predicate counts ∝ VG150's ^½). --data-root selects the real VG150 (VG-SGG-with-attri.h5,
 // VG-SGG-dicts-with-attri.json, image_data.json, images in --image-dir).
@@ -26,7 +26,7 @@ import { frequencyBiasTable } from '../scene-graph/bgnn.js';
 import { SggNet, evaluateSgg, makeBatch, type SggSample, type BatchPrediction } from '../scene-graph/pipeline.js';
 import { sceneGraphSvg, topTriplets } from '../scene-graph/draw.js';
 import { VG150_PREDICATE_GROUPS } from '../scene-graph/vg150-table.js';
-import { generateScenes, scenePredicateCounts, SCENE_OBJECTS, SCENE_PREDICATES } from '../scripts/make-sgg-scenes.js';
+import { generateScenes, scenePredicateCounts, SCENE_OBJECTS, SCENE_PREDICATES } from '../scene-graph/synthetic.js';
 
 const options = {
   dataRoot: opt.string({ section: 'Data', metavar: 'DIR', help: 'Folder with VG-SGG-with-attri.h5, VG-SGG-dicts-with-attri.json and image_data.json. Without it: the embedded synthetic scene set.', resumeCheck: false }),

@@ -15,7 +15,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /**
  * The layer order, lowest first. A folder may import from lower ranks and from itself; folders on
  * one rank are peers and may not import each other. The root entries (index.ts, index.node.ts,
- * node-dawn.ts) sit between the library and its programs.
+ * node-dawn.ts, node-quiet-stderr.ts) sit between the library and its programs.
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['kernels'],
@@ -31,7 +31,7 @@ export const LAYERS: readonly (readonly string[])[] = [
 ];
 /** Layers that run in browsers: no Node built-in, except in files named node-*.ts. */
 const BROWSER_SAFE = ['kernels', 'autograd', 'nn', 'data', 'longtail', 'detection', 'segmentation', 'scene-graph', 'demo'];
-const ENTRIES = ['index.ts', 'index.node.ts', 'node-dawn.ts'];
+const ENTRIES = ['index.ts', 'index.node.ts', 'node-dawn.ts', 'node-quiet-stderr.ts'];
 
 const rank = new Map<string, number>(LAYERS.flatMap((fs, r) => fs.map((f) => [f, r] as [string, number])));
 

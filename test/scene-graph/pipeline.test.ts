@@ -5,7 +5,7 @@ import { SggNet, evaluateSgg, makeBatch, type SggSample } from '../../scene-grap
 import { SggEvaluator } from '../../scene-graph/metrics.js';
 import { frequencyBiasTable } from '../../scene-graph/bgnn.js';
 import { sceneGraphSvg, topTriplets } from '../../scene-graph/draw.js';
-import { generateScene, generateScenes, scenePredicateCounts, scenePredicateProbabilities, SCENE_OBJECTS, SCENE_PREDICATES } from '../../scripts/make-sgg-scenes.js';
+import { generateScene, generateScenes, scenePredicateCounts, scenePredicateProbabilities, SCENE_OBJECTS, SCENE_PREDICATES } from '../../scene-graph/synthetic.js';
 
 const toSample = (s: ReturnType<typeof generateScene>): SggSample => ({ size: 64, pixels: s.pixels, boxes: s.boxes, labels: s.labels, relations: s.relations });
 const P = SCENE_PREDICATES.length - 1, C = SCENE_OBJECTS.length;
