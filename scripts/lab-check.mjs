@@ -2,10 +2,11 @@
 // person would and compares what it shows with the same library code run in Node under Dawn.
 //   1. the page loads the shipped model; DisAlign is run with its button; the Many / Medium / Few
 //      shown must equal lab-core's numbers in Node (same features, same seed) within 0.5 points;
-//   2. the ρ slider, moved with the keyboard (Home: ρ = 0), re-runs DisAlign and changes its row;
-//   3. a features file made here (no classifier in it) is given to the file input: the page trains
-//      a stage-1 head and calibrates it with DisAlign;
-//   4. the screenshot shows the class-count bars in the three split colours.
+//   2. the screenshot shows the class-count bars in the three split colours;
+//   3. the ρ slider, moved with the keyboard (Home: ρ = 0), re-runs DisAlign and changes its row;
+//   4. a file that is not a features file is named in a one-line error; a features file made here
+//      (no classifier in it) is given to the file input: the page trains a stage-1 head and
+//      calibrates it with DisAlign.
 import { build } from 'esbuild';
 import { decode as decodePng } from 'fast-png';
 import { readFile, writeFile, rm } from 'node:fs/promises';
@@ -123,18 +124,7 @@ export async function runLab({ root, base, browser, record, countColour }) {
       return off.length ? `page ${JSON.stringify(first)} vs Node ${JSON.stringify(want)}` : null;
     });
 
-    // 2. the ρ slider, with the keyboard as a person would: Home takes it from 1.2 to 0 (one change event)
-    await step('moving the ρ slider re-runs DisAlign and changes the table', async () => {
-      await page.focus('#rho');
-      await page.keyboard.press('Home');
-      await page.waitForFunction(() => document.querySelector('tr[data-method="disalign"] td')?.textContent?.includes('ρ = 0.0'), null, { timeout: LAB_TIMEOUT_MS });
-      await waitReady(page);
-      const moved = await readRow(page, 'disalign');
-      console.log(`lab: DisAlign at ρ = 0: ${JSON.stringify(moved)}`);
-      return ['average', 'many', 'medium', 'few'].some((k) => moved[k] !== first?.[k]) ? null : `the row did not change: ${JSON.stringify(moved)}`;
-    });
-
-    // 4. the screenshot (before the file replaces the shipped model's charts)
+    // 2. the screenshot, of DisAlign at the default ρ (before the slider and the file change the page)
     await step('the screenshot shows the class counts in the split colours', async () => {
       const png = decodePng(await page.screenshot({ path: path.join(tmpdir(), `longtail-webgpu-lab-${process.pid}.png`), fullPage: true, timeout: 60_000 }));
       const box = await page.$eval('#counts-chart svg', (el) => {
@@ -146,7 +136,18 @@ export async function runLab({ root, base, browser, record, countColour }) {
       return Object.values(seen).every((n) => n >= 20) ? null : `too few split-coloured pixels: ${JSON.stringify(seen)}`;
     });
 
-    // 3. a features file of the user's own: first one that is not, which must be named in a clear error
+    // 3. the ρ slider, with the keyboard as a person would: Home takes it from 1.2 to 0 (one change event)
+    await step('moving the ρ slider re-runs DisAlign and changes the table', async () => {
+      await page.focus('#rho');
+      await page.keyboard.press('Home');
+      await page.waitForFunction(() => document.querySelector('tr[data-method="disalign"] td')?.textContent?.includes('ρ = 0.0'), null, { timeout: LAB_TIMEOUT_MS });
+      await waitReady(page);
+      const moved = await readRow(page, 'disalign');
+      console.log(`lab: DisAlign at ρ = 0: ${JSON.stringify(moved)}`);
+      return ['average', 'many', 'medium', 'few'].some((k) => moved[k] !== first?.[k]) ? null : `the row did not change: ${JSON.stringify(moved)}`;
+    });
+
+    // 4. a features file of the user's own: first one that is not, which must be named in a clear error
     await step('a file that is not a features file gets a clear error naming it', async () => {
       await page.setInputFiles('#file', { name: 'notes.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not a safetensors file at all') });
       await page.waitForSelector('.banner.error', { timeout: 60_000 });
