@@ -22,7 +22,7 @@ const F32_MAX = 3.4028234663852886e38;
 
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('safetensors: this reader assumes a little-endian host');
 
-export type HostArray = Float32Array | Float64Array | Int32Array | Uint32Array;
+export type HostArray = Float32Array | Float64Array | Int32Array | Uint32Array | BigInt64Array;
 
 /** A tensor of a file, as it is stored there. */
 export interface RawTensor {
@@ -70,10 +70,14 @@ export function encodeSafetensors(tensors: [string, { dtype: SafetensorsDType; s
   return out;
 }
 
+/** Tensors torch keeps as int64 (BatchNorm's batch counter): written as I64 so a state dict's dtypes match torch's. */
+const TORCH_INT64 = /(^|\.)num_batches_tracked$/;
+
 /** Reads a tensor's values back to the host in the dtype it is stored as. */
 async function hostArray(name: string, t: Tensor, floatDType: 'F32' | 'F64'): Promise<{ dtype: SafetensorsDType; shape: Shape; data: HostArray }> {
   check(!t.isDisposed, OP, `tensor '${name}' was disposed`);
   const values = await t.data();
+  if (t.dtype === 'i32' && TORCH_INT64.test(name)) return { dtype: 'I64', shape: t.shape, data: BigInt64Array.from(values as Int32Array, (v) => BigInt(v)) };
   if (t.dtype === 'i32') return { dtype: 'I32', shape: t.shape, data: values as Int32Array };
   if (t.dtype === 'u32') return { dtype: 'U32', shape: t.shape, data: values as Uint32Array };
   if (floatDType === 'F64') return { dtype: 'F64', shape: t.shape, data: Float64Array.from(values) };

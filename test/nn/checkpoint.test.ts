@@ -240,6 +240,29 @@ describe('checkpoint resume', () => {
 
 // ---- loading a checkpoint file into a model: every failure names the key or the offset, before anything is copied
 
+describe('torch dtypes', () => {
+  it('stores BatchNorm num_batches_tracked as I64, as torch does, and reads it back as the same count', async () => {
+    const model = new Sequential(new Conv2d(3, 4, 3, { bias: false, device: gpu() }), new BatchNorm2d(4, { device: gpu() }));
+    model.train();
+    scope(() => void model.forward(tensor(randomArray(2 * 3 * 5 * 5), [2, 3, 5, 5], { device: gpu() })));
+    scope(() => void model.forward(tensor(randomArray(2 * 3 * 5 * 5), [2, 3, 5, 5], { device: gpu() })));
+    const file = await saveSafetensors(model.stateDict());
+    const { tensors } = decodeSafetensors(file);
+    // every dtype as torch's state_dict() has it: float weights and statistics F32, the counter I64
+    expect(Object.fromEntries([...tensors].map(([k, r]) => [k, `${r.dtype}[${r.shape}]`]))).toEqual({
+      '0.weight': 'F32[4,3,3,3]', '1.weight': 'F32[4]', '1.bias': 'F32[4]', '1.running_mean': 'F32[4]', '1.running_var': 'F32[4]', '1.num_batches_tracked': 'I64[]',
+    });
+    const raw = tensors.get('1.num_batches_tracked')!;
+    expect(new BigInt64Array(raw.bytes.slice().buffer)[0]).toBe(2n);
+    const back = loadSafetensors(file, gpu()).tensors.get('1.num_batches_tracked')!;
+    expect(back.dtype).toBe('i32');
+    expect(await back.item()).toBe(2);
+    const copy = new Sequential(new Conv2d(3, 4, 3, { bias: false, device: gpu() }), new BatchNorm2d(4, { device: gpu() }));
+    copy.loadStateDict(loadSafetensors(file, gpu()).tensors);
+    expect(await (copy.stateDict().get('1.num_batches_tracked') as Tensor).item()).toBe(2);
+  });
+});
+
 describe('checkpoint into a model', () => {
   const build = (seed: number) => {
     manualSeed(seed);
