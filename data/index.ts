@@ -8,3 +8,4 @@ export * from './subsets.js';
 export * from './decode.js';
 export * from './augment.js';
 export * from './loader.js';
+export * from './ade20k.js';

@@ -1,3 +1,4 @@
 // The data pipeline's Node-only part: file access and the worker-thread loader.
 export * from './node-datasets.js';
 export * from './node-loader.js';
+export * from './node-ade20k.js';
