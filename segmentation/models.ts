@@ -68,6 +68,17 @@ export class ResNetBackbone extends Module {
 /** A head reads the backbone features and returns logits at its own resolution. */
 export interface SegHead extends Module {
   forwardFeatures(f: SegFeatures): Tensor;
+  /** The input of the final 1×1 classifier conv and the logits (what DisAlign's confidence reads). */
+  forwardWithFeatures(f: SegFeatures): { features: Tensor; logits: Tensor };
+  /** The final 1×1 classifier conv (cls_seg). */
+  readonly finalConv: Conv2d;
+}
+
+/** Runs a Sequential head up to its last layer (features), then the last layer (logits). */
+function splitLast(seq: Sequential, x: Tensor): { features: Tensor; logits: Tensor } {
+  const layers = [...seq];
+  const features = layers.slice(0, -1).reduce((y, l) => l.forward(y), x);
+  return { features, logits: layers[layers.length - 1].forward(features) };
 }
 
 /** torchvision FCNHead: Conv3x3(in → in/4) + BN + ReLU + Dropout(0.1) + Conv1x1(→ classes). */
@@ -88,6 +99,14 @@ export class FCNHead extends Sequential implements SegHead {
 
   forwardFeatures(f: SegFeatures): Tensor {
     return this.forward(f[this.feature]);
+  }
+
+  forwardWithFeatures(f: SegFeatures): { features: Tensor; logits: Tensor } {
+    return splitLast(this, f[this.feature]);
+  }
+
+  get finalConv(): Conv2d {
+    return this.at(-1) as Conv2d;
   }
 }
 
@@ -145,6 +164,14 @@ export class DeepLabHead extends Sequential implements SegHead {
   forwardFeatures(f: SegFeatures): Tensor {
     return this.forward(f.out);
   }
+
+  forwardWithFeatures(f: SegFeatures): { features: Tensor; logits: Tensor } {
+    return splitLast(this, f.out);
+  }
+
+  get finalConv(): Conv2d {
+    return this.at(-1) as Conv2d;
+  }
 }
 
 /** DeepLabV3+ decoder (torchvision-style, VainF's DeepLabHeadV3Plus names: project, aspp, classifier). */
@@ -160,10 +187,22 @@ export class DeepLabV3PlusHead extends Module implements SegHead {
     this.classifier = new Sequential(...convBnRelu(lowChannels + channels, channels, 3, device), new Conv2d(channels, numClasses, 1, { device }));
   }
 
-  forwardFeatures(f: SegFeatures): Tensor {
+  private decoderInput(f: SegFeatures): Tensor {
     const low = this.project.forward(f.low);
     const up = upsampleBilinear(this.aspp.forward(f.out), { size: [low.shape[2], low.shape[3]], alignCorners: false });
-    return this.classifier.forward(concat([low, up], 1));
+    return concat([low, up], 1);
+  }
+
+  forwardFeatures(f: SegFeatures): Tensor {
+    return this.classifier.forward(this.decoderInput(f));
+  }
+
+  forwardWithFeatures(f: SegFeatures): { features: Tensor; logits: Tensor } {
+    return splitLast(this.classifier, this.decoderInput(f));
+  }
+
+  get finalConv(): Conv2d {
+    return this.classifier.at(-1) as Conv2d;
   }
 }
 
