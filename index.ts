@@ -7,6 +7,7 @@ export * from './autograd/index.js';
 export * from './nn/index.js';
 export * from './longtail/index.js';
 export * from './data/index.js';
+export * from './segmentation/index.js';
 // names both layers define: the differentiable op wins; the functional option types come from kernels/
 export {
   adaptiveAvgPool2d, avgPool2d, concat, conv2d, expand, gather, logSoftmax, matmul, max, maxPool2d, mean, min, narrow, pad, permute,

@@ -4,7 +4,7 @@
 // predictions as label maps and as colour images with the ADE palette.
 // Reference: mmseg/datasets/pipelines/{loading,transforms}.py (0.x) and ADE20KDataset.results2img.
 import { decode as decodePng, encode as encodePng } from 'fast-png';
-import { ADE20K_PALETTE } from '../segmentation/ade20k-split.js';
+import { ADE20K_PALETTE } from './ade20k-classes.js';
 import { resizeBilinear } from './augment.js';
 import { decodeImage, type RgbImage } from './decode.js';
 import { DataError } from './errors.js';

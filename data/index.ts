@@ -9,3 +9,4 @@ export * from './decode.js';
 export * from './augment.js';
 export * from './loader.js';
 export * from './ade20k.js';
+export * from './ade20k-classes.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { encode as encodePng } from 'fast-png';
 import {
   ADE20K_PALETTE,
-} from '../../segmentation/ade20k-split.js';
+} from '../../data/ade20k-classes.js';
 import {
   augmentSegTrain,
   colorize,
