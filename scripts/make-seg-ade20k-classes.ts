@@ -1,7 +1,8 @@
 // Writes data/ade20k-classes.ts from assets/ade20k/objectInfo150.csv (CSAILVision/sceneparsing)
 // and assets/ade20k/palette150.json: the 150 class names, their pixel ratios (the G-RW statistic of
 // DisAlign's grw_cross_entropy_loss.py) and the ADE palette, embedded so that browser code needs no file.
-// Run: npx tsx scripts/make-seg-ade20k-split.ts   (or node after build)
+// Run from the repository root:
+//   npx esbuild scripts/make-seg-ade20k-classes.ts --format=esm --platform=node --outfile=scripts/.mk.mjs && node scripts/.mk.mjs && rm scripts/.mk.mjs
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const csv = readFileSync(new URL('../assets/ade20k/objectInfo150.csv', import.meta.url), 'utf8').trim().split('\n');

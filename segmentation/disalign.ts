@@ -96,12 +96,19 @@ export class SegDisAlign extends Module {
   }
 }
 
-/** Logit adjustment per pixel: z_c − τ log π_c, π the training pixel prior (a class with no pixel gets π = 1/(Σ+1)). */
+/**
+ * Logit adjustment per pixel: z_c − τ log π_c, π the training pixel prior from counts or shares
+ * (normalised here); a class with no pixel gets half the smallest non-zero prior.
+ */
 export function logitAdjustPixels(z: Tensor, pixelCounts: ArrayLike<number>, tau = 1): Tensor {
   const C = z.shape[1];
   check(z.rank === 4 && pixelCounts.length === C, 'logitAdjustPixels', () => `logits [N, ${pixelCounts.length}, H, W] expected, got ${fmtShape(z.shape)}`);
-  const total = Array.from(pixelCounts).reduce((a, b) => a + b, 0);
-  const shift = Array.from(pixelCounts, (n) => -tau * Math.log(Math.max(n, 1) / Math.max(total, 1)));
+  const counts = Array.from(pixelCounts);
+  check(counts.every((n) => n >= 0), 'logitAdjustPixels', 'pixel counts must be non-negative');
+  const total = counts.reduce((a, b) => a + b, 0);
+  check(total > 0, 'logitAdjustPixels', 'no pixel in the prior');
+  const floor = Math.min(...counts.filter((n) => n > 0)) / 2;
+  const shift = counts.map((n) => -tau * Math.log((n > 0 ? n : floor) / total));
   return add(z, tensor(shift, [1, C, 1, 1], { device: z.device }));
 }
 

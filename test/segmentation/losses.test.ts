@@ -126,6 +126,9 @@ describe('DisAlign per pixel', () => {
     const adj = await logitAdjustPixels(z, [3, 1], 1).data();
     expect(adj[0]).toBeCloseTo(-Math.log(0.75), 5);
     expect(adj[2]).toBeCloseTo(-Math.log(0.25), 5);
+    // shares give the same shift as counts; a zero class gets half the smallest prior
+    expect(Array.from(await logitAdjustPixels(z, [0.75, 0.25], 1).data())).toEqual(Array.from(adj));
+    expect((await logitAdjustPixels(z, [4, 0], 2).data())[2]).toBeCloseTo(-2 * Math.log(0.5), 5);
     const wt = tensor([3, 4, 0.6, 0.8], [2, 2, 1, 1]);
     const tn = await (await tauNormWeights(wt, 0.5)).data();
     expect(Math.hypot(tn[0], tn[1])).toBeCloseTo(Math.sqrt(5), 5);
