@@ -19,9 +19,9 @@ export interface SyntheticOptions {
   things?: number;
   /** probability of the most common thing per image (default 0.9) */
   p0?: number;
-  /** per-class decay of that probability (default 0.8) */
+  /** per-class decay of that probability (default 0.82) */
   decay?: number;
-  /** per-pixel noise amplitude on 0..255 (default 28) */
+  /** per-pixel noise amplitude on 0..255 (default 24) */
   noise?: number;
 }
 
@@ -54,7 +54,7 @@ function hsv(h: number, s: number, v: number): [number, number, number] {
 
 /** The class table: 4 stuff classes, then the things in decreasing frequency. */
 export function syntheticClasses(opts: SyntheticOptions = {}): SyntheticClass[] {
-  const { things = 12, p0 = 0.9, decay = 0.8 } = opts;
+  const { things = 12, p0 = 0.9, decay = 0.82 } = opts;
   const out: SyntheticClass[] = SYNTHETIC_STUFF.map((name, i) => ({ name, stuff: true, colour: STUFF_COLOURS[i] }));
   for (let k = 0; k < things; k++) {
     // neighbouring classes differ by 360/things·(golden step mod) in hue: close but distinct
@@ -78,7 +78,7 @@ function inside(shape: (typeof SYNTHETIC_SHAPES)[number], dx: number, dy: number
 
 /** Scene `index` of the set `seed`. */
 export function syntheticSample(seed: number, index: number, opts: SyntheticOptions = {}): SyntheticSample {
-  const { size = 64, noise = 28 } = opts;
+  const { size = 64, noise = 24 } = opts;
   const classes = syntheticClasses(opts);
   const rng = new DataRng(seed, index, 0x5e9);
   const S = size;
@@ -96,7 +96,7 @@ export function syntheticSample(seed: number, index: number, opts: SyntheticOpti
   }
   for (const c of present) {
     const k = c - 4;
-    const r = Math.max(2.5, S * rng.uniform(0.07, 0.14) * (1 - (0.5 * k) / Math.max(1, classes.length - 5)));
+    const r = Math.max(2.5, S * rng.uniform(0.08, 0.15) * (1 - (0.25 * k) / Math.max(1, classes.length - 5)));
     const cx = rng.uniform(r, S - r), cy = rng.uniform(r, S - r);
     const shape = classes[c].shape!;
     for (let y = Math.max(0, Math.floor(cy - r)); y < Math.min(S, Math.ceil(cy + r + 1)); y++) {

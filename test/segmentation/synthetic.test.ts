@@ -20,10 +20,10 @@ describe('embedded long-tailed segmentation set', () => {
     expect(stuff).toBeGreaterThan(0.85);
     const things = Array.from(counts.slice(4));
     expect(things[0] / total).toBeGreaterThan(0.015);
-    expect(things[11] / total).toBeLessThan(0.002);
+    expect(things[11] / total).toBeLessThan(0.004);
     expect(things[11]).toBeGreaterThan(0);
     // thing frequency decreases overall (first third vs last third)
-    expect(things.slice(0, 4).reduce((a, b) => a + b)).toBeGreaterThan(10 * things.slice(8).reduce((a, b) => a + b));
+    expect(things.slice(0, 4).reduce((a, b) => a + b)).toBeGreaterThan(5 * things.slice(8).reduce((a, b) => a + b));
     const split = frequencySplits(counts, 0.25, 0.5);
     expect(split.slice(0, 4)).toEqual(['head', 'head', 'head', 'head']);
     expect(split.filter((s) => s === 'tail').length).toBe(8);
