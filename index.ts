@@ -10,7 +10,7 @@ export * from './data/index.js';
 export * from './segmentation/index.js';
 // names both layers define: the differentiable op wins; the functional option types come from kernels/
 export {
-  adaptiveAvgPool2d, avgPool2d, concat, conv2d, expand, gather, logSoftmax, matmul, max, maxPool2d, mean, min, narrow, pad, permute,
-  scatterAdd, slice, softmax, softmaxKL, split, sum, transpose, upsampleBilinear, where, type BatchNormOptions,
+  adaptiveAvgPool2d, avgPool2d, concat, conv2d, convTranspose2d, logSoftmaxAxis, softmaxAxis, upsampleNearest, expand, gather, logSoftmax, matmul, max, maxPool2d, mean, min, narrow, pad, permute,
+  scatterAdd, segmentMax, segmentSoftmax, segmentSum, slice, softmax, softmaxKL, split, sum, transpose, upsampleBilinear, where, type BatchNormOptions,
 } from './autograd/index.js';
 export type { AvgPool2dOptions, MaxPool2dOptions } from './kernels/index.js';

@@ -3,6 +3,7 @@
 
 import { conv2dKeepColumns, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, type ConvOptions } from '../kernels/conv.js';
 import { sum } from '../kernels/reduce.js';
+import { convTranspose2d as convTranspose2dRaw, convTranspose2dBiasGrad, convTranspose2dInputGrad, convTranspose2dWeightGrad, type ConvTransposeOptions } from '../kernels/conv-transpose.js';
 import type { Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
 import { isGradEnabled } from './tape.js';
@@ -39,4 +40,33 @@ const conv2dOp = defineOp<ConvAttrs>('conv2d', {
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, { stride = 1, padding = 0, dilation = 1, groups = 1 }: ConvOptions = {}): Tensor {
   return conv2dOp(bias ? [x, weight, bias] : [x, weight], { stride, padding, dilation, groups });
+}
+
+// ---------------------------------------------------------------- transposed convolution
+
+interface ConvTransposeAttrs {
+  stride: Conv2dPair;
+  padding: Conv2dPair;
+  outputPadding: Conv2dPair;
+  dilation: Conv2dPair;
+  groups: number;
+}
+
+const convTranspose2dOp = defineOp<ConvTransposeAttrs>('convTranspose2d', {
+  forward: ([x, w, b], a) => convTranspose2dRaw(x, w, b ?? null, a),
+  // dx = conv2d(dy, w), dw = the convolution-from-y's weight gradient, db = Σ_{n,h,w} dy
+  backward: (g, { inputs: [x, w, b], attrs: a }) => [
+    x.requiresGrad ? convTranspose2dInputGrad(g, w, x.shape, a) : null,
+    w.requiresGrad ? convTranspose2dWeightGrad(g, x, w.shape, a) : null,
+    b?.requiresGrad ? convTranspose2dBiasGrad(g) : null,
+  ],
+}, 'conv');
+
+/**
+ * Transposed 2-D convolution as torch.nn.functional.conv_transpose2d: x [N, C_in, H, W], weight
+ * [C_in, C_out/groups, KH, KW], bias [C_out] or null; output size
+ * (H − 1)·stride − 2·padding + dilation·(KH − 1) + outputPadding + 1.
+ */
+export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null, { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1 }: ConvTransposeOptions = {}): Tensor {
+  return convTranspose2dOp(bias ? [x, weight, bias] : [x, weight], { stride, padding, outputPadding, dilation, groups });
 }

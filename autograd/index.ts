@@ -4,3 +4,5 @@ export * from './table.js';
 export * from './ops.js';
 export * from './nn-ops.js';
 export * from './conv-ops.js';
+export * from './segment-ops.js';
+export * from './pixel-ops.js';

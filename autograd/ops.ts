@@ -9,6 +9,7 @@ import { reduce, sum as sumRaw } from '../kernels/reduce.js';
 import { softmax as softmaxRaw, logSoftmax as logSoftmaxRaw, softmaxBackward, logSoftmaxBackward, softmaxKL as softmaxKLRaw, type KLTarget } from '../kernels/softmax.js';
 import { permute as permuteRaw, slice as sliceRaw, concat as concatRaw, pad as padRaw, expand as expandRaw, narrow as narrowRaw } from '../kernels/layout.js';
 import { gather as gatherRaw, scatterAdd as scatterAddRaw } from '../kernels/indexing.js';
+import { scatterAddCSR } from '../kernels/segment.js';
 import { Tensor, shapeSize, type Shape } from '../kernels/tensor.js';
 import { isGradEnabled } from './tape.js';
 import { defineOp } from './table.js';
@@ -178,7 +179,8 @@ const expandOp = defineOp<{ shape: number[] }>('expand', {
 });
 const gatherOp = defineOp<{ axis: number }>('gather', {
   forward: ([x, idx], a) => gatherRaw(x, idx, a.axis),
-  backward: (g, { inputs: [x, idx], attrs: { axis } }) => [scatterAddRaw(zeros(x.shape, { device: g.device }), idx, g, axis), null],
+  // a stable counting sort of idx into CSR, then a segment sum of g's rows (deterministic, O(n))
+  backward: (g, { inputs: [x, idx], attrs: { axis } }) => [scatterAddCSR(g, idx, axis, x.shape), null],
 });
 const scatterAddOp = defineOp<{ axis: number }>('scatterAdd', {
   forward: ([base, idx, src], a) => scatterAddRaw(base, idx, src, a.axis),

@@ -231,6 +231,7 @@ function cases(args: Args, fallback: boolean): Case[] {
     memCase('sum axis 0', [R, C], 4 * (n + C), C, (x) => raw.sum(x, 0), (tf, x) => tf.sum(x, 0)),
     memCase('softmax last axis', [R, 1000], 8 * R * 1000, R * 1000, (x) => raw.softmax(x), (tf, x) => tf.softmax(x), [1]),
   );
+  if (!args.sizes) list.push(...primitiveCases(args));
   return list;
 }
 
@@ -312,8 +313,117 @@ function convCases(args: Args, fallback: boolean): Case[] {
     { name: 'resnet32 cifar 3x3 64ch', batch: b32, c: 64, co: 64, hw: 8, k: 3, stride: 1 },
   ];
   const quickLayers = args.quick ? layers.filter((l) => l.name.includes('conv4_x 3x3') || l.name.includes('cifar 3x3 16ch')) : layers;
-  return quickLayers.flatMap((l) => (['forward', 'dgrad', 'wgrad'] as const).map((pass) => convCase(l, pass)));
+  return [...quickLayers.flatMap((l) => (['forward', 'dgrad', 'wgrad'] as const).map((pass) => convCase(l, pass))), convTransposeCase(args, fallback)];
 }
+
+/** Mask R-CNN's mask head up-sampling: ConvTranspose2d(256, 256, 2, stride 2) on 14x14 ROI features. */
+function convTransposeCase(args: Args, fallback: boolean): Case {
+  const rois = args.quick ? 8 : fallback ? 32 : 128;
+  const xShape = [rois, 256, 14, 14], wShape = [256, 256, 2, 2];
+  return {
+    name: 'mask head convTranspose2d 2x2/2',
+    shape: `${rois} rois 256->256 14x14 -> 28x28`,
+    flops: 2 * rois * 256 * 14 * 14 * 256 * 4,
+    outBytes: 4 * rois * 256 * 28 * 28,
+    ours: () => {
+      const x = randn(xShape);
+      const w = randn(wShape);
+      return { op: () => void raw.convTranspose2d(x, w, null, { stride: 2 }), inputs: [x, w] };
+    },
+    peer: (tf) => {
+      const x = tf.randomNormal([rois, 14, 14, 256]) as import('@tensorflow/tfjs-core').Tensor4D;
+      const w = tf.randomNormal([2, 2, 256, 256]) as import('@tensorflow/tfjs-core').Tensor4D;
+      return { op: () => void tf.conv2dTranspose(x, w, [rois, 28, 28, 256], 2, 'valid'), inputs: [x, w] };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- sort, top-k, segments (kernels/sort.ts, segment.ts)
+// GB/s counts the input read once and the outputs written once. The peer: tfjs topk (no stable
+// sort exists there; its topk of k = n is the nearest to a full sort).
+
+function primitiveCases(args: Args): Case[] {
+  const list: Case[] = [];
+  for (const n of args.quick ? [4000] : [4000, 100_000]) {
+    list.push({
+      name: `sort descending ${n}`, shape: `[${n}]`, bytes: 12 * n, outBytes: 8 * n,
+      ours: () => {
+        const x = randn([n]);
+        return { op: () => void raw.sort(x, { descending: true }), inputs: [x] };
+      },
+      peer: (tf) => {
+        const x = tf.randomNormal([n]);
+        return { op: () => void tf.topk(x, n, true), inputs: [x] };
+      },
+    });
+  }
+  const [B, n, k] = args.quick ? [2, 4000, 100] : [8, 4000, 1000];
+  list.push({
+    name: `topk ${k} of ${n}`, shape: `[${B}, ${n}]`, bytes: 4 * B * n + 8 * B * k, outBytes: 8 * B * k,
+    ours: () => {
+      const x = randn([B, n]);
+      return { op: () => void raw.topk(x, k), inputs: [x] };
+    },
+    peer: (tf) => {
+      const x = tf.randomNormal([B, n]);
+      return { op: () => void tf.topk(x, k, true), inputs: [x] };
+    },
+  });
+  // message passing: E edges onto V nodes with F features; gather backward: E rows into V
+  const [E, V, F] = args.quick ? [20_000, 2_000, 32] : [100_000, 10_000, 64];
+  const ids = (): Tensor => raw.cast(raw.unary('affine', raw.rand([E]), V * 0.999999, 0), 'i32');
+  list.push({
+    name: 'buildCSR', shape: `${E} ids -> ${V} segments`, bytes: 12 * E + 4 * V, outBytes: 4 * (E + V + 1),
+    ours: () => {
+      const idx = ids();
+      return { op: () => void raw.buildCSR(idx, V), inputs: [idx] };
+    },
+  });
+  list.push({
+    name: 'segmentSum (perm)', shape: `[${E}, ${F}] -> [${V}, ${F}]`, bytes: 4 * (E * F + 2 * E + V + V * F), outBytes: 4 * V * F,
+    ours: () => {
+      const idx = ids();
+      const v = randn([E, F]);
+      const { offsets, perm } = raw.buildCSR(idx, V);
+      return { op: () => void raw.segmentSum(v, offsets, { perm }), inputs: [idx, v, offsets, perm] };
+    },
+  });
+  list.push({
+    name: 'scatterAdd (gather backward)', shape: `[${E}, ${F}] -> [${V}, ${F}]`, bytes: 4 * (E * F + E + 2 * V * F), outBytes: 4 * V * F,
+    ours: () => {
+      const idx = ids();
+      const src = randn([E, F]);
+      const base = randn([V, F]);
+      return { op: () => void raw.scatterAdd(base, idx, src, 0), inputs: [idx, src, base] };
+    },
+    peer: (tf) => {
+      const idx = tf.randomUniform([E, 1], 0, V, 'int32');
+      const src = tf.randomNormal([E, F]);
+      return { op: () => void tf.scatterND(idx, src, [V, F]), inputs: [idx, src] };
+    },
+  });
+  // FPN top-down: nearest 2x of a [b, 256, h, w] level; per-pixel losses over [b, 150, h, w] (ADE20K)
+  const [b, hw] = args.quick ? [1, 32] : [2, 64];
+  const fpn = [b, 256, hw, hw];
+  list.push(memCase('upsampleNearest 2x', fpn, 4 * 5 * size(fpn), 4 * size(fpn), (x) => raw.upsampleNearest(x, { scaleFactor: 2 }),
+    (tf, x) => tf.image.resizeNearestNeighbor(tf.transpose(x, [0, 2, 3, 1]) as import('@tensorflow/tfjs-core').Tensor4D, [2 * hw, 2 * hw])));
+  const up = [b, 256, 2 * hw, 2 * hw];
+  list.push(memCase('upsampleNearest 2x backward', up, 4 * 5 * size(fpn), size(fpn), (g) => raw.upsampleNearestBackward(g, fpn, { H: hw, W: hw, OH: 2 * hw, OW: 2 * hw, scaleH: 0.5, scaleW: 0.5 }),
+    (tf, g) => tf.sum(tf.reshape(g, [b, 256, hw, 2, hw, 2]), [3, 5])));
+  const seg = [b, 150, hw, hw];
+  list.push(memCase('softmaxAxis 1 (per pixel)', seg, 8 * size(seg), size(seg), (x) => raw.softmaxAxis(x, 1), (tf, x) => tf.softmax(tf.transpose(x, [0, 2, 3, 1]))));
+  list.push({
+    name: 'softmaxCrossEntropy per pixel', shape: `[${seg.join(', ')}]`, bytes: 4 * (2 * size(seg) + 3 * b * hw * hw), outBytes: 4 * size(seg),
+    ours: () => {
+      const z = randn(seg);
+      const y = raw.cast(raw.unary('affine', raw.rand([b, hw, hw]), 149.999, 0), 'i32');
+      return { op: () => void raw.softmaxCrossEntropy(z, y, { ignoreIndex: 255 }), inputs: [z, y] };
+    },
+  });
+  return list;
+}
+
+const size = (s: number[]): number => s.reduce((a, c) => a * c, 1);
 
 // ---------------------------------------------------------------- main
 

@@ -18,3 +18,7 @@ export * from './dropout.js';
 export * from './upsample.js';
 export * from './conv.js';
 export * from './optim.js';
+export * from './sort.js';
+export * from './segment.js';
+export * from './softmax-axis.js';
+export * from './conv-transpose.js';

@@ -8,6 +8,7 @@
 import { check, checkInputs, fmtShape, normAxis } from './errors.js';
 import { runtime, grid1, LINEAR_WG } from './runtime.js';
 import { Tensor, shapeSize, type CPUArray } from './tensor.js';
+import { scatterAddCSR } from './segment.js';
 
 const WG = 256;
 
@@ -75,11 +76,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 /**
  * out = base; out[o, indices[j], k] += src[o, j, k] — the backward of gather.
  *
- * Deterministic on the GPU (bit-identical across runs) without float atomics: one kernel links
- * the positions of equal indices into chains in increasing j (head[l] = first j with
- * indices[j] = l, next[j] = the following such j), then each invocation owns one output element
- * and walks its chain, so every sum is taken in index order. Linking costs O(len·nIdx) at worst,
- * independent of outer·inner; summing costs O(base + src).
+ * Deterministic on the GPU (bit-identical across runs) without float atomics: a stable counting
+ * sort groups the positions of equal indices (buildCSR), then each invocation owns one output
+ * element and sums its segment in increasing j (kernels/segment.ts scatterAddCSR).
  */
 export function scatterAdd(base: Tensor, indices: Tensor, src: Tensor, axis: number): Tensor {
   const op = 'scatterAdd';
@@ -91,72 +90,26 @@ export function scatterAdd(base: Tensor, indices: Tensor, src: Tensor, axis: num
   const want = [...base.shape.slice(0, a), ...indices.shape, ...base.shape.slice(a + 1)];
   check(want.length === src.rank && want.every((d, i) => d === src.shape[i]), op,
     () => `src ${fmtShape(src.shape)} must have shape ${fmtShape(want)} (base ${fmtShape(base.shape)}, indices ${fmtShape(indices.shape)}, axis ${a})`);
+  if (base.device !== 'cpu') return scatterAddGPU(base, indices, src, a);
   const { outer, len, inner } = around(base.shape, a);
   const nIdx = indices.size;
   const out = Tensor.empty(base.shape, base.dtype, base.device, op);
   if (out.size === 0) return out;
-  if (base.device === 'cpu') {
-    const idx = indices.cpu, s = src.cpu, o = out.cpu;
-    checkIndices(op, idx, len, axisRange(a, base.shape));
-    o.set(base.cpu);
-    for (let b = 0; b < outer; b++) {
-      for (let j = 0; j < nIdx; j++) {
-        const from = (b * nIdx + j) * inner, to = (b * len + idx[j]) * inner;
-        for (let k = 0; k < inner; k++) o[to + k] += s[from + k];
-      }
+  const idx = indices.cpu, s = src.cpu, o = out.cpu;
+  checkIndices(op, idx, len, axisRange(a, base.shape));
+  o.set(base.cpu);
+  for (let b = 0; b < outer; b++) {
+    for (let j = 0; j < nIdx; j++) {
+      const from = (b * nIdx + j) * inner, to = (b * len + idx[j]) * inner;
+      for (let k = 0; k < inner; k++) o[to + k] += s[from + k];
     }
-    return out;
   }
-  if (nIdx === 0) {
-    runtime().copy(base.buffer, 0, out.buffer, 0, base.size * 4);
-    return out;
-  }
-  const links = Tensor.empty([len + nIdx], 'i32', 'webgpu', op);
-  const link = runtime().kernel('indexing.scatterLinks', '', () => /* wgsl */ `
-struct P { len: u32, nidx: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> indices: array<i32>;
-@group(0) @binding(2) var<storage, read_write> links: array<i32>; // [head: len | next: nidx]
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.len + p.nidx) { return; }
-  var want: i32;
-  var j: u32;
-  if (i < p.len) { want = i32(i); j = 0u; } else { want = indices[i - p.len]; j = i - p.len + 1u; }
-  var found = -1;
-  for (; j < p.nidx; j++) {
-    if (indices[j] == want) { found = i32(j); break; }
-  }
-  links[i] = found;
-}`);
-  runtime().dispatch(link, [indices.binding(), links.binding()], { len, nidx: nIdx }, grid1(Math.ceil((len + nIdx) / WG)));
-  const t = base.dtype;
-  const sum = runtime().kernel('indexing.scatterSum', t, () => /* wgsl */ `
-struct P { n: u32, inner: u32, nidx: u32, len: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> base: array<${t}>;
-@group(0) @binding(2) var<storage, read> links: array<i32>;
-@group(0) @binding(3) var<storage, read> src: array<${t}>;
-@group(0) @binding(4) var<storage, read_write> y: array<${t}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let i = (${LINEAR_WG}) * ${WG}u + li;
-  if (i >= p.n) { return; }
-  let k = i % p.inner;
-  let t = i / p.inner;
-  let row = (t / p.len) * p.nidx; // first src row of this outer slice
-  var acc = base[i];
-  var j = links[t % p.len];
-  while (j >= 0) {
-    acc += src[(row + u32(j)) * p.inner + k];
-    j = links[p.len + u32(j)];
-  }
-  y[i] = acc;
-}`);
-  runtime().dispatch(sum, [base.binding(), links.binding(), src.binding(), out.binding()], { n: out.size, inner, nidx: nIdx, len }, grid1(Math.ceil(out.size / WG)));
-  links.dispose();
   return out;
+}
+
+/** scatterAdd on the GPU: by a CSR index of `indices` and a segment sum (kernels/segment.ts). */
+function scatterAddGPU(base: Tensor, indices: Tensor, src: Tensor, axis: number): Tensor {
+  return scatterAddCSR(src, indices, axis, base.shape, base);
 }
 
 // ---------------------------------------------------------------- oneHot

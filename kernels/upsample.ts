@@ -8,6 +8,7 @@
 import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1, LINEAR_WG } from './runtime.js';
 import { Tensor, shapeSize, type Shape } from './tensor.js';
+import { linearKernel } from './wgsl.js';
 
 const WG = 256;
 
@@ -217,5 +218,128 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   dx[i] = acc;
 }`);
   runtime().dispatch(k, [grad.binding(), dx.binding()], uniformsOf(g, dx.size), grid1(Math.ceil(dx.size / WG)));
+  return dx;
+}
+
+// ---------------------------------------------------------------- nearest (FPN's top-down path)
+// PyTorch's F.interpolate(mode='nearest') (aten/src/ATen/native/UpSample.h, nearest_idx): per
+// dimension, src = dst when the size is unchanged, dst >> 1 when it doubles, else
+// min(⌊f32(dst) · scale⌋, in − 1) in f32, with scale = f32(1 / scale_factor) when a scale factor is
+// given, else f32(in) / out. The source index is monotone in dst, so the outputs that read one input
+// index form a contiguous range: the backward finds it by binary search over the same map and sums
+// that block (each input element owns its sum: deterministic, no atomics).
+
+/** The f32 scales of nearest upsampling (PyTorch's compute_scales_value), from the resolved geometry. */
+export interface NearestGeometry {
+  H: number;
+  W: number;
+  OH: number;
+  OW: number;
+  scaleH: number;
+  scaleW: number;
+}
+
+/** Resolves sizes as upsampleGeometry (size, or ⌊in · scale_factor⌋), alignCorners not allowed. */
+export function nearestGeometry(op: string, x: Tensor, opts: UpsampleOptions): NearestGeometry {
+  check(!opts.alignCorners, op, 'alignCorners applies to linear modes only (as in PyTorch)');
+  const g = upsampleGeometry(op, x, opts);
+  // ratioOf gives 1/scale_factor or in/out: PyTorch computes them in float
+  return { H: g.H, W: g.W, OH: g.OH, OW: g.OW, scaleH: Math.fround(g.ratioH), scaleW: Math.fround(g.ratioW) };
+}
+
+/** PyTorch's nearest_idx, in f32 as its CPU and CUDA kernels compute it. */
+function nearestCPU(dst: number, inSize: number, outSize: number, scale: number): number {
+  if (outSize === inSize) return dst;
+  if (outSize === 2 * inSize) return dst >> 1;
+  return Math.min(Math.floor(Math.fround(Math.fround(dst) * scale)), inSize - 1);
+}
+
+const NEAREST_WGSL = /* wgsl */ `
+fn nearest(dst: u32, inSize: u32, outSize: u32, scale: f32) -> u32 {
+  if (outSize == inSize) { return dst; }
+  if (outSize == 2u * inSize) { return dst >> 1u; }
+  return min(u32(floor(f32(dst) * scale)), inSize - 1u);
+}
+// the first dst in [0, outSize] whose source index is >= at
+fn first_reading(at: u32, inSize: u32, outSize: u32, scale: f32) -> u32 {
+  var lo = 0u;
+  var hi = outSize;
+  while (lo < hi) {
+    let mid = (lo + hi) / 2u;
+    if (nearest(mid, inSize, outSize, scale) < at) { lo = mid + 1u; } else { hi = mid; }
+  }
+  return lo;
+}`;
+
+const NEAREST_UNIFORMS = { n: 'u32', H: 'u32', W: 'u32', OH: 'u32', OW: 'u32', scaleH: 'f32', scaleW: 'f32' };
+const nearestUniforms = (g: NearestGeometry, n: number) => ({ n, H: g.H, W: g.W, OH: g.OH, OW: g.OW, scaleH: g.scaleH, scaleW: g.scaleW });
+
+/** y[oh, ow] = x[nearest(oh), nearest(ow)] for x [N, C, H, W] or [C, H, W] (F.interpolate(mode='nearest')). */
+export function upsampleNearest(x: Tensor, opts: UpsampleOptions): Tensor {
+  const op = 'upsampleNearest';
+  const g = nearestGeometry(op, x, opts);
+  checkInputs(op, [x]);
+  const out = Tensor.empty([...x.shape.slice(0, -2), g.OH, g.OW], 'f32', x.device, op);
+  if (x.device === 'cpu') {
+    const xs = x.cpu, o = out.cpu;
+    const planes = x.size / (g.H * g.W);
+    const rows = Array.from({ length: g.OH }, (_, d) => nearestCPU(d, g.H, g.OH, g.scaleH));
+    const cols = Array.from({ length: g.OW }, (_, d) => nearestCPU(d, g.W, g.OW, g.scaleW));
+    for (let pl = 0; pl < planes; pl++) {
+      for (let oh = 0; oh < g.OH; oh++) {
+        for (let ow = 0; ow < g.OW; ow++) o[(pl * g.OH + oh) * g.OW + ow] = xs[(pl * g.H + rows[oh]) * g.W + cols[ow]];
+      }
+    }
+    return out;
+  }
+  const k = runtime().kernel('upsample.nearest', linearKernel(
+    { preamble: NEAREST_WGSL, uniforms: NEAREST_UNIFORMS, read: { x: 'f32' }, write: { y: 'f32' }, wg: WG, bound: 'n' },
+    `  let ow = i % p.OW;
+  let oh = (i / p.OW) % p.OH;
+  let plane = i / (p.OW * p.OH);
+  y[i] = x[(plane * p.H + nearest(oh, p.H, p.OH, p.scaleH)) * p.W + nearest(ow, p.W, p.OW, p.scaleW)];`,
+  ));
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, nearestUniforms(g, out.size), grid1(Math.ceil(out.size / WG)));
+  return out;
+}
+
+/** dx[h, w] = Σ of grad over the block of outputs that read (h, w); an input no output reads gets 0. */
+export function upsampleNearestBackward(grad: Tensor, inputShape: Shape, geometry: NearestGeometry): Tensor {
+  const op = 'upsampleNearestBackward';
+  checkInputs(op, [grad]);
+  const g = geometry;
+  const shape = [...inputShape.slice(0, -2), g.OH, g.OW];
+  check(grad.shape.join() === shape.join(), op, () => `gradient ${fmtShape(grad.shape)} does not have the output shape ${fmtShape(shape)}`);
+  const dx = Tensor.empty(inputShape, 'f32', grad.device, op);
+  if (dx.size === 0) return dx;
+  if (grad.device === 'cpu') {
+    const o = dx.cpu, gs = grad.cpu;
+    o.fill(0);
+    const planes = shapeSize(inputShape) / (g.H * g.W);
+    const rows = Array.from({ length: g.OH }, (_, d) => nearestCPU(d, g.H, g.OH, g.scaleH));
+    const cols = Array.from({ length: g.OW }, (_, d) => nearestCPU(d, g.W, g.OW, g.scaleW));
+    for (let pl = 0; pl < planes; pl++) {
+      for (let oh = 0; oh < g.OH; oh++) {
+        for (let ow = 0; ow < g.OW; ow++) o[(pl * g.H + rows[oh]) * g.W + cols[ow]] += gs[(pl * g.OH + oh) * g.OW + ow];
+      }
+    }
+    return dx;
+  }
+  const k = runtime().kernel('upsample.nearestBackward', linearKernel(
+    { preamble: NEAREST_WGSL, uniforms: NEAREST_UNIFORMS, read: { dy: 'f32' }, write: { dx: 'f32' }, wg: WG, bound: 'n' },
+    `  let iw = i % p.W;
+  let ih = (i / p.W) % p.H;
+  let base = (i / (p.W * p.H)) * p.OH * p.OW;
+  let r0 = first_reading(ih, p.H, p.OH, p.scaleH);
+  let r1 = first_reading(ih + 1u, p.H, p.OH, p.scaleH);
+  let c0 = first_reading(iw, p.W, p.OW, p.scaleW);
+  let c1 = first_reading(iw + 1u, p.W, p.OW, p.scaleW);
+  var acc = 0.0;
+  for (var oh = r0; oh < r1; oh++) {
+    for (var ow = c0; ow < c1; ow++) { acc += dy[base + oh * p.OW + ow]; }
+  }
+  dx[i] = acc;`,
+  ));
+  runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, nearestUniforms(g, dx.size), grid1(Math.ceil(dx.size / WG)));
   return dx;
 }

@@ -9,7 +9,7 @@ import { random } from '../kernels/random.js';
 import { sum as reduceSum } from '../kernels/reduce.js';
 import { scope, Tensor } from '../kernels/tensor.js';
 import { add, div, matmul, maximum, relu, reshape, sqrt, square, sum } from '../autograd/ops.js';
-import { conv2d } from '../autograd/conv-ops.js';
+import { conv2d, convTranspose2d } from '../autograd/conv-ops.js';
 import { adaptiveAvgPool2d, avgPool2d, batchNorm2d, dropout, maxPool2d } from '../autograd/nn-ops.js';
 import { constant, copyInto, fans, fill, kaimingUniform, uniform } from './init.js';
 import { Module, parameter, type Parameter } from './module.js';
@@ -154,6 +154,63 @@ export class Conv2d extends Module {
   forward(x: Tensor): Tensor {
     checkRank4('Conv2d', x, this.inChannels);
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+}
+
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  /** extra rows/columns at the bottom/right of the output (smaller than the stride or the dilation) */
+  outputPadding?: Pair;
+}
+
+/**
+ * torch.nn.ConvTranspose2d: weight [in, out/groups, kh, kw], bias [out]; the output size is
+ * (H − 1)·stride − 2·padding + dilation·(kh − 1) + outputPadding + 1 (e.g. the mask head's 2×
+ * up-sampling: kernel 2, stride 2).
+ */
+export class ConvTranspose2d extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+  readonly kernelSize: [number, number];
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly outputPadding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true, device = backend() }: ConvTranspose2dOptions = {},
+  ) {
+    super();
+    check(Number.isInteger(groups) && groups > 0 && inChannels % groups === 0 && outChannels % groups === 0, 'ConvTranspose2d', `in (${inChannels}) and out (${outChannels}) channels must be divisible by groups (${groups})`);
+    this.kernelSize = pairOf(kernelSize);
+    this.stride = pairOf(stride);
+    this.padding = pairOf(padding);
+    this.outputPadding = pairOf(outputPadding);
+    this.dilation = pairOf(dilation);
+    this.groups = groups;
+    for (const i of [0, 1]) {
+      check(this.outputPadding[i] < this.stride[i] || this.outputPadding[i] < this.dilation[i], 'ConvTranspose2d',
+        `outputPadding (${this.outputPadding}) must be smaller than either stride (${this.stride}) or dilation (${this.dilation})`);
+    }
+    this.weight = param([inChannels, outChannels / groups, ...this.kernelSize], device, 'ConvTranspose2d');
+    this.bias = bias ? param([outChannels], device, 'ConvTranspose2d') : null;
+    this.resetParameters();
+  }
+
+  /** torch's default: W ~ kaiming_uniform(a=√5), b ~ U(−1/√fan_in, 1/√fan_in), with torch's fan_in of this weight = out/groups·kh·kw. */
+  resetParameters(): void {
+    kaimingUniform(this.weight, { a: Math.sqrt(5) });
+    if (this.bias) initBias(this.bias, this.weight);
+  }
+
+  forward(x: Tensor): Tensor {
+    checkRank4('ConvTranspose2d', x, this.inChannels);
+    return convTranspose2d(x, this.weight, this.bias, {
+      stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, dilation: this.dilation, groups: this.groups,
+    });
   }
 }
 

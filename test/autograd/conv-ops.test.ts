@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tensor } from '../../index.node.js';
 import { OP_GROUPS } from '../../autograd/table.js';
-import { conv2d } from '../../autograd/conv-ops.js';
+import { conv2d, convTranspose2d } from '../../autograd/conv-ops.js';
 import { gradcheck, inp, fixed } from './gradcheck.js';
 
 // every entry conv-ops.ts registers (group 'conv') must have a case below
@@ -22,6 +22,11 @@ describe('conv2d op', () => {
   gc('conv2d', 'conv2d 7x7 stride 2 padding 3 (stem), C_in = 1', ([x, w]) => conv2d(x, w, null, { stride: 2, padding: 3 }), [inp([1, 1, 9, 8]), inp([2, 1, 7, 7])]);
   gc('conv2d', 'conv2d with a frozen weight (input gradient only)', ([x, w, b]) => conv2d(x, w, b, { padding: 1 }), [inp([1, 2, 4, 4]), fixed([2, 2, 3, 3]), fixed([2])]);
   gc('conv2d', 'conv2d with a fixed input (weight and bias gradients only), 1x1 stride 2', ([x, w, b]) => conv2d(x, w, b, { stride: 2 }), [fixed([2, 3, 5, 4]), inp([2, 3, 1, 1]), inp([2])]);
+
+  gc('convTranspose2d', 'convTranspose2d 2x2 stride 2 with bias (the mask head)', ([x, w, b]) => convTranspose2d(x, w, b, { stride: 2 }), [inp([2, 3, 3, 4]), inp([3, 2, 2, 2]), inp([2])]);
+  gc('convTranspose2d', 'convTranspose2d 3x3 stride 2, padding 1, output padding 1, 2 groups', ([x, w, b]) => convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1, groups: 2 }), [inp([1, 4, 3, 2]), inp([4, 3, 3, 3]), inp([6])]);
+  gc('convTranspose2d', 'convTranspose2d stride 1, dilation 2, output padding 1 (< dilation), per-axis padding', ([x, w]) => convTranspose2d(x, w, null, { dilation: 2, outputPadding: 1, padding: [1, 0] }), [inp([1, 2, 3, 3]), inp([2, 3, 2, 2])]);
+  gc('convTranspose2d', 'convTranspose2d with a fixed input, size-1 spatial dims', ([x, w, b]) => convTranspose2d(x, w, b, { stride: [3, 1] }), [fixed([2, 1, 1, 1]), inp([1, 2, 2, 3]), inp([2])]);
 
   it('every convolution entry of the op table has a gradient check', () => {
     expect(OP_GROUPS.get('conv2d')).toBe('conv');

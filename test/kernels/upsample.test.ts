@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { tensor, upsampleBilinear, upsampleBilinearBackward, upsampleGeometry, type UpsampleOptions } from '../../kernels/index.js';
-import { compare, pair, randomArray } from '../helpers.js';
+import { tensor, upsampleBilinear, upsampleBilinearBackward, upsampleGeometry, upsampleNearest, upsampleNearestBackward, nearestGeometry, type UpsampleOptions } from '../../kernels/index.js';
+import { compare, pair, randomArray, relErr } from '../helpers.js';
+import PRIMS from '../fixtures/prims/prims.js';
 
 const size = (s: number[]): number => s.reduce((a, b) => a * b, 1);
 const round = (a: ArrayLike<number>): number[] => Array.from(a, (v) => Math.round(v * 1e5) / 1e5);
@@ -77,5 +78,50 @@ describe('bilinear upsampling', () => {
     expect(() => upsampleBilinear(x4, {})).toThrow(/upsampleBilinear: give exactly one/);
     expect(() => upsampleBilinear(x4, { scaleFactor: 0.2 })).toThrow(/upsampleBilinear: output size 0x0 for input \[1, 1, 2, 2\]/);
     expect(() => upsampleBilinearBackward(x4, [1, 1, 1, 1], upsampleGeometry('test', x4, { size: [3, 3] }))).toThrow(/upsampleBilinearBackward: gradient \[1, 1, 2, 2\] does not have the output shape \[1, 1, 3, 3\]/);
+  });
+});
+
+describe('nearest upsampling', () => {
+  const optsOf = (c: { size: number[] | null; scaleFactor: number | null }): UpsampleOptions => (c.size ? { size: [c.size[0], c.size[1]] } : { scaleFactor: c.scaleFactor! });
+
+  it('gives known values: 2x repeats, and a non-integer size takes floor(dst * in / out)', async () => {
+    const x = tensor([1, 2, 3, 4], [1, 1, 2, 2]);
+    expect(Array.from(await upsampleNearest(x, { scaleFactor: 2 }).data())).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+    // width 3 -> 5: scale 0.6, sources floor(0, 0.6, 1.2, 1.8, 2.4) = 0, 0, 1, 1, 2
+    expect(Array.from(await upsampleNearest(tensor([1, 2, 3], [1, 1, 3]), { size: [1, 5] }).data())).toEqual([1, 1, 2, 2, 3]);
+  });
+
+  it('matches torch (F.interpolate mode=nearest) forward and backward', async () => {
+    for (const c of PRIMS.upsampleNearest) {
+      const [x] = pair(c.x, c.shape);
+      const y = upsampleNearest(x, optsOf(c));
+      expect(y.shape).toEqual(c.outShape);
+      expect(Array.from(await y.data())).toEqual(c.y.map(Math.fround));
+      const [g] = pair(c.upstream, c.outShape);
+      const dx = upsampleNearestBackward(g, c.shape, nearestGeometry('test', x, optsOf(c)));
+      expect(relErr(await dx.data(), c.grad)).toBeLessThan(1e-6);
+    }
+  });
+
+  it('matches the CPU reference at odd sizes, size-1 dims, down- and up-sampling', async () => {
+    const cases: [number[], UpsampleOptions][] = [
+      [[1, 1, 1, 1], { size: [3, 5] }], [[2, 3, 5, 7], { scaleFactor: 2 }], [[1, 2, 7, 3], { size: [4, 11] }],
+      [[3, 4, 5], { scaleFactor: [1.5, 3] }], [[1, 1, 9, 9], { scaleFactor: 0.5 }], [[2, 1, 13, 6], { size: [13, 6] }], [[1, 5, 17, 19], { size: [40, 38] }],
+    ];
+    for (const [shape, opts] of cases) {
+      const [g, c] = pair(randomArray(size(shape)), shape);
+      const yg = upsampleNearest(g, opts), yc = upsampleNearest(c, opts);
+      expect(await compare(yg, yc)).toBe(0);
+      const [dg, dc] = pair(randomArray(yc.size), [...yc.shape]);
+      const geo = nearestGeometry('test', c, opts);
+      expect(await compare(upsampleNearestBackward(dg, shape, geo), upsampleNearestBackward(dc, shape, geo))).toBeLessThan(1e-6);
+    }
+  });
+
+  it('rejects bad input', () => {
+    const x = tensor(randomArray(4), [1, 1, 2, 2]);
+    expect(() => upsampleNearest(x, { size: [4, 4], alignCorners: true })).toThrow(/upsampleNearest: alignCorners applies to linear modes only/);
+    expect(() => upsampleNearest(tensor(randomArray(4), [4]), { scaleFactor: 2 })).toThrow(/upsampleNearest: expects an input \[N, C, H, W\] or \[C, H, W\], got \[4\]/);
+    expect(() => upsampleNearest(x, { size: [4, 4], scaleFactor: 2 })).toThrow(/give exactly one of size and scaleFactor/);
   });
 });

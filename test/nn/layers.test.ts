@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { arange, hasWebGPU, ones, tensor, type Tensor } from '../../index.node.js';
 import { copyInto } from '../../nn/init.js';
 import {
-  AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, NormedLinear, ReLU, normalize,
+  AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, Identity, Linear, MaxPool2d, NormedLinear, ReLU, normalize,
 } from '../../nn/layers.js';
 import { Sequential } from '../../nn/module.js';
 import { randomArray, relErr } from '../helpers.js';
+import PRIMS from '../fixtures/prims/prims.js';
 
 const gpu = () => (hasWebGPU() ? 'webgpu' : 'cpu') as 'webgpu' | 'cpu';
 const values = async (t: Tensor) => Array.from(await t.data());
@@ -196,5 +197,31 @@ describe('NormedLinear (LDAM cosine classifier)', () => {
     }
     expect(relErr(y, expected)).toBeLessThan(1e-5);
     expect(relErr(await normalize(tensor([[3, 4], [0, 0]], undefined, { device: gpu() }), 1).data(), [0.6, 0.8, 0, 0])).toBeLessThan(1e-7);
+  });
+});
+
+describe('ConvTranspose2d', () => {
+  it("has torch's names, shapes and default init bounds, and matches torch's conv_transpose2d with the fixture's weights", async () => {
+    const c = PRIMS.convTranspose2d[1]; // stride 2, padding 1, output_padding 1, 2 groups, bias
+    const [, cin, , ] = c.xShape;
+    const [, coutPerGroup, kh, kw] = c.wShape;
+    const m = new ConvTranspose2d(cin, coutPerGroup * c.groups, [kh, kw], {
+      stride: c.stride as number, padding: c.padding as number, outputPadding: c.outputPadding as number, groups: c.groups, device: gpu(),
+    });
+    expect(names(m)).toEqual([`weight ${c.wShape.join('x')}`, `bias ${coutPerGroup * c.groups}`]);
+    // kaiming_uniform(a=√5) and the bias both have bound 1/√fan_in, fan_in = weight.size(1)·kh·kw (torch)
+    const bound = 1 / Math.sqrt(coutPerGroup * kh * kw);
+    for (const v of [...await values(m.weight), ...await values(m.bias!)]) expect(Math.abs(v)).toBeLessThanOrEqual(bound + 1e-7);
+    set(m.weight, c.w);
+    set(m.bias!, c.b!);
+    const y = m.forward(tensor(c.x, c.xShape, { device: gpu() }));
+    expect(y.shape).toEqual(c.outShape);
+    expect(relErr(await y.data(), c.y)).toBeLessThan(1e-5);
+  });
+
+  it('checks its configuration and input', () => {
+    expect(() => new ConvTranspose2d(3, 4, 2, { groups: 2 })).toThrow(/ConvTranspose2d: in \(3\) and out \(4\) channels must be divisible by groups/);
+    expect(() => new ConvTranspose2d(2, 2, 3, { stride: 2, outputPadding: 2 })).toThrow(/ConvTranspose2d: outputPadding \(2,2\) must be smaller than either stride/);
+    expect(() => new ConvTranspose2d(3, 4, 2).forward(tensor(new Float32Array(2 * 4 * 5 * 5), [2, 4, 5, 5]))).toThrow(/ConvTranspose2d: expects an input \[N, 3, H, W\], got \[2, 4, 5, 5\]/);
   });
 });
