@@ -1,14 +1,14 @@
 // Per-pixel losses for semantic segmentation: cross-entropy over logits [N, C, H, W] with an ignore
 // index and class weights, the auxiliary-head loss (torchvision's references / mmseg: weight 0.4),
 // and the class weights of generalized re-weighting (G-RW, DisAlign) from pixel frequencies.
-//
-// The labels are host arrays (what the loader produces): the per-pixel target weights
-// T[p, c] = w_{y_p}·[c = y_p]·[y_p ≠ ignore] are built on the host and the loss is
-// −Σ_p Σ_c T[p, c] log softmax(z_p)_c / D, differentiable through logSoftmax over the channel axis.
+// The cross-entropy is the fused per-pixel op of autograd/pixel-ops.ts (log-softmax along the
+// class axis); this layer takes host labels (what the loader produces), checks them, and adds
+// mmseg's reduction.
 import { check, fmtShape } from '../kernels/errors.js';
 import { tensor } from '../kernels/creation.js';
 import type { Tensor } from '../kernels/tensor.js';
-import { add, logSoftmax, mul, mulScalar, permute, reshape, sum } from '../autograd/ops.js';
+import { add, mulScalar } from '../autograd/ops.js';
+import { pixelCrossEntropy } from '../autograd/pixel-ops.js';
 import type { SegOutput } from './models.js';
 
 /**
@@ -18,41 +18,40 @@ import type { SegOutput } from './models.js';
  */
 export type PixelReduction = 'mean' | 'mmseg' | 'sum';
 
-export interface PixelCEOptions {
+export interface SegCEOptions {
   ignoreIndex?: number;
   /** w_c, length C */
   classWeights?: ArrayLike<number>;
   reduction?: PixelReduction;
 }
 
-/** Cross-entropy of logits [N, C, H, W] against labels [N·H·W] (values in [0, C) or the ignore index). */
-export function pixelCrossEntropy(logits: Tensor, labels: ArrayLike<number>, opts: PixelCEOptions = {}): Tensor {
-  const op = 'pixelCrossEntropy';
+/**
+ * Cross-entropy of logits [N, C, H, W] against host labels [N·H·W] (values in [0, C) or the ignore
+ * index). With every pixel ignored the loss is 0 (torch's 'mean' gives NaN; a batch of ignored crops
+ * should not stop a run).
+ */
+export function segCrossEntropy(logits: Tensor, labels: ArrayLike<number>, opts: SegCEOptions = {}): Tensor {
+  const op = 'segCrossEntropy';
   const { ignoreIndex = 255, classWeights, reduction = 'mean' } = opts;
   check(logits.rank === 4, op, () => `logits must be [N, C, H, W], got ${fmtShape(logits.shape)}`);
   const [n, c, h, w] = logits.shape;
   const pixels = n * h * w;
   check(labels.length === pixels, op, () => `${labels.length} labels for logits ${fmtShape(logits.shape)} (${pixels} pixels)`);
   if (classWeights) check(classWeights.length === c, op, `${classWeights.length} class weights for ${c} classes`);
-  const target = new Float32Array(pixels * c);
   let denom = 0;
-  // pixel p = (b, y, x) in NHW order, matching the permuted logits
   for (let p = 0; p < pixels; p++) {
     const y = labels[p];
     if (y === ignoreIndex) continue;
     check(Number.isInteger(y) && y >= 0 && y < c, op, `label ${y} at pixel ${p} is outside [0, ${c}) and not the ignore index ${ignoreIndex}`);
-    const wy = classWeights ? classWeights[y] : 1;
-    target[p * c + y] = wy;
-    denom += wy;
+    denom += classWeights ? classWeights[y] : 1;
   }
-  const rows = reshape(permute(logits, [0, 2, 3, 1]), [pixels, c]);
-  const total = sum(mul(logSoftmax(rows), tensor(target, [pixels, c], { device: logits.device })));
+  const target = tensor(Int32Array.from(labels), [n, h, w], { dtype: 'i32', device: logits.device });
+  const total = pixelCrossEntropy(logits, target, { ignoreIndex, weight: classWeights, reduction: 'sum' });
   const d = reduction === 'sum' ? 1 : reduction === 'mmseg' ? pixels : denom;
-  // no labelled pixel: the loss is 0 (torch gives NaN for 'mean'; a batch of ignored crops should not stop a run)
-  return mulScalar(total, d > 0 ? -1 / d : 0);
+  return d === 1 ? total : mulScalar(total, d > 0 ? 1 / d : 0);
 }
 
-export interface SegLossOptions extends PixelCEOptions {
+export interface SegLossOptions extends SegCEOptions {
   /** weight of the auxiliary head's loss (torchvision's references and mmseg: 0.4) */
   auxWeight?: number;
 }
@@ -60,9 +59,9 @@ export interface SegLossOptions extends PixelCEOptions {
 /** CE(out) + auxWeight · CE(aux): the training loss of FCN / DeepLab with an auxiliary FCN head. */
 export function segmentationLoss(output: SegOutput, labels: ArrayLike<number>, opts: SegLossOptions = {}): Tensor {
   const { auxWeight = 0.4, ...ce } = opts;
-  const main = pixelCrossEntropy(output.out, labels, ce);
+  const main = segCrossEntropy(output.out, labels, ce);
   if (!output.aux || auxWeight === 0) return main;
-  return add(main, mulScalar(pixelCrossEntropy(output.aux, labels, ce), auxWeight));
+  return add(main, mulScalar(segCrossEntropy(output.aux, labels, ce), auxWeight));
 }
 
 /** Pixels of each class in label maps (the ignore index and values ≥ C are not counted). */

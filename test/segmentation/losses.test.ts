@@ -5,7 +5,7 @@ import { conv2d } from '../../autograd/conv-ops.js';
 import { sum } from '../../autograd/ops.js';
 import { SGD } from '../../nn/optim.js';
 import { ADE20K_PIXEL_RATIO } from '../../segmentation/ade20k-split.js';
-import { grwPixelWeights, pixelCounts, pixelCrossEntropy, segmentationLoss } from '../../segmentation/losses.js';
+import { grwPixelWeights, pixelCounts, segCrossEntropy, segmentationLoss } from '../../segmentation/losses.js';
 import { SegDisAlign, disalignPixelLogits, logitAdjustPixels, tauNormWeights } from '../../segmentation/disalign.js';
 import { segmentationModel } from '../../segmentation/models.js';
 import { fixed, gradcheck, inp } from '../autograd/gradcheck.js';
@@ -37,27 +37,27 @@ describe('per-pixel cross-entropy', () => {
     const z = randomArray(36, -2, 2);
     for (const reduction of ['mean', 'mmseg', 'sum'] as const) {
       for (const weights of [undefined, w]) {
-        const got = await scope(() => pixelCrossEntropy(tensor(z, shape), labels, { classWeights: weights, reduction })).item();
+        const got = await scope(() => segCrossEntropy(tensor(z, shape), labels, { classWeights: weights, reduction })).item();
         expect(got).toBeCloseTo(refCE(z, shape, labels, weights, reduction), 5);
       }
     }
     // all pixels ignored: 0, not NaN
-    expect(await pixelCrossEntropy(tensor(z, shape), new Array(12).fill(255)).item()).toBe(0);
+    expect(await segCrossEntropy(tensor(z, shape), new Array(12).fill(255)).item()).toBe(0);
   });
 
   it('rejects a label outside the classes that is not the ignore index, and a wrong label count', () => {
-    expect(() => pixelCrossEntropy(tensor(new Float32Array(36), shape), [...labels.slice(0, 11), 3])).toThrow(/label 3 at pixel 11 is outside \[0, 3\)/);
-    expect(() => pixelCrossEntropy(tensor(new Float32Array(36), shape), labels.slice(1))).toThrow(/11 labels for logits \[2, 3, 2, 3\]/);
+    expect(() => segCrossEntropy(tensor(new Float32Array(36), shape), [...labels.slice(0, 11), 3])).toThrow(/label 3 at pixel 11 is outside \[0, 3\)/);
+    expect(() => segCrossEntropy(tensor(new Float32Array(36), shape), labels.slice(1))).toThrow(/11 labels for logits \[2, 3, 2, 3\]/);
   });
 
   it('passes a gradient check (weighted, ignore index)', async () => {
-    await gradcheck(([z]) => pixelCrossEntropy(z, labels, { classWeights: w }), [inp(shape)]);
+    await gradcheck(([z]) => segCrossEntropy(z, labels, { classWeights: w }), [inp(shape)]);
   });
 
   it('the auxiliary loss is added with weight 0.4', async () => {
     const out = tensor(randomArray(36), shape), aux = tensor(randomArray(36), shape);
     const total = await segmentationLoss({ out, aux }, labels).item();
-    const a = await pixelCrossEntropy(out, labels).item(), b = await pixelCrossEntropy(aux, labels).item();
+    const a = await segCrossEntropy(out, labels).item(), b = await segCrossEntropy(aux, labels).item();
     expect(total).toBeCloseTo(a + 0.4 * b, 5);
     expect(await segmentationLoss({ out }, labels).item()).toBeCloseTo(a, 6);
   });
