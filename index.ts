@@ -18,3 +18,4 @@ export * from './longtail/index.js';
 // detection: structures, box coder, poolers, evaluation (COCO / LVIS), browser-safe
 export * from './detection/index.js';
 export * from './scene-graph/index.js';
+export * from './segmentation/index.js';

@@ -12,3 +12,5 @@ export * from './coco.js';
 export * from './masks.js';
 export * from './detection-transforms.js';
 export * from './vg150.js';
+export * from './ade20k.js';
+export * from './ade20k-classes.js';

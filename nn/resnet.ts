@@ -110,6 +110,11 @@ export interface ResNetOptions extends DeviceOption {
   widthPerGroup?: number;
   /** Dilate layer2/3/4 instead of striding them (for segmentation: output stride 8 or 16). */
   replaceStrideWithDilation?: readonly [boolean, boolean, boolean];
+  /**
+   * Stem width and layer1 planes (default 64, torchvision's); layer k has baseChannels·2^(k−1) planes.
+   * Smaller values give narrow ResNets with the same module names (test fixtures, small tasks).
+   */
+  baseChannels?: number;
 }
 
 /** torchvision's ResNet: stem (7x7/2 conv, BN, ReLU, 3x3/2 max pool), four stages, global pool, fc. */
@@ -130,10 +135,11 @@ export class ResNet extends Module {
 
   constructor(block: BlockClass, layers: readonly [number, number, number, number], opts: ResNetOptions = {}) {
     super();
-    const { numClasses = 1000, zeroInitResidual = false, groups = 1, widthPerGroup = 64, device = backend() } = opts;
+    const { numClasses = 1000, zeroInitResidual = false, groups = 1, widthPerGroup = 64, baseChannels: base = 64, device = backend() } = opts;
+    check(Number.isSafeInteger(base) && base > 0, 'ResNet', `baseChannels must be a positive integer, got ${base}`);
     const dilate = opts.replaceStrideWithDilation ?? [false, false, false];
     check(dilate.length === 3, 'ResNet', `replaceStrideWithDilation needs 3 entries, got ${dilate.length}`);
-    let inPlanes = 64;
+    let inPlanes = base;
     let dilation = 1;
     const makeLayer = (planes: number, blocks: number, stride = 1, dilateLayer = false): Sequential => {
       const previousDilation = dilation;
@@ -150,18 +156,18 @@ export class ResNet extends Module {
     };
     // built uninitialised, then initialised once as torchvision does (it draws the default init first)
     skipInit(() => {
-      this.conv1 = new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false, device });
-      this.bn1 = new BatchNorm2d(64, { device });
+      this.conv1 = new Conv2d(3, base, 7, { stride: 2, padding: 3, bias: false, device });
+      this.bn1 = new BatchNorm2d(base, { device });
       this.relu = new ReLU();
       this.maxpool = new MaxPool2d(3, { stride: 2, padding: 1 });
-      this.layer1 = makeLayer(64, layers[0]);
-      this.layer2 = makeLayer(128, layers[1], 2, dilate[0]);
-      this.layer3 = makeLayer(256, layers[2], 2, dilate[1]);
-      this.layer4 = makeLayer(512, layers[3], 2, dilate[2]);
+      this.layer1 = makeLayer(base, layers[0]);
+      this.layer2 = makeLayer(2 * base, layers[1], 2, dilate[0]);
+      this.layer3 = makeLayer(4 * base, layers[2], 2, dilate[1]);
+      this.layer4 = makeLayer(8 * base, layers[3], 2, dilate[2]);
       this.avgpool = new AdaptiveAvgPool2d(1);
-      this.fc = new Linear(512 * block.expansion, numClasses, { device });
+      this.fc = new Linear(8 * base * block.expansion, numClasses, { device });
     });
-    this.featureDim = 512 * block.expansion;
+    this.featureDim = 8 * base * block.expansion;
     for (const m of this.modules()) {
       if (m instanceof Conv2d) kaimingNormal(m.weight, { mode: 'fan_out', nonlinearity: 'relu' });
       else if (m instanceof BatchNorm2d || m instanceof Linear) m.resetParameters();
