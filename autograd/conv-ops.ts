@@ -4,7 +4,7 @@
 import { conv2dKeepColumns, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, type ConvOptions } from '../kernels/conv.js';
 import { sum } from '../kernels/reduce.js';
 import { convTranspose2d as convTranspose2dRaw, convTranspose2dBiasGrad, convTranspose2dInputGrad, convTranspose2dWeightGrad, type ConvTransposeOptions } from '../kernels/conv-transpose.js';
-import { scope, type Tensor } from '../kernels/tensor.js';
+import type { Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
 
 export type { Conv2dPair, ConvOptions } from '../kernels/conv.js';
@@ -18,9 +18,7 @@ interface ConvAttrs {
 
 const conv2dOp = defineOp<ConvAttrs, { columns?: Tensor }>('conv2d', {
   forward: ([x, w, b], a, ctx) => {
-    // in a scope: the explicit path of kernels/conv.ts leaves two reshape views of its bias
-    // epilogue undisposed (holding the matmul output's buffer); the scope frees them
-    const { y, columns } = scope(() => conv2dKeepColumns(x, w, b ?? null, a));
+    const { y, columns } = conv2dKeepColumns(x, w, b ?? null, a);
     // the unfolded input (explicit path only), kept for the weight gradient (save frees it at once
     // when nothing is recorded)
     if (columns) {

@@ -11,9 +11,7 @@ import {
 } from '../kernels/softmax-axis.js';
 import { nearestGeometry, upsampleNearest as upsampleNearestRaw, upsampleNearestBackward, type UpsampleOptions } from '../kernels/upsample.js';
 import { shapeSize, type Tensor } from '../kernels/tensor.js';
-import { div, sum } from './ops.js';
 import { defineOp } from './table.js';
-import { isGradEnabled, noGrad } from './tape.js';
 
 const softmaxAxisOp = defineOp<{ axis: number }>('softmaxAxis', {
   forward: ([x], a) => softmaxAxisRaw(x, a.axis),
@@ -28,32 +26,44 @@ const logSoftmaxAxisOp = defineOp<{ axis: number }>('logSoftmaxAxis', {
 interface CEAttrs {
   axis: number;
   ignoreIndex: number;
-  /** ∂loss_i/∂z_i, kept by the forward for the backward */
-  grad?: Tensor | null;
-  /** per-position target weights (0 where ignored), for the 'mean' denominator */
-  weight?: Tensor | null;
+  reduction: 'mean' | 'sum' | 'none';
 }
 
-const crossEntropyOp = defineOp<CEAttrs>('pixelCrossEntropy', {
-  forward: ([z, labels, w], a) => {
+// one op, reduction included: a composite (per-position op, then sum and div) would leave its
+// intermediates alive outside a scope
+const crossEntropyOp = defineOp<CEAttrs, { grad: Tensor; denom?: Tensor }>('pixelCrossEntropy', {
+  forward: ([z, labels, w], a, ctx) => {
     const r = softmaxCrossEntropy(z, labels, { axis: a.axis, ignoreIndex: a.ignoreIndex, weight: w });
-    if (isGradEnabled() && z.requiresGrad) a.grad = r.grad;
-    else r.grad.dispose();
-    a.weight = r.weight;
-    return r.loss;
+    if (a.reduction === 'none') {
+      r.weight.dispose();
+      // ∂loss_i/∂z_i, kept for the backward (save frees it at once when nothing is recorded)
+      ctx.save({ grad: r.grad });
+      return r.loss;
+    }
+    const total = sumRaw(r.loss);
+    r.loss.dispose();
+    if (a.reduction === 'sum') {
+      r.weight.dispose();
+      ctx.save({ grad: r.grad });
+      return total;
+    }
+    // 'mean': Σ loss / Σ_{not ignored} w_y
+    const denom = sumRaw(r.weight);
+    r.weight.dispose();
+    const out = binary('div', total, denom);
+    total.dispose();
+    ctx.save({ grad: r.grad, denom });
+    return out;
   },
-  // the per-position gradient scaled by the upstream gradient, broadcast along the class axis
-  backward: (g, { inputs: [z], attrs: a }) => {
+  // the per-position gradient scaled by the upstream gradient (per position for 'none', divided by
+  // the weight sum for 'mean'), broadcast along the class axis; the tape runs a backward rule in a
+  // scope, which frees the views and the scaled g
+  backward: (g, { inputs: [z], attrs: a, saved }) => {
     const outer = shapeSize(z.shape.slice(0, a.axis)), C = z.shape[a.axis], inner = shapeSize(z.shape.slice(a.axis + 1));
-    const gz = g.reshape([outer, 1, inner]), dz = a.grad!.reshape([outer, C, inner]);
-    const prod = binary('mul', dz, gz);
-    gz.dispose();
-    dz.dispose();
-    a.grad!.dispose();
-    a.grad = null;
-    const out = prod.reshape(z.shape);
-    prod.dispose();
-    return [out, null, null];
+    const dz = saved.grad.reshape([outer, C, inner]);
+    const scale = a.reduction === 'none' ? g.reshape([outer, 1, inner])
+      : (saved.denom ? binary('div', g, saved.denom) : g).reshape([1, 1, 1]);
+    return [binary('mul', dz, scale).reshape(z.shape), null, null];
   },
 }, 'pixel');
 
@@ -92,23 +102,9 @@ export function pixelCrossEntropy(logits: Tensor, labels: Tensor, opts: PixelCro
   const w = opts.weight === undefined ? undefined
     : 'shape' in opts.weight && 'dtype' in opts.weight ? (opts.weight as Tensor)
       : tensor(opts.weight as ArrayLike<number>, [(opts.weight as ArrayLike<number>).length], { device: logits.device });
-  const attrs: CEAttrs = { axis, ignoreIndex: opts.ignoreIndex ?? -100 };
-  const per = crossEntropyOp(w ? [logits, labels, w] : [logits, labels], attrs);
+  const loss = crossEntropyOp(w ? [logits, labels, w] : [logits, labels], { axis, ignoreIndex: opts.ignoreIndex ?? -100, reduction });
   if (w && w !== opts.weight) w.dispose();
-  const pw = attrs.weight!;
-  attrs.weight = null;
-  if (reduction === 'none') {
-    pw.dispose();
-    return per;
-  }
-  const total = sum(per);
-  if (reduction === 'sum') {
-    pw.dispose();
-    return total;
-  }
-  const denom = noGrad(() => sumRaw(pw));
-  pw.dispose();
-  return div(total, denom);
+  return loss;
 }
 
 /**

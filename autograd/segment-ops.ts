@@ -5,7 +5,6 @@
 import { segmentMax as segmentMaxRaw, segmentMaxBackward, segmentSoftmax as segmentSoftmaxRaw, segmentSoftmaxBackward, segmentSum as segmentSumRaw, segmentSumBackward } from '../kernels/segment.js';
 import type { Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
-import { isGradEnabled } from './tape.js';
 
 const segmentSumOp = defineOp<object>('segmentSum', {
   forward: ([values, offsets, perm]) => segmentSumRaw(values, offsets, { perm }),
@@ -13,20 +12,16 @@ const segmentSumOp = defineOp<object>('segmentSum', {
   backward: (g, { inputs: [values, offsets, perm] }) => [segmentSumBackward(g, offsets, values.shape[0], { perm }), null, ...(perm ? [null] : [])],
 }, 'segment');
 
-const segmentMaxOp = defineOp<{ argmax?: Tensor | null }>('segmentMax', {
-  forward: ([values, offsets, perm], a) => {
+const segmentMaxOp = defineOp<object, { argmax: Tensor }>('segmentMax', {
+  forward: ([values, offsets, perm], _a, ctx) => {
     const { values: out, argmax } = segmentMaxRaw(values, offsets, { perm });
-    if (isGradEnabled() && values.requiresGrad) a.argmax = argmax;
-    else argmax.dispose();
+    // the winning row of each (segment, feature), kept for the backward (save frees it at once
+    // when nothing is recorded)
+    ctx.save({ argmax });
     return out;
   },
   // the gradient goes to the row that won (the first maximum): dvalues[argmax[s, f], f] = g[s, f]
-  backward: (g, { inputs: [values, , perm], attrs: a }) => {
-    const dv = segmentMaxBackward(g, a.argmax!, values.shape[0]);
-    a.argmax!.dispose();
-    a.argmax = null;
-    return [dv, null, ...(perm ? [null] : [])];
-  },
+  backward: (g, { inputs: [values, , perm], saved }) => [segmentMaxBackward(g, saved.argmax, values.shape[0]), null, ...(perm ? [null] : [])],
 }, 'segment');
 
 const segmentSoftmaxOp = defineOp<object>('segmentSoftmax', {

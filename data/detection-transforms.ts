@@ -15,6 +15,7 @@
 import type { CocoAnnotation, CocoImage } from './coco.js';
 import { maskToRowMajor, rleDecode, segmentationToRle } from './masks.js';
 import type { DataRng } from './rng.js';
+import { nearestIndex } from '../kernels/dims.js';
 
 export interface DetectionTarget {
   /** [N, 4] x1, y1, x2, y2 in pixels of the current image. */
@@ -106,7 +107,7 @@ function linearAxis(inSize: number, outSize: number): { i0: Int32Array; i1: Int3
 /** Nearest source indices along one axis (PyTorch's legacy 'nearest': floor(o · in/out) in float32). */
 function nearestAxis(inSize: number, outSize: number): Int32Array {
   const scale = f32(inSize / outSize);
-  return Int32Array.from({ length: outSize }, (_, o) => (outSize === inSize ? o : outSize === 2 * inSize ? o >> 1 : Math.min(Math.floor(f32(o * scale)), inSize - 1)));
+  return Int32Array.from({ length: outSize }, (_, o) => nearestIndex(o, inSize, outSize, scale));
 }
 
 /** Bilinear resize of a CHW float image. */

@@ -23,6 +23,19 @@ export function checkBoxes(op: string, boxes: Tensor, what = 'boxes'): number {
 
 // ---------------------------------------------------------------- IoU
 
+/**
+ * IoU of box i of A with box j of B (flat x1, y1, x2, y2 arrays) in float32 arithmetic, every step
+ * rounded as torchvision's float32 kernels (box_iou, nms): inter / (area_i + area_j − inter).
+ */
+export function iouF32(A: ArrayLike<number>, i: number, B: ArrayLike<number>, j: number): number {
+  const areaA = f(f(A[i * 4 + 2] - A[i * 4]) * f(A[i * 4 + 3] - A[i * 4 + 1]));
+  const areaB = f(f(B[j * 4 + 2] - B[j * 4]) * f(B[j * 4 + 3] - B[j * 4 + 1]));
+  const w = Math.max(f(Math.min(A[i * 4 + 2], B[j * 4 + 2]) - Math.max(A[i * 4], B[j * 4])), 0);
+  const h = Math.max(f(Math.min(A[i * 4 + 3], B[j * 4 + 3]) - Math.max(A[i * 4 + 1], B[j * 4 + 1])), 0);
+  const inter = f(w * h);
+  return f(inter / f(f(areaA + areaB) - inter));
+}
+
 /** torchvision.ops.box_iou: [N, 4] x [M, 4] -> [N, M]; 0/0 (two empty boxes) is NaN as in torchvision. */
 export function boxIou(a: Tensor, b: Tensor): Tensor {
   const op = 'boxIou';
@@ -32,16 +45,7 @@ export function boxIou(a: Tensor, b: Tensor): Tensor {
   if (out.size === 0) return out;
   if (a.device === 'cpu') {
     const A = a.cpu, B = b.cpu, o = out.cpu;
-    for (let i = 0; i < N; i++) {
-      const areaA = f(f(A[i * 4 + 2] - A[i * 4]) * f(A[i * 4 + 3] - A[i * 4 + 1]));
-      for (let j = 0; j < M; j++) {
-        const areaB = f(f(B[j * 4 + 2] - B[j * 4]) * f(B[j * 4 + 3] - B[j * 4 + 1]));
-        const w = Math.max(f(Math.min(A[i * 4 + 2], B[j * 4 + 2]) - Math.max(A[i * 4], B[j * 4])), 0);
-        const h = Math.max(f(Math.min(A[i * 4 + 3], B[j * 4 + 3]) - Math.max(A[i * 4 + 1], B[j * 4 + 1])), 0);
-        const inter = f(w * h);
-        o[i * M + j] = f(inter / f(f(areaA + areaB) - inter));
-      }
-    }
+    for (let i = 0; i < N; i++) for (let j = 0; j < M; j++) o[i * M + j] = iouF32(A, i, B, j);
     return out;
   }
   const k = runtime().kernel('boxes.iou', linearKernel({ uniforms: { n: 'u32', M: 'u32', nan: 'f32' }, read: { a: 'vec4<f32>', b: 'vec4<f32>' }, write: { iou: 'f32' }, wg: WG, bound: 'n' }, /* wgsl */ `

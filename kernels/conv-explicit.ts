@@ -125,8 +125,14 @@ export function explicitForward(x: Tensor, w: Tensor, bias: Tensor | null, g: Co
   const y = matmul(wg, col); // [N, G, Cog, OH·OW]
   wg.dispose();
   if (!keepColumns) col.dispose();
-  const out = bias ? binary('add', y.reshape([g.N, g.Co, g.OH * g.OW]), bias.reshape([g.Co, 1])) : y;
-  if (bias) y.dispose();
+  let out = y;
+  if (bias) {
+    // the bias epilogue on views of the matmul output and the bias, freed here (a view holds its
+    // source's buffer)
+    const yv = y.reshape([g.N, g.Co, g.OH * g.OW]), bv = bias.reshape([g.Co, 1]);
+    out = binary('add', yv, bv);
+    for (const t of [yv, bv, y]) t.dispose();
+  }
   const shaped = out.reshape(outShapeOf(g));
   out.dispose();
   return { y: shaped, columns: keepColumns ? col : null };

@@ -11,7 +11,8 @@
 // output_padding must be smaller than the stride or the dilation (as torch). Its extra rows and
 // columns lie past the last position any tap reaches: they hold the bias only.
 
-import { check, checkInputs, fmtShape } from './errors.js';
+import { check, checkF32, checkInputs, fmtShape } from './errors.js';
+import { pairOf } from './dims.js';
 import { conv2d, conv2dInputGrad, conv2dWeightGrad, convOutputSize, type Conv2dPair } from './conv.js';
 import { binary } from './elementwise.js';
 import { pad, slice } from './layout.js';
@@ -25,8 +26,6 @@ export interface ConvTransposeOptions {
   dilation?: Conv2dPair;
   groups?: number;
 }
-
-const pairOf = (v: Conv2dPair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
 
 export interface ConvTransposeGeometry {
   /** y's shape [N, C_out, OH, OW] */
@@ -63,16 +62,12 @@ export function convTranspose2dGeometry(op: string, xShape: Shape, wShape: Shape
   return { outShape: [N, Cog * groups, OH, OW], core, conv: { stride, padding, dilation, groups } };
 }
 
-function checkF32(op: string, ts: [string, Tensor][]): void {
-  for (const [name, t] of ts) check(t.dtype === 'f32', op, () => `needs f32 tensors, got ${name} ${t.dtype} ${fmtShape(t.shape)}`);
-}
-
 /** y = conv_transpose2d(x, w) + bias, as torch.nn.functional.conv_transpose2d. */
 export function convTranspose2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: ConvTransposeOptions = {}): Tensor {
   const op = 'convTranspose2d';
   const g = convTranspose2dGeometry(op, x.shape, w.shape, opts);
   checkInputs(op, bias ? [x, w, bias] : [x, w]);
-  checkF32(op, bias ? [['input', x], ['weight', w], ['bias', bias]] : [['input', x], ['weight', w]]);
+  checkF32(op, ['input', x], ['weight', w], ...(bias ? [['bias', bias] as [string, Tensor]] : []));
   const [N, Co, OH, OW] = g.outShape;
   if (bias) check(bias.rank === 1 && bias.shape[0] === Co, op, () => `bias must be [${Co}], got ${fmtShape(bias.shape)} (weight ${fmtShape(w.shape)})`);
   const [ch, cw] = g.core;

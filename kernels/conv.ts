@@ -19,7 +19,7 @@
 // All sizes (and whether there is a bias) are uniforms, so a whole network compiles a handful of
 // pipelines (pass x tiling x vec4 layout).
 
-import { check, checkInputs, fmtShape } from './errors.js';
+import { check, checkF32, checkInputs, fmtShape } from './errors.js';
 import { GEMM_TILES, gemmGrid, gemmWGSL, matmulTile, type GemmTile } from './matmul.js';
 import { runtime, type Bound } from './runtime.js';
 import { kernelBindings } from './wgsl.js';
@@ -92,10 +92,6 @@ export const outShapeOf = (g: ConvGeometry): number[] => [g.N, g.Co, g.OH, g.OW]
 
 /** 1x1, stride 1, no padding: the convolution is a plain matmul per image and group. */
 export const isPointwise = (g: ConvGeometry): boolean => g.kernel[0] === 1 && g.kernel[1] === 1 && g.stride[0] === 1 && g.stride[1] === 1 && g.padding[0] === 0 && g.padding[1] === 0;
-
-function checkF32(op: string, ...ts: [string, Tensor][]): void {
-  for (const [name, t] of ts) check(t.dtype === 'f32', op, () => `needs f32 tensors, got ${name} ${t.dtype} ${fmtShape(t.shape)}`);
-}
 
 // ---------------------------------------------------------------- CPU references (float64, direct loops)
 

@@ -34,3 +34,14 @@ export type Pair = number | readonly [number, number];
 
 /** [h, w] of a Pair. */
 export const pairOf = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+/**
+ * PyTorch's nearest_idx ('nearest' resampling, F.interpolate and the detection transforms' mask
+ * resize): the source index of output position dst, in float32 as its CPU and CUDA kernels compute
+ * it; `scale` is the float32 in/out ratio (or 1/scale_factor).
+ */
+export function nearestIndex(dst: number, inSize: number, outSize: number, scale: number): number {
+  if (outSize === inSize) return dst;
+  if (outSize === 2 * inSize) return dst >> 1;
+  return Math.min(Math.floor(Math.fround(Math.fround(dst) * scale)), inSize - 1);
+}

@@ -21,6 +21,11 @@ export function normAxis(op: string, axis: number, rank: number): number {
   return a;
 }
 
+/** Checks that every named tensor is f32, naming the op, the tensor and its shape. */
+export function checkF32(op: string, ...ts: [string, { dtype: string; shape: readonly number[] }][]): void {
+  for (const [name, t] of ts) check(t.dtype === 'f32', op, () => `needs f32 tensors, got ${name} ${t.dtype} ${fmtShape(t.shape)}`);
+}
+
 /** Checks that an op's tensor inputs are alive and on one backend, naming the op and the shapes. */
 export function checkInputs(op: string, inputs: readonly { isDisposed: boolean; shape: readonly number[]; device: string }[]): void {
   for (const t of inputs) check(!t.isDisposed, op, () => `input of shape ${fmtShape(t.shape)} was used after dispose()`);

@@ -24,9 +24,9 @@ import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
 import { kernelHeader, linearKernel } from './wgsl.js';
 import { Tensor } from './tensor.js';
-import { checkBoxes, type IndexList } from './boxes.js';
+import { checkBoxes, iouF32, type IndexList } from './boxes.js';
 import { max as reduceMax } from './reduce.js';
-import { argsort } from './sort.js';
+import { argsort, compareSortKeys } from './sort.js';
 
 const WG = 256;
 /** removed-bitmap words held in workgroup memory: up to 65,536 boxes per call */
@@ -231,25 +231,17 @@ export function greedyNmsCPU(b: ArrayLike<number>, s: ArrayLike<number>, idxs: A
     boxes = boxes.map((v, i) => f(v + f(idxs[i >> 2] * f(maxc + 1))));
   }
   // descending, NaN first (torch.sort counts NaN as the largest), ties by ascending index
-  const key = (i: number): number => (Number.isNaN(s[i]) ? Infinity : s[i]);
-  const rank = (i: number): number => (Number.isNaN(s[i]) ? 1 : 0);
-  const ord = order ? Array.from(order) : Array.from({ length: N }, (_, i) => i).sort((x, y) => rank(y) - rank(x) || key(y) - key(x) || x - y);
-  const area = (i: number): number => f(f(boxes[i * 4 + 2] - boxes[i * 4]) * f(boxes[i * 4 + 3] - boxes[i * 4 + 1]));
+  const ord = order ? Array.from(order) : Array.from({ length: N }, (_, i) => i).sort((x, y) => compareSortKeys(s[y], s[x]) || x - y);
   const suppressed = new Uint8Array(N);
   const keep: number[] = [];
   for (let a = 0; a < N; a++) {
     const i = ord[a];
     if (suppressed[i]) continue;
     keep.push(i);
-    const ai = area(i);
     for (let c = a + 1; c < N; c++) {
       const j = ord[c];
       if (suppressed[j] || (idxs && !trick && idxs[i] !== idxs[j])) continue;
-      const w = Math.max(0, f(Math.min(boxes[i * 4 + 2], boxes[j * 4 + 2]) - Math.max(boxes[i * 4], boxes[j * 4])));
-      const h = Math.max(0, f(Math.min(boxes[i * 4 + 3], boxes[j * 4 + 3]) - Math.max(boxes[i * 4 + 1], boxes[j * 4 + 1])));
-      const inter = f(w * h);
-      const ovr = f(inter / f(f(ai + area(j)) - inter));
-      if (ovr > thr) suppressed[j] = 1;
+      if (iouF32(boxes, i, boxes, j) > thr) suppressed[j] = 1;
     }
   }
   return keep;

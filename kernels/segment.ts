@@ -14,7 +14,7 @@
 import { check, checkInputs, fmtShape, normAxis } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
 import { radixSortPairs } from './sort.js';
-import { linearKernel } from './wgsl.js';
+import { IS_NAN_WGSL, linearKernel } from './wgsl.js';
 import { Tensor, shapeSize, type CPUArray, type Shape } from './tensor.js';
 
 const WG = 256;
@@ -280,8 +280,7 @@ export function segmentMax(values: Tensor, offsets: Tensor, opts: SegmentOptions
   }
   const k = runtime().kernel(`segment.max${perm ? '.perm' : ''}`, linearKernel(
     {
-      // by the bits: a compiler may fold x != x to false
-      preamble: 'fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }',
+      preamble: IS_NAN_WGSL,
       uniforms: { n: 'u32', nnz: 'u32', S: 'u32', F: 'u32' }, read: { values: 'f32', offsets: 'i32', ...(perm ? { perm: 'i32' } : {}) }, write: { out: 'f32', argmax: 'i32' }, wg: WG, bound: 'n',
     },
     `  let f = i % p.F;

@@ -210,8 +210,8 @@ const KEY_WGSL = /* wgsl */ `fn order_key(v: f32, desc: u32) -> u32 {
   return select(k, ~k, desc != 0u);
 }`;
 
-/** The CPU twin of order_key: compares float64 values with NaN above +inf (all NaNs equal) and −0 = +0. */
-function compareCPU(a: number, b: number): number {
+/** The CPU twin of order_key: compares float64 values with NaN above +inf (all NaNs equal) and −0 = +0 (torch.sort's order). */
+export function compareSortKeys(a: number, b: number): number {
   const na = Number.isNaN(a), nb = Number.isNaN(b);
   if (na || nb) return Number(na) - Number(nb);
   return a < b ? -1 : a > b ? 1 : 0;
@@ -298,7 +298,7 @@ function sortImpl(op: string, x: Tensor, opts: SortOptions, k: number | undefine
     for (let r = 0; r < rows; r++) {
       const base = r * n;
       const dir = desc ? -1 : 1;
-      const sorted = [...order].sort((a, b) => dir * compareCPU(X[base + a], X[base + b]) || a - b);
+      const sorted = [...order].sort((a, b) => dir * compareSortKeys(X[base + a], X[base + b]) || a - b);
       for (let j = 0; j < kk; j++) {
         values.cpu[r * kk + j] = X[base + sorted[j]];
         indices.cpu[r * kk + j] = P ? P[base + sorted[j]] : sorted[j];

@@ -9,6 +9,7 @@ import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
 import { linearKernel } from './wgsl.js';
 import { Tensor, shapeSize, type Shape } from './tensor.js';
+import { nearestIndex } from './dims.js';
 
 const WG = 256;
 
@@ -239,13 +240,7 @@ export function nearestGeometry(op: string, x: Tensor, opts: UpsampleOptions): N
   return { H: g.H, W: g.W, OH: g.OH, OW: g.OW, scaleH: Math.fround(g.ratioH), scaleW: Math.fround(g.ratioW) };
 }
 
-/** PyTorch's nearest_idx, in f32 as its CPU and CUDA kernels compute it. */
-function nearestCPU(dst: number, inSize: number, outSize: number, scale: number): number {
-  if (outSize === inSize) return dst;
-  if (outSize === 2 * inSize) return dst >> 1;
-  return Math.min(Math.floor(Math.fround(Math.fround(dst) * scale)), inSize - 1);
-}
-
+/** PyTorch's nearest_idx, in f32 as its CPU and CUDA kernels compute it (the WGSL twin of nearestIndex). */
 const NEAREST_WGSL = /* wgsl */ `
 fn nearest(dst: u32, inSize: u32, outSize: u32, scale: f32) -> u32 {
   if (outSize == inSize) { return dst; }
@@ -275,8 +270,8 @@ export function upsampleNearest(x: Tensor, opts: UpsampleOptions): Tensor {
   if (x.device === 'cpu') {
     const xs = x.cpu, o = out.cpu;
     const planes = x.size / (g.H * g.W);
-    const rows = Array.from({ length: g.OH }, (_, d) => nearestCPU(d, g.H, g.OH, g.scaleH));
-    const cols = Array.from({ length: g.OW }, (_, d) => nearestCPU(d, g.W, g.OW, g.scaleW));
+    const rows = Array.from({ length: g.OH }, (_, d) => nearestIndex(d, g.H, g.OH, g.scaleH));
+    const cols = Array.from({ length: g.OW }, (_, d) => nearestIndex(d, g.W, g.OW, g.scaleW));
     for (let pl = 0; pl < planes; pl++) {
       for (let oh = 0; oh < g.OH; oh++) {
         for (let ow = 0; ow < g.OW; ow++) o[(pl * g.OH + oh) * g.OW + ow] = xs[(pl * g.H + rows[oh]) * g.W + cols[ow]];
@@ -308,8 +303,8 @@ export function upsampleNearestBackward(grad: Tensor, inputShape: Shape, geometr
     const o = dx.cpu, gs = grad.cpu;
     o.fill(0);
     const planes = shapeSize(inputShape) / (g.H * g.W);
-    const rows = Array.from({ length: g.OH }, (_, d) => nearestCPU(d, g.H, g.OH, g.scaleH));
-    const cols = Array.from({ length: g.OW }, (_, d) => nearestCPU(d, g.W, g.OW, g.scaleW));
+    const rows = Array.from({ length: g.OH }, (_, d) => nearestIndex(d, g.H, g.OH, g.scaleH));
+    const cols = Array.from({ length: g.OW }, (_, d) => nearestIndex(d, g.W, g.OW, g.scaleW));
     for (let pl = 0; pl < planes; pl++) {
       for (let oh = 0; oh < g.OH; oh++) {
         for (let ow = 0; ow < g.OW; ow++) o[(pl * g.H + rows[oh]) * g.W + cols[ow]] += gs[(pl * g.OH + oh) * g.OW + ow];

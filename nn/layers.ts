@@ -109,6 +109,12 @@ export class NormedLinear extends Module {
   }
 }
 
+/** The hyper-parameters Conv2d and ConvTranspose2d share, checked and as [h, w] pairs. */
+function convHyper(name: string, inChannels: number, outChannels: number, kernelSize: Pair, stride: Pair, padding: Pair, dilation: Pair, groups: number) {
+  check(Number.isInteger(groups) && groups > 0 && inChannels % groups === 0 && outChannels % groups === 0, name, `in (${inChannels}) and out (${outChannels}) channels must be divisible by groups (${groups})`);
+  return { kernelSize: pairOf(kernelSize), stride: pairOf(stride), padding: pairOf(padding), dilation: pairOf(dilation), groups };
+}
+
 export interface Conv2dOptions extends DeviceOption {
   stride?: Pair;
   padding?: Pair;
@@ -134,12 +140,7 @@ export class Conv2d extends Module {
     { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, device = backend() }: Conv2dOptions = {},
   ) {
     super();
-    check(Number.isInteger(groups) && groups > 0 && inChannels % groups === 0 && outChannels % groups === 0, 'Conv2d', `in (${inChannels}) and out (${outChannels}) channels must be divisible by groups (${groups})`);
-    this.kernelSize = pairOf(kernelSize);
-    this.stride = pairOf(stride);
-    this.padding = pairOf(padding);
-    this.dilation = pairOf(dilation);
-    this.groups = groups;
+    ({ kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups } = convHyper('Conv2d', inChannels, outChannels, kernelSize, stride, padding, dilation, groups));
     this.weight = param([outChannels, inChannels / groups, ...this.kernelSize], device, 'Conv2d');
     this.bias = bias ? param([outChannels], device, 'Conv2d') : null;
     this.resetParameters();
@@ -184,13 +185,8 @@ export class ConvTranspose2d extends Module {
     { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true, device = backend() }: ConvTranspose2dOptions = {},
   ) {
     super();
-    check(Number.isInteger(groups) && groups > 0 && inChannels % groups === 0 && outChannels % groups === 0, 'ConvTranspose2d', `in (${inChannels}) and out (${outChannels}) channels must be divisible by groups (${groups})`);
-    this.kernelSize = pairOf(kernelSize);
-    this.stride = pairOf(stride);
-    this.padding = pairOf(padding);
+    ({ kernelSize: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups } = convHyper('ConvTranspose2d', inChannels, outChannels, kernelSize, stride, padding, dilation, groups));
     this.outputPadding = pairOf(outputPadding);
-    this.dilation = pairOf(dilation);
-    this.groups = groups;
     for (const i of [0, 1]) {
       check(this.outputPadding[i] < this.stride[i] || this.outputPadding[i] < this.dilation[i], 'ConvTranspose2d',
         `outputPadding (${this.outputPadding}) must be smaller than either stride (${this.stride}) or dilation (${this.dilation})`);

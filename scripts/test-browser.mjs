@@ -1,4 +1,5 @@
-// `npm run test:browser`: runs the Node test files (test/kernels, test/autograd) unchanged in
+// `npm run test:browser`: runs the Node test files (test/kernels, test/autograd, test/detection and
+// its subfolders, test/data) unchanged in
 // headless Chromium on WebGPU, then checks the smoke demo page and the long-tail lab
 // (scripts/lab-check.mjs). --demo: both pages only; --lab: the lab only.
 //   node scripts/test-browser.mjs [test files...] [--demo] [--lab] [--test-timeout=MS] [--timeout=S]
@@ -20,7 +21,9 @@ import { serveStatic } from './static-server.mjs';
 import { runLab } from './lab-check.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const TEST_DIRS = ['test/kernels', 'test/autograd'];
+// everything in kernels/, autograd/, detection/ and data/ but file reading runs in the browser too
+// (a test that reads files imports node:fs and is skipped by design); subfolders one level deep
+const TEST_DIRS = ['test/kernels', 'test/autograd', 'test/detection', 'test/data'];
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // SwiftShader's WebGPU adapter is what headless Chromium offers on a machine without a GPU.
 const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu'];
@@ -54,10 +57,12 @@ function record(name, status, ms, error) {
 /** The files named, or every test file in TEST_DIRS. */
 export function testFiles(named) {
   if (named.length) return named.map((f) => path.resolve(f));
+  const inDir = (abs) => readdirSync(abs, { withFileTypes: true });
   return TEST_DIRS.flatMap((dir) => {
     const abs = path.join(root, dir);
     if (!existsSync(abs)) return [];
-    return readdirSync(abs).filter((f) => f.endsWith('.test.ts')).sort().map((f) => path.join(abs, f));
+    const subdirs = inDir(abs).filter((e) => e.isDirectory()).map((e) => path.join(abs, e.name)).sort();
+    return [abs, ...subdirs].flatMap((d) => inDir(d).filter((e) => e.isFile() && e.name.endsWith('.test.ts')).map((e) => path.join(d, e.name)).sort());
   });
 }
 

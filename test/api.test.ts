@@ -24,8 +24,8 @@ const tour = section('A short tour of the API');
 const prose = tour.replace(/```[\s\S]*?```/g, '');
 /** `name` and `raw.name` mentions that look like exported identifiers; a "(Node)" after one marks it Node-only. */
 const mentions = [...prose.matchAll(/`((?:raw\.)?[A-Za-z_$][\w$]*)`(\s*\(Node\))?/g)].map((m) => ({ name: m[1], nodeOnly: Boolean(m[2]) }));
-/** Words in backticks that are not exports: file names, option keys, methods on a tensor. */
-const NOT_EXPORTS = new Set(['fn', 'dispose', 'retainGraph', 'toArray', 'item', 'data']);
+/** Words in backticks that are not exports: file names, option keys, methods on a tensor, a WGSL entry point. */
+const NOT_EXPORTS = new Set(['fn', 'dispose', 'retainGraph', 'toArray', 'item', 'data', 'main']);
 
 const has = (entry: Record<string, unknown>, name: string): boolean => {
   const [head, tail] = name.startsWith('raw.') ? ['raw', name.slice(4)] : [name, null];

@@ -3,6 +3,9 @@ import { hasWebGPU, tensor, type Tensor, type DType } from '../index.node.js';
 
 let state = 0x9e3779b9;
 /** Deterministic test data (xorshift); fresh values per call. */
+/** The backends to run a test on: the CPU reference, and WebGPU when an adapter exists. */
+export const backends = (): ('cpu' | 'webgpu')[] => (hasWebGPU() ? ['cpu', 'webgpu'] : ['cpu']);
+
 export function randomArray(n: number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) {

@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { device, hasWebGPU, liveTensorCount, noGrad, runtime, scope, tensor, type Backend, type Tensor } from '../../index.node.js';
 import * as ag from '../../autograd/ops.js';
 import * as nn from '../../autograd/nn-ops.js';
-import { conv2d } from '../../autograd/conv-ops.js';
+import { conv2d, convTranspose2d } from '../../autograd/conv-ops.js';
+import { segmentMax, segmentSoftmax, segmentSum } from '../../autograd/segment-ops.js';
+import { logSoftmaxAxis, pixelCrossEntropy, softmaxAxis, upsampleNearest } from '../../autograd/pixel-ops.js';
+import { multiScaleRoiAlign, roiAlign } from '../../autograd/detection-ops.js';
 import { OP_TABLE } from '../../autograd/table.js';
 import { randomArray } from '../helpers.js';
 
@@ -69,6 +72,31 @@ const SAMPLES: Record<string, Sample[]> = {
     { what: '3x3 with bias (the explicit path on a CPU adapter saves the columns)', inputs: [[2, 3, 6, 5], [4, 3, 3, 3], [4]], run: ([x, w, b]) => conv2d(x, w, b, { stride: 2, padding: 1 }) },
     { what: 'grouped, frozen input', inputs: [fixed([1, 4, 5, 6]), [6, 2, 3, 3]], run: ([x, w]) => conv2d(x, w, null, { groups: 2, padding: 1 }) },
   ],
+  convTranspose2d: [
+    { what: 'stride 2 with output padding and bias', inputs: [[2, 3, 3, 4], [3, 2, 3, 3], [2]], run: ([x, w, b]) => convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }) },
+    { what: 'grouped, frozen input, no bias', inputs: [fixed([1, 4, 3, 3]), [4, 1, 2, 2]], run: ([x, w]) => convTranspose2d(x, w, null, { stride: 2, groups: 2 }) },
+  ],
+  // 9 rows in 5 segments (one empty), and a permutation of the rows
+  segmentSum: [{ what: 'with perm', inputs: [[9, 3], ints([0, 2, 2, 5, 8, 9], [6]), ints([4, 0, 7, 2, 8, 1, 6, 3, 5], [9])], run: ([v, o, p]) => segmentSum(v, o, p) }],
+  segmentMax: [
+    { what: 'an empty segment (saves the argmax)', inputs: [[9, 4], ints([0, 2, 2, 5, 8, 9], [6])], run: ([v, o]) => segmentMax(v, o), saves: 1 },
+    { what: 'with perm', inputs: [[9, 2], ints([0, 2, 2, 5, 8, 9], [6]), ints([4, 0, 7, 2, 8, 1, 6, 3, 5], [9])], run: ([v, o, p]) => segmentMax(v, o, p), saves: 1 },
+  ],
+  segmentSoftmax: [{ what: '', inputs: [[9, 3], ints([0, 2, 2, 5, 8, 9], [6])], run: ([v, o]) => segmentSoftmax(v, o) }],
+  softmaxAxis: [{ what: 'over the channels of [N, C, H, W]', inputs: [[2, 5, 3, 2]], run: ([x]) => softmaxAxis(x, 1) }],
+  logSoftmaxAxis: [{ what: 'over the last axis', inputs: [[3, 2, 4]], run: ([x]) => logSoftmaxAxis(x, -1) }],
+  pixelCrossEntropy: [
+    { what: 'mean with ignoreIndex and class weights (saves the fused gradient)', inputs: [[2, 4, 2, 3], ints([0, 3, -100, 1, 2, 2, 3, 0, 1, -100, 0, 2], [2, 2, 3]), fixed([4], 0.5, 2)], run: ([z, y, w]) => pixelCrossEntropy(z, y, { weight: w }), saves: 1 },
+    { what: "reduction 'none', numeric weights", inputs: [[3, 2, 5], ints([1, 0, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1], [3, 5])], run: ([z, y]) => pixelCrossEntropy(z, y, { reduction: 'none', weight: [0.3, 1.7] }), saves: 1 },
+    { what: "sum over the last axis", inputs: [[5, 3], ints([2, 0, 1, 1, 2], [5])], run: ([z, y]) => pixelCrossEntropy(z, y, { axis: -1, reduction: 'sum' }), saves: 1 },
+  ],
+  upsampleNearest: [{ what: 'non-integer scale', inputs: [[1, 2, 3, 2]], run: ([x]) => upsampleNearest(x, { size: [5, 5] }) }],
+  roiAlign: [{ what: 'adaptive sampling', inputs: [[2, 2, 6, 7], { values: [0, 0.5, 0.5, 4, 3, 1, 1, 2, 6, 5, 0, -1, -1, 2, 2], shape: [3, 5] }], run: ([x, q]) => roiAlign(x, q, { outputSize: [2, 3] }) }],
+  multiScaleRoiAlign: [{
+    what: 'over 2 levels, one frozen',
+    inputs: [[1, 2, 6, 6], fixed([1, 2, 3, 3]), { values: [0, 0.5, 1, 4, 5, 0, 2, 2, 9, 10, 0, 1, 0, 11, 6], shape: [3, 5] }, ints([0, 1, 1], [3])],
+    run: ([f0, f1, q, lv]) => multiScaleRoiAlign([f0, f1], q, lv, { outputSize: [2, 2], scales: [0.5, 0.25], samplingRatio: 2 }),
+  }],
 };
 
 function make(inputs: Spec[], device: Backend): Tensor[] {

@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BoxCoder, MultiScaleRoIAlign, ROI_HEADS_BOX_WEIGHTS, RPN_BOX_WEIGHTS, boxesToRois, inferScale } from '../../detection/index.js';
-import { hasWebGPU, tensor, type Tensor } from '../../index.node.js';
-import { relErr } from '../helpers.js';
+import { tensor, type Tensor } from '../../index.node.js';
+import { relErr, backends } from '../helpers.js';
 import golden from '../fixtures/detection/poolers.json';
 import boxes from '../fixtures/detection/boxes.json';
-
-const devices = (): ('cpu' | 'webgpu')[] => (hasWebGPU() ? ['cpu', 'webgpu'] : ['cpu']);
 
 describe('MultiScaleRoIAlign', () => {
   it('infers the scales as torchvision (2^round(log2(feature / image)))', () => {
@@ -15,7 +13,7 @@ describe('MultiScaleRoIAlign', () => {
   });
 
   it('matches torchvision on a 4-level pyramid of two images (levels 0..3, boxes partly outside)', async () => {
-    for (const dev of devices()) {
+    for (const dev of backends()) {
       const names = ['p0', 'p1', 'p2', 'p3'];
       const feats: Record<string, Tensor> = {};
       golden.features.forEach((v, i) => (feats[names[i]] = tensor(v, golden.featureShapes[i], { device: dev })));

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { boxDecode, boxEncode, boxIou, clipBoxes, compact, fpnLevels, hasWebGPU, removeSmallBoxes, tensor, type BoxWeights } from '../../kernels/index.js';
-import { compare, pair, randomArray, randomInts, relErr } from '../helpers.js';
+import { boxDecode, boxEncode, boxIou, clipBoxes, compact, fpnLevels, removeSmallBoxes, tensor, type BoxWeights } from '../../kernels/index.js';
+import { compare, pair, randomArray, randomInts, relErr, backends } from '../helpers.js';
 import golden from '../fixtures/detection/boxes.json';
 import poolers from '../fixtures/detection/poolers.json';
-
-const devices = (): ('cpu' | 'webgpu')[] => (hasWebGPU() ? ['cpu', 'webgpu'] : ['cpu']);
 
 function boxesOf(n: number): Float32Array {
   const u = randomArray(n * 4, 0, 1);
@@ -29,7 +27,7 @@ function close(got: ArrayLike<number>, want: (number | null)[], tol: number): vo
 describe('box ops', () => {
   it('box_iou matches torchvision (incl. the NaN of two empty boxes)', async () => {
     const { a, b, iou } = golden.iou;
-    for (const dev of devices()) {
+    for (const dev of backends()) {
       const out = boxIou(tensor(a, [a.length / 4, 4], { device: dev }), tensor(b, [b.length / 4, 4], { device: dev }));
       close(await out.data(), iou, 1e-6);
     }
@@ -46,7 +44,7 @@ describe('box ops', () => {
   golden.coder.forEach((c) => {
     it(`BoxCoder weights (${c.weights}) encodes and decodes as torchvision, with the dw/dh clamp`, async () => {
       const w = c.weights as unknown as BoxWeights;
-      for (const dev of devices()) {
+      for (const dev of backends()) {
         const enc = boxEncode(tensor(c.reference, [4, 4], { device: dev }), tensor(c.proposals, [4, 4], { device: dev }), w);
         close(await enc.data(), c.encoded, 2e-6);
         const dec = boxDecode(tensor(c.codes, [4, 8], { device: dev }), tensor(c.proposals, [4, 4], { device: dev }), w);
@@ -74,7 +72,7 @@ describe('box ops', () => {
 
   it('clip_boxes_to_image and remove_small_boxes match torchvision', async () => {
     const { boxes, size, out } = golden.clip;
-    for (const dev of devices()) {
+    for (const dev of backends()) {
       close(await clipBoxes(tensor(boxes, [boxes.length / 4, 4], { device: dev }), size as [number, number]).data(), out, 0);
       const s = golden.small;
       const l = removeSmallBoxes(tensor(s.boxes, [s.boxes.length / 4, 4], { device: dev }), s.minSize);
@@ -96,7 +94,7 @@ describe('box ops', () => {
   it('the FPN level mapper matches torchvision (incl. the clamps at both ends and 447.5 vs 448)', async () => {
     const boxes = poolers.boxes.flat();
     const kMin = -Math.log2(poolers.scales[0]), kMax = -Math.log2(poolers.scales[poolers.scales.length - 1]);
-    for (const dev of devices()) {
+    for (const dev of backends()) {
       const lv = fpnLevels(tensor(boxes, [boxes.length / 4, 4], { device: dev }), { kMin, kMax });
       expect(Array.from(await lv.data())).toEqual(poolers.levels);
     }

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { batchedNms, f32Below, greedyNmsCPU, hasWebGPU, liveTensorCount, nms, roiAlignBackward, roiAlignLevels, scoreOrder, tensor, type IndexList, type Tensor } from '../../kernels/index.js';
-import { pair, randomArray, randomInts } from '../helpers.js';
+import { batchedNms, f32Below, greedyNmsCPU, liveTensorCount, nms, roiAlignBackward, roiAlignLevels, scoreOrder, tensor, type IndexList, type Tensor } from '../../kernels/index.js';
+import { pair, randomArray, randomInts, backends } from '../helpers.js';
 import golden from '../fixtures/detection/nms.json';
-
-const devices = (): ('cpu' | 'webgpu')[] => (hasWebGPU() ? ['cpu', 'webgpu'] : ['cpu']);
 
 async function kept(l: IndexList): Promise<number[]> {
   const n = (await l.count.data())[0];
@@ -28,7 +26,7 @@ describe('nms', () => {
   golden.nms.forEach((c, t) => {
     it(`matches torchvision.ops.nms, case ${t} (${c.scores.length} boxes, threshold ${c.threshold})`, async () => {
       const n = c.scores.length;
-      for (const dev of devices()) {
+      for (const dev of backends()) {
         const l = nms(tensor(c.boxes, [n, 4], { device: dev }), tensor(c.scores, [n], { device: dev }), c.threshold);
         expect(await kept(l), dev).toEqual(c.keep);
       }
@@ -38,7 +36,7 @@ describe('nms', () => {
   golden.batched.forEach((c, t) => {
     it(`matches torchvision.ops.batched_nms, case ${t} (${c.scores.length} boxes, ${new Set(c.idxs).size} classes)`, async () => {
       const n = c.scores.length;
-      for (const dev of devices()) {
+      for (const dev of backends()) {
         const l = batchedNms(tensor(c.boxes, [n, 4], { device: dev }), tensor(c.scores, [n], { device: dev }), tensor(c.idxs, [n], { dtype: 'i32', device: dev }), c.threshold);
         expect(await kept(l), dev).toEqual(c.keep);
       }
@@ -81,7 +79,7 @@ describe('nms', () => {
 
   it('orders by descending score with ties by ascending index, on the GPU too', async () => {
     const s = [0.5, 0.9, 0.5, 0.1, 0.9, 0.5, -2, 0.9];
-    for (const dev of devices()) {
+    for (const dev of backends()) {
       expect(Array.from(await scoreOrder(tensor(s, [8], { device: dev })).data())).toEqual([1, 4, 7, 0, 2, 5, 3, 6]);
     }
     const n = 1000;
@@ -94,13 +92,13 @@ describe('nms', () => {
     const b = [0, 0, 4, 4, 0, 0, 4, 4, 10, 10, 12, 12, 10, 10, 12, 12];
     const s = [0.9, NaN, 0.5, Infinity];
     expect(greedyNmsCPU(b, s, null, 0.5, false)).toEqual([1, 3]);
-    for (const dev of devices()) expect(await kept(nms(tensor(b, [4, 4], { device: dev }), tensor(s, [4], { device: dev }), 0.5))).toEqual([1, 3]);
+    for (const dev of backends()) expect(await kept(nms(tensor(b, [4, 4], { device: dev }), tensor(s, [4], { device: dev }), 0.5))).toEqual([1, 3]);
   });
 
   it('suppresses only above the threshold as torchvision compares (float32 IoU against the double threshold)', async () => {
     // IoU of these two is exactly 1/3 in float32 (0.33333334 > 1/3 as doubles): suppressed at 1/3
     const b = [0, 0, 2, 1, 1, 0, 3, 1];
-    for (const dev of devices()) {
+    for (const dev of backends()) {
       const l = (thr: number) => kept(nms(tensor(b, [2, 4], { device: dev }), tensor([1, 0.5], [2], { device: dev }), thr));
       expect(await l(1 / 3)).toEqual([0]);
       expect(await l(Math.fround(1 / 3))).toEqual([0, 1]);
@@ -111,7 +109,7 @@ describe('nms', () => {
   });
 
   it('NMS and the ROI align passes leave no temporaries behind', async () => {
-    for (const dev of devices()) {
+    for (const dev of backends()) {
       const b = tensor(boxesOf(300), [300, 4], { device: dev }), s = tensor(randomArray(300, 0, 1), [300], { device: dev });
       const cls = tensor(randomInts(300, 0, 3), [300], { dtype: 'i32', device: dev });
       const x = tensor(randomArray(2 * 3 * 8 * 8), [2, 3, 8, 8], { device: dev }), x2 = tensor(randomArray(2 * 3 * 4 * 4), [2, 3, 4, 4], { device: dev });
@@ -130,7 +128,7 @@ describe('nms', () => {
   });
 
   it('handles no boxes and rejects bad input with the op name and shapes', async () => {
-    for (const dev of devices()) {
+    for (const dev of backends()) {
       const l = nms(tensor(new Float32Array(0), [0, 4], { device: dev }), tensor(new Float32Array(0), [0], { device: dev }), 0.5);
       expect(l.indices.shape).toEqual([0]);
       expect((await l.count.data())[0]).toBe(0);
