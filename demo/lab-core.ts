@@ -27,9 +27,11 @@ export interface LabData {
   test: Split;
   /** True when the file has no test split and the training features stand in for it. */
   testIsTrain: boolean;
-  /** The stage-1 classifier, when the file has it. */
+  /** The stage-1 classifier, when the file has a linear one. */
   weight?: Float32Array;
   bias?: Float32Array;
+  /** Why the file's classifier is not used, when it is not (e.g. a cosine head's weight). */
+  headNote?: string;
 }
 
 const fail = (file: string, what: string): never => {
@@ -102,6 +104,8 @@ export function parseFeaturesFile(bytes: Uint8Array, file: string): LabData {
     classNames = names as string[];
   }
   const train = { features: features.values as Float32Array, labels: labels.values as Int32Array };
+  // --export-features records the head's class: only a linear head's weight and bias are its logits
+  const linear = !metadata.head || metadata.head === 'LinearHead';
   return {
     source: file,
     dim: D,
@@ -111,8 +115,9 @@ export function parseFeaturesFile(bytes: Uint8Array, file: string): LabData {
     train,
     test: testFeatures ? { features: testFeatures.values as Float32Array, labels: testLabels!.values as Int32Array } : train,
     testIsTrain: !testFeatures,
-    ...(weight ? { weight: weight.values as Float32Array } : {}),
-    ...(bias ? { bias: bias.values as Float32Array } : {}),
+    ...(weight && linear ? { weight: weight.values as Float32Array } : {}),
+    ...(bias && linear ? { bias: bias.values as Float32Array } : {}),
+    ...(weight && !linear ? { headNote: `its classifier is a ${metadata.head}, whose weight alone does not give its logits` } : {}),
   };
 }
 

@@ -98,7 +98,7 @@ async function fetchBytes(path: string): Promise<Uint8Array> {
 async function useData(data: LabData, backboneBytes: Uint8Array | null): Promise<void> {
   if (lab) lab.features.dispose();
   const features = trainTensor(data);
-  setStatus(data.weight ? 'Evaluating the stage-1 classifier…' : 'The file has no classifier: training a linear head on the features (instance-balanced)…');
+  setStatus(data.weight ? 'Evaluating the stage-1 classifier…' : `${data.headNote ? `The file's classifier is not linear (${data.headNote})` : 'The file has no classifier'}: training a linear head on the features (instance-balanced)…`);
   const { head, trained } = await stage1Head(data, features, params.seed, (e, n, loss) => progress('stage-1 head', e, n, loss));
   const stage1 = await evaluateHead(data, head);
   let backbone: CifarResNet | null = null;
@@ -110,7 +110,7 @@ async function useData(data: LabData, backboneBytes: Uint8Array | null): Promise
   lab = { data, features, head, stage1, results: new Map(), shown: null, backbone };
   const n = data.train.labels.length;
   $('model-info').textContent = `${data.source}: ${n.toLocaleString('en-US')} training and ${data.test.labels.length.toLocaleString('en-US')} test feature vectors of ${data.dim} values, ${data.numClasses} classes (${Math.max(...data.counts)} down to ${Math.min(...data.counts)} training images). ` +
-    `Stage-1 classifier: ${trained ? 'a linear head trained here on the features' : 'the one in the file'}; top-1 ${formatPercent(stage1.evaluation.top1)}%.` +
+    `Stage-1 classifier: ${trained ? `a linear head trained here on the features${data.headNote ? ` (${data.headNote})` : ''}` : 'the one in the file'}; top-1 ${formatPercent(stage1.evaluation.top1)}%.` +
     (data.testIsTrain ? ' The file has no test split: the training features stand in for it.' : '');
   drawModel();
   renderTable();
