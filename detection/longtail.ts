@@ -20,7 +20,7 @@ import { Linear, normalize, type DeviceOption } from '../nn/layers.js';
 import { Module, parameter, type Parameter } from '../nn/module.js';
 import { backend } from '../kernels/device.js';
 import { softplus } from '../longtail/losses.js';
-import { BilevelSampler, RepeatFactorSampler, Rng, type EpochDraw, type SamplerOptions } from '../longtail/samplers.js';
+import { BilevelSampler, RepeatFactorSampler, Rng, type SamplerOptions } from '../longtail/samplers.js';
 import { grwWeights } from '../longtail/weights.js';
 
 const BG = 0;
@@ -310,44 +310,55 @@ export function bagsScores(raw: Tensor, groups: BagsGroups): Tensor {
  * Long-tail Instance Segmentation", ECCV 2020; twangnh/SimCal): level 1 draws a category uniformly
  * among those present, level 2 an image containing it (longtail/samplers.ts BilevelSampler, whose
  * draws carry the category); level 3 keeps that image's proposals of the drawn category
- * (simcalInstances). `imageCategories[i]` lists the 1-based foreground labels of image i.
+ * (simcalBatch). `imageCategories[i]` lists the 1-based foreground labels of image i.
  */
 export function simcalSampler(imageCategories: ReadonlyArray<ArrayLike<number>>, numClasses: number, opts: SamplerOptions = {}): BilevelSampler {
   // BilevelSampler counts classes from 0: label k is class k (class 0, the background, never occurs)
   return new BilevelSampler(imageCategories, { ...opts, numClasses: numClasses + 1 });
 }
 
-/**
- * Level 3 of bi-level sampling: the indices of the proposals whose assigned label is the drawn
- * `category`, plus up to `backgroundPerPositive`·(that many) background proposals drawn uniformly
- * without replacement (default 0: only the category's proposals, as SimCal's pos_feats of the drawn
- * class; pass a positive value to also train the background column).
- */
-export function simcalInstances(proposalLabels: ArrayLike<number>, category: number, rng: Rng, backgroundPerPositive = 0): Int32Array {
-  const op = 'simcalInstances';
-  check(Number.isInteger(category) && category > 0, op, `the drawn category must be a foreground label >= 1, got ${category}`);
-  check(Number.isFinite(backgroundPerPositive) && backgroundPerPositive >= 0, op, `backgroundPerPositive must be a non-negative number, got ${backgroundPerPositive}`);
-  const pos: number[] = [], bg: number[] = [];
-  for (let i = 0; i < proposalLabels.length; i++) {
-    if (proposalLabels[i] === category) pos.push(i);
-    else if (proposalLabels[i] === BG) bg.push(i);
-  }
-  const take = Math.min(bg.length, Math.floor(pos.length * backgroundPerPositive));
-  for (let k = 0; k < take; k++) {
-    const r = k + rng.int(bg.length - k);
-    [bg[k], bg[r]] = [bg[r], bg[k]];
-  }
-  return Int32Array.from([...pos, ...bg.slice(0, take)]).sort();
+/** A SimCal calibration batch: rows of (drawn image, proposal) with their training labels. */
+export interface SimcalBatch {
+  /** Which draw (image of the batch) each row comes from. */
+  readonly draw: Int32Array;
+  /** The proposal index inside that image's sampled proposals. */
+  readonly proposal: Int32Array;
+  /** The label each row is trained on: 0 (background) or the drawn category. */
+  readonly labels: Int32Array;
 }
 
-/** One SimCal epoch: per draw, its image, its category, and the kept proposal indices of that image. */
-export function simcalEpoch(
-  sampler: BilevelSampler, epoch: number, proposalLabelsOf: (image: number) => ArrayLike<number>, { length, backgroundPerPositive = 0 }: { length?: number; backgroundPerPositive?: number } = {},
-): { draw: EpochDraw; instances: Int32Array[] } {
-  const draw = sampler.draw(epoch, length);
-  const rng = new Rng(0x5ca1, epoch, 7);
-  const instances = Array.from(draw.indices, (img, k) => simcalInstances(proposalLabelsOf(img), draw.categories![k], rng, backgroundPerPositive));
-  return { draw, instances };
+/**
+ * Level 3 of bi-level sampling, as SimCal's compose_training_data (mmdet/apis/train_new.py): from each
+ * drawn image keep the proposals assigned to that draw's category (`categories[k]`); then draw as many
+ * background proposals (label 0), uniformly without replacement from the whole batch's background
+ * proposals, as there are kept positives ("sample bg to be the same as fg"). Rows are laid out as
+ * theirs: the background first, then each draw's positives in draw order. The calibration head is
+ * then trained with the plain mean cross-entropy over these rows (their loss_target), 12 epochs, lr
+ * ×0.1 at epoch 8 and ×0.01 at 11.
+ */
+export function simcalBatch(proposalLabels: ReadonlyArray<ArrayLike<number>>, categories: ArrayLike<number>, rng: Rng): SimcalBatch {
+  const op = 'simcalBatch';
+  check(proposalLabels.length === categories.length, op, `${proposalLabels.length} images for ${categories.length} drawn categories`);
+  const posDraw: number[] = [], posProp: number[] = [], posLabel: number[] = [];
+  const bgDraw: number[] = [], bgProp: number[] = [];
+  proposalLabels.forEach((labels, k) => {
+    const c = categories[k];
+    check(Number.isInteger(c) && c > 0, op, `draw ${k}: the drawn category must be a foreground label >= 1, got ${c}`);
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i] === c) { posDraw.push(k); posProp.push(i); posLabel.push(c); }
+      else if (labels[i] === BG) { bgDraw.push(k); bgProp.push(i); }
+    }
+  });
+  // torch.randperm(#neg)[:#pos]: a uniform draw without replacement (all of them when fewer)
+  const order = Int32Array.from(bgDraw, (_, i) => i);
+  rng.shuffle(order);
+  const take = Math.min(order.length, posDraw.length);
+  const pick = order.subarray(0, take);
+  return {
+    draw: Int32Array.from([...Array.from(pick, (i) => bgDraw[i]), ...posDraw]),
+    proposal: Int32Array.from([...Array.from(pick, (i) => bgProp[i]), ...posProp]),
+    labels: Int32Array.from([...new Array<number>(take).fill(BG), ...posLabel]),
+  };
 }
 
 /**

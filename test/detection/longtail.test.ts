@@ -5,8 +5,8 @@ import { copyInto } from '../../nn/init.js';
 import { Linear } from '../../nn/layers.js';
 import {
   bagsGroups, bagsLoss, bagsScores, CosineBoxClassifier, detectionLtMethod, DisAlignBoxHead, disalignBoxLogits, eqlBoxWeights, eqlBoxLoss, grwBoxLoss, grwBoxWeights,
-  initSigmoidClassifier, logitAdjustBoxLogits, priorBias, repeatFactors, rfsSampler, sigmoidBoxScores, sigmoidFocalBoxLoss, simcalCombine, simcalEpoch,
-  simcalInstances, simcalSampler, tauNormBoxLogits,
+  initSigmoidClassifier, logitAdjustBoxLogits, priorBias, repeatFactors, rfsSampler, sigmoidBoxScores, sigmoidFocalBoxLoss, simcalCombine,
+  simcalBatch, simcalSampler, tauNormBoxLogits,
 } from '../../detection/longtail.js';
 import { Rng } from '../../longtail/samplers.js';
 import { fixed, gradcheck, inp } from '../autograd/gradcheck.js';
@@ -178,15 +178,27 @@ describe('SimCal bi-level sampling', () => {
     for (const c of [1, 2, 3]) expect(Math.abs(perClass[c] - 1000)).toBeLessThan(120);
     expect(Array.from(s.draw(0, 50).indices)).toEqual(Array.from(simcalSampler(cats, 3, { seed: 11 }).draw(0, 50).indices));
   });
-  it('level 3 keeps the drawn class’s proposals (and optionally sampled background)', () => {
-    const props = [0, 2, 1, 2, 0, 0, 3, 2];
-    expect(Array.from(simcalInstances(props, 2, new Rng(0)))).toEqual([1, 3, 7]);
-    const withBg = simcalInstances(props, 3, new Rng(0), 2);
-    expect(withBg.length).toBe(3);
-    expect(withBg).toContain(6);
-    expect(Array.from(withBg).filter((i) => i !== 6).every((i) => props[i] === 0)).toBe(true);
-    const { draw, instances } = simcalEpoch(simcalSampler(cats, 3), 0, (img) => cats[img].map((c) => c), { length: 20 });
-    instances.forEach((ix, k) => ix.forEach((i) => expect(cats[draw.indices[k]][i]).toBe(draw.categories![k])));
+  it('level 3 keeps each draw’s category and as many background proposals, as compose_training_data', () => {
+    const props = [[0, 2, 1, 2, 0], [3, 0, 0, 3], [1, 1, 0]];
+    const b = simcalBatch(props, [2, 3, 2], new Rng(4));
+    // positives: draw 0 proposals 1 and 3 (class 2), draw 1 proposals 0 and 3 (class 3), draw 2 none
+    expect(Array.from(b.labels)).toEqual([0, 0, 0, 0, 2, 2, 3, 3]);
+    expect(Array.from(b.draw.slice(4))).toEqual([0, 0, 1, 1]);
+    expect(Array.from(b.proposal.slice(4))).toEqual([1, 3, 0, 3]);
+    // 4 of the batch's 5 background proposals, each once
+    const bg = Array.from({ length: 4 }, (_, i) => `${b.draw[i]}:${b.proposal[i]}`);
+    expect(new Set(bg).size).toBe(4);
+    bg.forEach((key) => {
+      const [d, p] = key.split(':').map(Number);
+      expect(props[d][p]).toBe(0);
+    });
+    // end to end with the sampler's draws
+    const s = simcalSampler(cats, 3, { seed: 2 });
+    const d = s.draw(0, 12);
+    const labelsOf = (img: number): number[] => cats[img].map((c) => c);
+    const batch = simcalBatch(Array.from(d.indices, labelsOf), d.categories!, new Rng(9));
+    batch.labels.forEach((y, r) => expect(labelsOf(d.indices[batch.draw[r]])[batch.proposal[r]]).toBe(y));
+    expect(() => simcalBatch([[0]], [0], new Rng(0))).toThrow(/foreground/);
   });
   it('combination: classes under the threshold take the calibrated probabilities', () => {
     const z = [0.5, 1, -1], q = [2, 0, 0.3];
