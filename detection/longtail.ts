@@ -244,6 +244,19 @@ export function bagsGroups(instanceCounts: ArrayLike<number>, thresholds: readon
 }
 
 /**
+ * The BAGS box classifier: Linear(D, C + 1 + bins) initialised as mmdet's bbox head fc_cls (weight
+ * N(0, 0.01²), bias 0). Their LVIS config (configs/bags/gs_mask_rcnn_r50_fpn_1x_lvis.py) fine-tunes it
+ * from a trained baseline (load_from the 12-epoch model, selectp = 1) for 12 epochs, SGD lr 0.01,
+ * ×0.1 at epochs 8 and 11, others_sample_ratio 8.
+ */
+export function bagsClassifier(inFeatures: number, groups: BagsGroups, { device = backend() }: DeviceOption = {}): Linear {
+  const fc = new Linear(inFeatures, groups.numOutputs, { device });
+  normal(fc.weight, 0, 0.01);
+  constant(fc.bias!, 0);
+  return fc;
+}
+
+/**
  * The group-softmax loss Σ_b CE_b (GSBBoxHeadWith0.loss with _remap_labels / _sample_others): each
  * bin's slice is a softmax over [others, its classes]; labels map through label2binlabel. Bin 0 uses
  * every proposal (background vs foreground), averaged over N. A bin b ≥ 1 uses its own classes'

@@ -4,7 +4,7 @@ import { OpError } from '../../kernels/errors.js';
 import { copyInto } from '../../nn/init.js';
 import { Linear } from '../../nn/layers.js';
 import {
-  bagsGroups, bagsLoss, bagsScores, CosineBoxClassifier, detectionLtMethod, DisAlignBoxHead, disalignBoxLogits, eqlBoxWeights, eqlBoxLoss, grwBoxLoss, grwBoxWeights,
+  bagsClassifier, bagsGroups, bagsLoss, bagsScores, CosineBoxClassifier, detectionLtMethod, DisAlignBoxHead, disalignBoxLogits, eqlBoxWeights, eqlBoxLoss, grwBoxLoss, grwBoxWeights,
   initSigmoidClassifier, logitAdjustBoxLogits, priorBias, repeatFactors, rfsSampler, sigmoidBoxScores, sigmoidFocalBoxLoss, simcalCombine,
   simcalBatch, simcalSampler, tauNormBoxLogits,
 } from '../../detection/longtail.js';
@@ -119,6 +119,11 @@ describe('BAGS', () => {
     expect(g.predSlice).toEqual([[0, 2], [2, 2], [4, 2], [6, 1], [7, 2]]);
     expect(g.label2binlabel.map((m) => Array.from(m))).toEqual([[0, 1, 1, 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]);
     expect(g.bins.map((b) => Array.from(b))).toEqual([[], [1], [2], [], [3]]);
+    const fc = bagsClassifier(5, g, { device: 'cpu' });
+    expect(fc.weight.shape).toEqual([9, 5]);
+    expect(Array.from(fc.bias!.cpu).every((b) => b === 0)).toBe(true);
+    // custom thresholds: 2 bins of classes
+    expect(bagsGroups([3, 30, 4], [10]).bins.map((b) => Array.from(b))).toEqual([[], [1, 3], [2]]);
   });
   const raw = [0.2, -0.3, 1.0, 0.1, -0.7, 0.4, 0.5, 0.3, -1.2, /**/ -0.5, 0.8, 0.6, -0.2, 0.0, 0.9, -0.1, 1.5, 0.2];
   const ce = (v: number[], y: number): number => -Math.log(softmaxRow(v)[y]);
