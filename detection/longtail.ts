@@ -21,6 +21,7 @@ import { Module, parameter, type Parameter } from '../nn/module.js';
 import { backend } from '../kernels/device.js';
 import { softplus } from '../longtail/losses.js';
 import { BilevelSampler, RepeatFactorSampler, Rng, type SamplerOptions } from '../longtail/samplers.js';
+import { checkCachedFeatures, resolveStage2Options, seededInit, STAGE2_MIN_ITERATIONS, trainOnCachedFeatures, type Stage2Options } from '../longtail/stage2.js';
 import { grwWeights } from '../longtail/weights.js';
 
 const BG = 0;
@@ -485,6 +486,43 @@ export function grwBoxLoss(zhat: Tensor, labels: ArrayLike<number>, weights: Arr
   const sel = new Float32Array(N * (C + 1));
   for (let i = 0; i < N; i++) sel[i * (C + 1) + labels[i]] = weights[labels[i]];
   return mulScalar(neg(sum(mul(logq, tensor(sel, [N, C + 1], { device: zhat.device })))), 1 / den);
+}
+
+export interface DisAlignBoxTrainOptions extends Stage2Options {
+  /** ρ of the G-RW weights (default 0.8, their LVIS v1 GRW_SCALE). */
+  rho?: number;
+}
+
+/**
+ * DisAlign's stage 2 on a frozen detector, from cached box features [N, D] and the frozen box logits
+ * [N, C + 1] of the same proposals (labels in [0, C], 0 = background): trains only the DisAlign
+ * parameters with the G-RW weighted CE. SGD momentum 0.9, weight decay 1e-4, lr 0.02 (their LVIS
+ * config; cosine per epoch here instead of their single step at 8000 of 9000 iterations), instance
+ * sampling of proposals, at least STAGE2_MIN_ITERATIONS steps. Returns the head and each epoch's
+ * mean loss.
+ */
+export async function trainDisAlignBoxHead(
+  features: Tensor, logits: Tensor, labels: ArrayLike<number>, instanceCounts: ArrayLike<number>, opts: DisAlignBoxTrainOptions = {},
+): Promise<{ head: DisAlignBoxHead; epochLosses: number[] }> {
+  const op = 'trainDisAlignBoxHead';
+  const C = instanceCounts.length;
+  checkBoxLogits(op, logits, C);
+  check(features.dtype === 'f32' && features.rank === 2 && features.shape[0] === logits.shape[0], op, () => `features ${features.dtype} ${fmtShape(features.shape)} and logits ${fmtShape(logits.shape)} must be f32 with the same N`);
+  const D = features.shape[1];
+  const y = checkCachedFeatures(op, features, labels, C + 1);
+  const o = resolveStage2Options(op, opts, { epochs: 12, minIterations: STAGE2_MIN_ITERATIONS, batchSize: 512, lr: 0.02, momentum: 0.9, weightDecay: 1e-4, sampler: 'instance', seed: 0 });
+  const head = new DisAlignBoxHead(D, C, { device: features.device });
+  seededInit(head.confidence_layer.weight, 'normal', 0, 0.01, o.seed, 5);
+  const weights = grwBoxWeights(instanceCounts, opts.rho ?? 0.8);
+  // the frozen logits travel with the features: one cached matrix [x | z], split per batch
+  const cached = noGrad(() => concat([features, logits], 1));
+  try {
+    const epochLosses = await trainOnCachedFeatures(op, cached, y, C + 1, head.namedParameters(), (b) =>
+      grwBoxLoss(head.forward(narrow(b.features, 1, 0, D), narrow(b.features, 1, D, C + 1)), b.labelValues, weights), o);
+    return { head, epochLosses };
+  } finally {
+    cached.dispose();
+  }
 }
 
 // ============================================================================ post-hoc and the cosine classifier

@@ -6,7 +6,7 @@ import { Linear } from '../../nn/layers.js';
 import {
   bagsClassifier, bagsGroups, bagsLoss, bagsScores, CosineBoxClassifier, detectionLtMethod, DisAlignBoxHead, disalignBoxLogits, eqlBoxWeights, eqlBoxLoss, grwBoxLoss, grwBoxWeights,
   initSigmoidClassifier, logitAdjustBoxLogits, priorBias, repeatFactors, rfsSampler, sigmoidBoxScores, sigmoidFocalBoxLoss, simcalCombine,
-  simcalBatch, simcalSampler, tauNormBoxLogits,
+  simcalBatch, simcalSampler, tauNormBoxLogits, trainDisAlignBoxHead,
 } from '../../detection/longtail.js';
 import { Rng } from '../../longtail/samplers.js';
 import { fixed, gradcheck, inp } from '../autograd/gradcheck.js';
@@ -254,6 +254,42 @@ describe('DisAlign box head', () => {
     const expected = (w[2] * -Math.log(softmaxRow(z.slice(0, 3))[2]) + w[0] * -Math.log(softmaxRow(z.slice(3))[0])) / (w[2] + w[0]);
     // the weights enter as an f32 constant tensor: agreement to f32 rounding
     expect(Math.abs(grwBoxLoss(cpu(z, [2, 3]), labels, w).cpu[0] - expected)).toBeLessThan(1e-6);
+  });
+});
+
+describe('DisAlign stage 2 on a frozen detector', () => {
+  it('learns on cached features + frozen logits and lifts the tail class’s recall', async () => {
+    // background 300, head class 1: 300, tail class 2: 12 proposals; x = onehot(label)·2 + noise;
+    // the frozen logits are biased against the tail: z = x + [0, +1.5, −2.5]
+    const rng = new Rng(8);
+    const counts = [300, 300, 12];
+    const labels: number[] = counts.flatMap((n, c) => new Array<number>(n).fill(c));
+    const N = labels.length, D = 3;
+    const x = new Float32Array(N * D), z = new Float32Array(N * 3);
+    const bias = [0, 1.5, -2.5];
+    labels.forEach((y, i) => {
+      for (let d = 0; d < D; d++) x[i * D + d] = (d === y ? 2 : 0) + 1.2 * (rng.uniform() * 2 - 1);
+      for (let k = 0; k < 3; k++) z[i * 3 + k] = x[i * D + k] + bias[k];
+    });
+    const recall = (scores: ArrayLike<number>, c: number): number => {
+      let hit = 0, n = 0;
+      labels.forEach((y, i) => {
+        if (y !== c) return;
+        n++;
+        const r = [0, 1, 2].map((k) => scores[i * 3 + k]);
+        if (r.indexOf(Math.max(...r)) === c) hit++;
+      });
+      return hit / n;
+    };
+    const before = recall(z, 2);
+    const xs = cpu(x, [N, D]), zs = cpu(z, [N, 3]);
+    const { head, epochLosses } = await trainDisAlignBoxHead(xs, zs, labels, [300, 12], { minIterations: 300, batchSize: 128, lr: 0.1, seed: 1 });
+    const after = head.forward(xs, zs).cpu;
+    expect(epochLosses[epochLosses.length - 1]).toBeLessThan(epochLosses[0]);
+    expect(recall(after, 2)).toBeGreaterThan(before + 0.2);
+    // the background column is the frozen one
+    for (let i = 0; i < N; i++) expect(after[i * 3]).toBe(zs.cpu[i * 3]);
+    await expect(trainDisAlignBoxHead(xs, cpu(z.slice(0, 6), [2, 3]), labels, [300, 12])).rejects.toThrow(/same N/);
   });
 });
 
