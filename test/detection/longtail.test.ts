@@ -11,6 +11,7 @@ import {
 import { Rng } from '../../longtail/samplers.js';
 import { fixed, gradcheck, inp } from '../autograd/gradcheck.js';
 import { randomArray, relErr } from '../helpers.js';
+import fx from '../fixtures/detection-longtail/longtail.json';
 
 const cpu = (v: ArrayLike<number>, shape: number[]): Tensor => tensor(v, shape, { device: 'cpu' });
 const set = (t: Tensor, v: ArrayLike<number>): void => copyInto(t, tensor(v, [...t.shape], { device: 'cpu' }));
@@ -334,5 +335,38 @@ describe('post-hoc box calibration and the cosine classifier', () => {
     expect(() => eqlBoxLoss(cpu([1, 2], [1, 2]), [0], [0.1, 0.2])).toThrow(/eqlBoxLoss/);
     expect(() => bagsLoss(cpu([1, 2], [1, 2]), [0], bagsGroups([1]), new Rng(0))).toThrow(/bagsLoss/);
     void fixed;
+  });
+});
+
+describe('parity with the official code (torch fixture: scripts/make-detection-longtail-fixtures.py)', () => {
+  const { N, C, D } = fx;
+  const z = (): Tensor => cpu(fx.eql.z, [N, C + 1]);
+  it('EQL as eql.detectron2 eql_loss (background last there)', () => {
+    expect(Math.abs(eqlBoxLoss(z(), fx.eql.labels, fx.eql.freq, fx.eql.lam).cpu[0] - fx.eql.loss)).toBeLessThan(1e-10 * Math.abs(fx.eql.loss) + 1e-12);
+  });
+  it('sigmoid focal as torchvision.ops.sigmoid_focal_loss / #foreground', () => {
+    expect(Math.abs(sigmoidFocalBoxLoss(z(), fx.eql.labels).cpu[0] - fx.focal.loss)).toBeLessThan(1e-10);
+  });
+  it('BAGS groups, loss and _merge_score as GSBBoxHeadWith0', () => {
+    const g = bagsGroups(fx.bags.counts);
+    expect(g.label2binlabel.map((m) => Array.from(m))).toEqual(fx.bags.label2binlabel);
+    expect(g.predSlice).toEqual(fx.bags.pred_slice);
+    const raw = cpu(fx.bags.raw, [N, g.numOutputs]);
+    expect(Math.abs(bagsLoss(raw, fx.bags.labels, g, new Rng(0), 1000).cpu[0] - fx.bags.loss)).toBeLessThan(1e-10);
+    expect(relErr(bagsScores(raw, g).cpu, fx.bags.scores)).toBeLessThan(1e-12);
+  });
+  it('DisAlign head as cvpods DisAlignFastRCNNOutputLayers, G-RW CE as DisAlign’s GRWFastRCNNOutputs (ρ 0.8)', () => {
+    const d = fx.disalign;
+    const head = new DisAlignBoxHead(D, C, { device: 'cpu' });
+    set(head.confidence_layer.weight, d.v);
+    set(head.confidence_layer.bias!, d.b);
+    set(head.logit_scale, d.alpha);
+    set(head.logit_bias, d.beta);
+    const out = head.forward(cpu(d.x, [N, D]), z());
+    expect(relErr(out.cpu, d.logits)).toBeLessThan(1e-12);
+    const w = grwBoxWeights(fx.bags.counts);
+    expect(relErr(w, d.grw_weights)).toBeLessThan(1e-12);
+    // the weights enter as f32 constants
+    expect(Math.abs(grwBoxLoss(cpu(d.logits, [N, C + 1]), fx.eql.labels, w).cpu[0] - d.grw_loss)).toBeLessThan(1e-6);
   });
 });
