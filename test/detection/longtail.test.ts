@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tensor, type Tensor } from '../../index.node.js';
+import { hasWebGPU, tensor, type Tensor } from '../../index.node.js';
 import { OpError } from '../../kernels/errors.js';
 import { copyInto } from '../../nn/init.js';
 import { Linear } from '../../nn/layers.js';
@@ -368,5 +368,25 @@ describe('parity with the official code (torch fixture: scripts/make-detection-l
     expect(relErr(w, d.grw_weights)).toBeLessThan(1e-12);
     // the weights enter as f32 constants
     expect(Math.abs(grwBoxLoss(cpu(d.logits, [N, C + 1]), fx.eql.labels, w).cpu[0] - d.grw_loss)).toBeLessThan(1e-6);
+  });
+  it('the same on the WebGPU backend (f32)', async () => {
+    if (!hasWebGPU()) return; // no adapter: the CPU tests above stand
+    const gpu = (v: ArrayLike<number>, shape: number[]): Tensor => tensor(v, shape, { device: 'webgpu' });
+    const zg = gpu(fx.eql.z, [N, C + 1]);
+    const rel = (a: number, b: number): number => Math.abs(a - b) / Math.abs(b);
+    expect(rel((await eqlBoxLoss(zg, fx.eql.labels, fx.eql.freq, fx.eql.lam).data())[0], fx.eql.loss)).toBeLessThan(1e-5);
+    expect(rel((await sigmoidFocalBoxLoss(zg, fx.eql.labels).data())[0], fx.focal.loss)).toBeLessThan(1e-5);
+    const g = bagsGroups(fx.bags.counts);
+    const raw = gpu(fx.bags.raw, [N, g.numOutputs]);
+    expect(rel((await bagsLoss(raw, fx.bags.labels, g, new Rng(0), 1000).data())[0], fx.bags.loss)).toBeLessThan(1e-5);
+    expect(relErr(await bagsScores(raw, g).data(), fx.bags.scores)).toBeLessThan(1e-5);
+    const d = fx.disalign;
+    const head = new DisAlignBoxHead(D, C, { device: 'webgpu' });
+    set(head.confidence_layer.weight, d.v);
+    set(head.confidence_layer.bias!, d.b);
+    set(head.logit_scale, d.alpha);
+    set(head.logit_bias, d.beta);
+    expect(relErr(await head.forward(gpu(d.x, [N, D]), zg).data(), d.logits)).toBeLessThan(1e-5);
+    expect(rel((await grwBoxLoss(gpu(d.logits, [N, C + 1]), fx.eql.labels, grwBoxWeights(fx.bags.counts)).data())[0], d.grw_loss)).toBeLessThan(1e-5);
   });
 });
