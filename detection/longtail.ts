@@ -420,8 +420,12 @@ export class DisAlignBoxHead extends Module {
 
   /** σ(x) [N, 1]. */
   confidence(x: Tensor): Tensor {
-    check(x.dtype === 'f32' && x.rank === 2 && x.shape[1] === this.inFeatures, 'DisAlignBoxHead', () => `features must be f32 [N, ${this.inFeatures}], got ${x.dtype} ${fmtShape(x.shape)}`);
+    this.checkX(x);
     return sigmoid(this.confidence_layer.forward(x));
+  }
+
+  private checkX(x: Tensor): void {
+    check(x.dtype === 'f32' && x.rank === 2 && x.shape[1] === this.inFeatures, 'DisAlignBoxHead', () => `features must be f32 [N, ${this.inFeatures}], got ${x.dtype} ${fmtShape(x.shape)}`);
   }
 
   /** x [N, D] box features, z [N, C + 1] the frozen detector's box logits (no gradient flows into z's producer unless the caller keeps one). */
@@ -429,7 +433,7 @@ export class DisAlignBoxHead extends Module {
     const op = 'DisAlignBoxHead';
     const [N] = checkBoxLogits(op, z, this.numClasses);
     check(x.shape[0] === N, op, () => `features ${fmtShape(x.shape)} and logits ${fmtShape(z.shape)} must have the same N`);
-    this.confidence(x); // checks x
+    this.checkX(x);
     return disalignBoxLogits(x, z, this.confidence_layer.weight, this.confidence_layer.bias!, this.logit_scale, this.logit_bias);
   }
 }
