@@ -240,12 +240,13 @@ describe('a run interrupted, resumed and crashed', () => {
     // --eval-only --init-from: PyTorch-style names (a DDP "module." prefix, the classifier as fc.*), one
     // tensor left out and one extra: reported, and the evaluation is the trained model's
     const ck = decodeSafetensors(new Uint8Array(readFileSync(join(out, 'checkpoints', 'epoch-0002.safetensors')))).tensors;
-    const host = (t: { dtype: string; bytes: Uint8Array }) => (t.dtype === 'F32' ? new Float32Array(t.bytes.slice().buffer) : new Int32Array(t.bytes.slice().buffer));
-    const entries: [string, { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }][] = [];
+    // num_batches_tracked is I64 in the file, as in torch's state dicts
+    const host = (t: { dtype: string; bytes: Uint8Array }) => (t.dtype === 'F32' ? new Float32Array(t.bytes.slice().buffer) : new BigInt64Array(t.bytes.slice().buffer));
+    const entries: [string, { dtype: 'F32' | 'I64'; shape: number[]; data: Float32Array | BigInt64Array }][] = [];
     for (const [k, t] of ck) {
-      if (!k.startsWith('backbone.') || k === 'backbone.fc.weight' || k === 'backbone.fc.bias' || (t.dtype !== 'F32' && t.dtype !== 'I32')) continue;
+      if (!k.startsWith('backbone.') || k === 'backbone.fc.weight' || k === 'backbone.fc.bias' || (t.dtype !== 'F32' && t.dtype !== 'I64')) continue;
       if (k === 'backbone.bn1.num_batches_tracked') continue; // left out: reported missing
-      entries.push([`module.${k.slice(9)}`, { dtype: t.dtype as 'F32' | 'I32', shape: [...t.shape], data: host(t) }]);
+      entries.push([`module.${k.slice(9)}`, { dtype: t.dtype as 'F32' | 'I64', shape: [...t.shape], data: host(t) }]);
     }
     for (const [from, to] of [['head.fc.weight', 'module.fc.weight'], ['head.fc.bias', 'module.fc.bias']]) {
       const t = ck.get(from)!;
