@@ -4,3 +4,8 @@ export * from './box-coder.js';
 export * from './poolers.js';
 export * from './topk.js';
 export * from './eval/index.js';
+export * from './anchors.js';
+export * from './backbone.js';
+export * from './rpn.js';
+export * from './roi-heads.js';
+export * from './mask-rcnn.js';
