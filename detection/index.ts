@@ -9,3 +9,4 @@ export * from './backbone.js';
 export * from './rpn.js';
 export * from './roi-heads.js';
 export * from './mask-rcnn.js';
+export * from './training.js';

@@ -24,6 +24,10 @@ import { AnchorGenerator } from './anchors.js';
 import { BackboneWithFPN, type NormKind, type ResnetArch } from './backbone.js';
 import { FastRCNNPredictor, MaskRCNNHeads, MaskRCNNPredictor, RoIHeads, TwoMLPHead, type Detections, type RoIHeadsOptions } from './roi-heads.js';
 import { RegionProposalNetwork, RPNHead, type RPNOptions } from './rpn.js';
+import { roiAlign as roiAlignRaw } from '../kernels/roi-align.js';
+import { add, concat, gather, mulScalar, permute, reshape, sum } from '../autograd/ops.js';
+import type { DataRng } from '../data/rng.js';
+import { bceWithLogitsMean, boxIouHost, crossEntropyMean, encodeBoxesHost, Matcher, sampleBalanced, smoothL1Sum } from './training.js';
 
 const f = Math.fround;
 
@@ -131,6 +135,126 @@ export class MaskRCNN extends Module {
     return tensor(list.tensor, [list.batch, list.channels, list.height, list.width], { device: dev });
   }
 
+  /**
+   * The training losses of torchvision's MaskRCNN (train mode) for a batch from detectionBatch
+   * (targets at the resized size, with masks): loss_objectness, loss_rpn_box_reg, loss_classifier,
+   * loss_box_reg, loss_mask, each a scalar tensor on the tape. `rng` draws the samplers' subsets.
+   */
+  async losses(list: ImageList, rng: DataRng): Promise<Record<string, Tensor>> {
+    check(this.training, 'MaskRCNN', 'losses() needs train mode (model.train())');
+    list.targets.forEach((t, i) => {
+      check(t.labels.length > 0, 'MaskRCNN', `image ${i} of the batch has no annotation; drop it before batching (torchvision needs at least one box per training image)`);
+      check(t.masks !== undefined, 'MaskRCNN', `image ${i} of the batch has no masks`);
+      for (let k = 0; k < t.labels.length; k++) {
+        const b = t.boxes.subarray(k * 4, k * 4 + 4);
+        check(b[2] > b[0] && b[3] > b[1], 'MaskRCNN', `image ${i}, box ${k} [${Array.from(b).join(', ')}] has no positive area`);
+      }
+    });
+    const dev = this.backbone.body.conv1.weight.device;
+    const x = this.batchTensor(list);
+    const feats = this.backbone.forward(x);
+    const B = list.batch;
+    const rpn = await this.rpn.forward(feats, [list.height, list.width], list.imageSizes);
+    // objectness [B·T] and deltas [B·T, 4] in (image, level, y, x, anchor) order, on the tape
+    const obj = concat(rpn.logits.map((l) => reshape(permute(l, [0, 2, 3, 1]), [B, -1])), 1);
+    const del = concat(rpn.deltas.map((d) => {
+      const [n, a4, h, w] = d.shape;
+      return reshape(permute(reshape(d, [n, a4 / 4, 4, h, w]), [0, 3, 4, 1, 2]), [B, -1]);
+    }), 1);
+    const T = obj.shape[1];
+    const grids = Object.values(feats).map((t) => [t.shape[2], t.shape[3]] as [number, number]);
+    const { anchors } = this.rpn.anchorGenerator.gridAnchors(grids, [list.height, list.width]);
+    const ro = this.rpn.opts;
+    const rpnMatcher = new Matcher(ro.fgIouThresh, ro.bgIouThresh, true);
+    const objIdx: number[] = [], objLbl: number[] = [], posIdx: number[] = [], posTgt: number[] = [];
+    list.targets.forEach((t, b) => {
+      const G = t.labels.length;
+      const m = rpnMatcher.match(boxIouHost(t.boxes, anchors), G, T);
+      const labels = Int32Array.from(m, (v) => (v >= 0 ? 1 : v === -1 ? 0 : -1));
+      const { pos, neg } = sampleBalanced(labels, ro.batchSizePerImage, ro.positiveFraction, rng);
+      for (const i of pos) { objIdx.push(b * T + i); objLbl.push(1); }
+      for (const i of neg) { objIdx.push(b * T + i); objLbl.push(0); }
+      const gt = new Float32Array(pos.length * 4), an = new Float32Array(pos.length * 4);
+      pos.forEach((i, k) => {
+        gt.set(t.boxes.subarray(m[i] * 4, m[i] * 4 + 4), k * 4);
+        an.set(anchors.subarray(i * 4, i * 4 + 4), k * 4);
+        posIdx.push(b * T + i);
+      });
+      posTgt.push(...encodeBoxesHost(gt, an, [1, 1, 1, 1]));
+    });
+    const up = (v: ArrayLike<number>, shape: number[], dtype: 'f32' | 'i32' = 'f32') => tensor(dtype === 'i32' ? Int32Array.from(v) : Float32Array.from(v), shape, { device: dev, dtype });
+    const objFlat = reshape(obj, [B * T, 1]);
+    const losses: Record<string, Tensor> = {};
+    losses.loss_objectness = bceWithLogitsMean(gather(objFlat, up(objIdx, [objIdx.length], 'i32'), 0), up(objLbl, [objLbl.length, 1]));
+    const delFlat = reshape(del, [B * T, 4]);
+    const rpnBox = posIdx.length ? smoothL1Sum(gather(delFlat, up(posIdx, [posIdx.length], 'i32'), 0), up(posTgt, [posIdx.length, 4])) : null;
+    losses.loss_rpn_box_reg = rpnBox ? mulScalarT(rpnBox, 1 / objIdx.length) : mulScalarT(sumAll(delFlat), 0);
+
+    // ROI heads: proposals + ground truth, matched 0.5/0.5, 512 sampled with 25% positives
+    const oh = this.roi_heads.opts;
+    const roiMatcher = new Matcher(oh.fgIouThresh, oh.bgIouThresh, false);
+    const C = this.roi_heads.box_predictor.numClasses;
+    const sampled: Tensor[] = [], labelsAll: number[] = [], regIdx: number[] = [], regTgt: number[] = [];
+    const posBoxes: Tensor[] = [], maskTargets: Tensor[] = [], maskLabels: number[] = [];
+    let S = 0;
+    for (let b = 0; b < B; b++) {
+      const t = list.targets[b];
+      const G = t.labels.length;
+      const props = new Float32Array(rpn.proposals[b].length + t.boxes.length);
+      props.set(rpn.proposals[b]);
+      props.set(t.boxes, rpn.proposals[b].length);
+      const N = props.length / 4;
+      const m = roiMatcher.match(boxIouHost(t.boxes, props), G, N);
+      const labels = Int32Array.from(m, (v) => (v >= 0 ? t.labels[v] : v === -1 ? 0 : -1));
+      const { pos, neg } = sampleBalanced(labels, oh.batchSizePerImage, oh.positiveFraction, rng);
+      const keep = [...pos, ...neg].sort((p, q) => p - q);
+      const boxes = new Float32Array(keep.length * 4), gt = new Float32Array(keep.length * 4);
+      keep.forEach((i, k) => {
+        boxes.set(props.subarray(i * 4, i * 4 + 4), k * 4);
+        const g = Math.max(m[i], 0);
+        gt.set(t.boxes.subarray(g * 4, g * 4 + 4), k * 4);
+        labelsAll.push(labels[i]);
+        if (labels[i] > 0) regIdx.push((S + k) * C + labels[i]);
+      });
+      const tg = encodeBoxesHost(gt, boxes, [10, 10, 5, 5]);
+      keep.forEach((i, k) => (labels[i] > 0 ? regTgt.push(...tg.subarray(k * 4, k * 4 + 4)) : 0));
+      sampled.push(up(boxes, [keep.length, 4]));
+      S += keep.length;
+      // mask targets: the matched gt masks ROI-aligned to the positive proposals
+      const pb = new Float32Array(pos.length * 4), rois = new Float32Array(pos.length * 5);
+      pos.forEach((i, k) => {
+        pb.set(props.subarray(i * 4, i * 4 + 4), k * 4);
+        rois.set([m[i], ...props.subarray(i * 4, i * 4 + 4)], k * 5);
+        maskLabels.push(labels[i]);
+      });
+      posBoxes.push(up(pb, [pos.length, 4]));
+      if (pos.length) {
+        const [h, w] = list.imageSizes[b];
+        const gm = up(Float32Array.from(t.masks!), [G, 1, h, w]);
+        const r = up(rois, [pos.length, 5]);
+        maskTargets.push(roiAlignRaw(gm, r, { outputSize: 28, spatialScale: 1, samplingRatio: -1, aligned: false }));
+        gm.dispose();
+        r.dispose();
+      }
+    }
+    const { classLogits, boxRegression } = this.roi_heads.boxForward(feats, sampled, list.imageSizes);
+    losses.loss_classifier = crossEntropyMean(classLogits, Int32Array.from(labelsAll));
+    losses.loss_box_reg = regIdx.length
+      ? mulScalarT(smoothL1Sum(gather(reshape(boxRegression, [S * C, 4]), up(regIdx, [regIdx.length], 'i32'), 0), up(regTgt, [regIdx.length, 4])), 1 / S)
+      : mulScalarT(sumAll(boxRegression), 0);
+    const P = maskLabels.length;
+    if (P > 0) {
+      const ml = this.roi_heads.maskForward(feats, posBoxes, list.imageSizes);
+      const M = ml.shape[2] * ml.shape[3];
+      const picked = gather(reshape(ml, [P * C, M]), up(maskLabels.map((l, p) => p * C + l), [P], 'i32'), 0);
+      const tgt = maskTargets.length === 1 ? maskTargets[0] : concat(maskTargets, 0);
+      losses.loss_mask = bceWithLogitsMean(picked, reshape(tgt, [P, M]));
+    } else {
+      losses.loss_mask = mulScalarT(sumAll(classLogits), 0);
+    }
+    return losses;
+  }
+
   /** Inference on a batch of images (eval mode): detections in each original image. */
   async detect(images: readonly Pick<DetectionSample, 'image' | 'height' | 'width'>[]): Promise<MaskRCNNResult[]> {
     check(!this.training, 'MaskRCNN', 'detect() runs in eval mode; call model.eval() first');
@@ -143,6 +267,14 @@ export class MaskRCNN extends Module {
       return dets.map((d, i) => postprocessResult(d, list.imageSizes[i], list.originalSizes[i]));
     });
   }
+}
+
+const mulScalarT = (t: Tensor, s: number): Tensor => mulScalar(t, s);
+const sumAll = (t: Tensor): Tensor => sum(t);
+
+/** The sum of the loss terms (what torchvision's reference training loop back-propagates). */
+export function totalLoss(losses: Record<string, Tensor>): Tensor {
+  return Object.values(losses).reduce((a, b) => add(a, b));
 }
 
 /** GeneralizedRCNNTransform.postprocess: boxes to the original size, masks pasted (paste_masks_in_image). */
