@@ -82,6 +82,8 @@ def small_model():
         box_head=TwoMLPHead(32 * 7 * 7, 64), box_predictor=FastRCNNPredictor(64, num_classes),
         mask_head=MaskRCNNHeads(32, (32, 32, 32, 32), 1), mask_predictor=MaskRCNNPredictor(32, 32, num_classes),
         box_detections_per_img=20,
+        # samplers that take every positive and negative: training losses without torch.randperm
+        rpn_batch_size_per_image=100000, box_batch_size_per_image=100000,
     )
     sd = model.state_dict()
     new = OrderedDict()
@@ -128,6 +130,16 @@ def main():
         }
         print('objectness range', min(float(o.min()) for o in obj), max(float(o.max()) for o in obj), 'class logits', float(logits.min()), float(logits.max()))
         print('proposals', proposals[0].shape, 'detections', det['boxes'].shape)
+    # training losses for two annotated instances (rectangles; x2, y2 exclusive in the masks)
+    boxes = torch.tensor([[10.0, 12.0, 60.0, 70.0], [80.0, 30.0, 150.0, 110.0]])
+    masks = torch.zeros(2, H, W, dtype=torch.uint8)
+    masks[0, 12:70, 10:60] = 1
+    masks[1, 30:110, 80:150] = 1
+    target = {'boxes': boxes, 'labels': torch.tensor([1, 3]), 'masks': masks}
+    model.train()
+    losses = model([image], [target])
+    out['train'] = {'boxes': boxes.flatten().tolist(), 'labels': [1, 3], 'losses': {k: float(v) for k, v in losses.items()}}
+    print('losses', out['train']['losses'])
     with open(os.path.join(OUT, 'parity.json'), 'w') as f:
         json.dump(out, f)
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AnchorGenerator, FrozenBatchNorm2d, maskrcnnResnet50Fpn, maskrcnnResnetFpn, pasteMasksInImage, toCocoResults,
-  hasWebGPU, tensor, full, type MaskRCNN, type Tensor,
+  hasWebGPU, tensor, full, detectionBatch, DataRng, scopeAsync, type MaskRCNN, type Tensor,
 } from '../../index.node.js';
 import { relErr } from '../helpers.js';
 import stateDictKeys from '../fixtures/maskrcnn/state-dict.json';
@@ -52,6 +52,8 @@ function smallModel(): MaskRCNN {
   const model = maskrcnnResnetFpn({ block: 'basic', layers: [1, 1, 1, 1] }, {
     outChannels: 32, numClasses: 5, representationSize: 64, maskLayers: [32, 32, 32, 32], maskDimReduced: 32,
     minSize: 128, maxSize: 160, boxDetectionsPerImg: 20, device: dev(),
+    // samplers that take every positive and negative, as the fixture's (no torch.randperm to match)
+    rpnBatchSizePerImage: 100000, boxBatchSizePerImage: 100000,
   });
   const own = model.stateDict();
   const sd = new Map<string, Tensor>();
@@ -170,5 +172,31 @@ describe('Mask R-CNN parity with torchvision (random weights, eval)', () => {
     expect(coco.length).toBe(tv.labels.length);
     expect(coco[0].category_id).toBe(tv.labels[0] + 100);
     expect(typeof coco[0].segmentation!.counts).toBe('string');
+  });
+});
+
+describe('Mask R-CNN training losses against torchvision', () => {
+  it('gives the five losses of torchvision for the same image and targets (samplers taking everything)', { timeout: 600_000 }, async () => {
+    const model = smallModel().train();
+    const H = parity.height, W = parity.width;
+    const image = Float32Array.from(hashUniform(100000, 3 * H * W), (v) => 0.5 * (v + 1));
+    const tb = parity.train.boxes;
+    const masks = new Uint8Array(2 * H * W);
+    for (let k = 0; k < 2; k++) {
+      const [x1, y1, x2, y2] = tb.slice(k * 4, k * 4 + 4);
+      for (let y = y1; y < y2; y++) for (let x = x1; x < x2; x++) masks[k * H * W + y * W + x] = 1;
+    }
+    const list = detectionBatch([{ image, channels: 3, height: H, width: W, originalSize: [H, W], target: { boxes: Float32Array.from(tb), labels: Int32Array.from(parity.train.labels), masks } }],
+      { minSize: [128], maxSize: 160, flipProb: 0 }, new DataRng(1));
+    const ours = await scopeAsync(async () => {
+      const losses = await model.losses(list, new DataRng(2));
+      const v: Record<string, number> = {};
+      for (const [k, t] of Object.entries(losses)) v[k] = await t.item();
+      return v;
+    });
+    const theirs = parity.train.losses as Record<string, number>;
+    console.log('Mask R-CNN training losses, ours vs torchvision:', JSON.stringify(Object.fromEntries(Object.keys(theirs).map((k) => [k, [ours[k], theirs[k], Math.abs(ours[k] - theirs[k]) / Math.abs(theirs[k])]]))));
+    expect(Object.keys(ours).sort()).toEqual(Object.keys(theirs).sort());
+    for (const k of Object.keys(theirs)) expect(Math.abs(ours[k] - theirs[k]) / Math.abs(theirs[k]), k).toBeLessThan(1e-4);
   });
 });
