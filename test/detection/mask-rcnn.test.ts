@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AnchorGenerator, FrozenBatchNorm2d, maskrcnnResnet50Fpn, maskrcnnResnetFpn, pasteMasksInImage, toCocoResults,
-  hasWebGPU, tensor, full, detectionBatch, DataRng, scopeAsync, type MaskRCNN, type Tensor,
+  hasWebGPU, tensor, full, detectionBatch, DataRng, scopeAsync, totalLoss, type MaskRCNN, type Tensor,
 } from '../../index.node.js';
 import { relErr } from '../helpers.js';
 import stateDictKeys from '../fixtures/maskrcnn/state-dict.json';
@@ -188,12 +188,21 @@ describe('Mask R-CNN training losses against torchvision', () => {
     }
     const list = detectionBatch([{ image, channels: 3, height: H, width: W, originalSize: [H, W], target: { boxes: Float32Array.from(tb), labels: Int32Array.from(parity.train.labels), masks } }],
       { minSize: [128], maxSize: 160, flipProb: 0 }, new DataRng(1));
+    const params = new Map(model.namedParameters());
+    const gradErr: Record<string, number> = {};
     const ours = await scopeAsync(async () => {
       const losses = await model.losses(list, new DataRng(2));
       const v: Record<string, number> = {};
       for (const [k, t] of Object.entries(losses)) v[k] = await t.item();
+      totalLoss(losses).backward();
+      for (const [k, g] of Object.entries(parity.train.grads)) gradErr[k] = relErr(await params.get(k)!.grad!.data(), decode(g));
       return v;
     });
+    console.log('Mask R-CNN gradients of the summed losses, relative error to torchvision:', JSON.stringify(gradErr, null, 1));
+    // heads and FPN: 1e-4. The ResNet body's weight gradients differ by 6e-4..9e-4 (torchvision's own
+    // float32-vs-float64 gap there is 3e-6, and our conv/BN kernels agree with their CPU references to
+    // 3e-7 on these shapes): an open discrepancy, bounded here so that it cannot grow unnoticed.
+    for (const [k, e] of Object.entries(gradErr)) expect(e, k).toBeLessThan(k.startsWith('backbone.body') ? 2e-3 : 1e-4);
     const theirs = parity.train.losses as Record<string, number>;
     console.log('Mask R-CNN training losses, ours vs torchvision:', JSON.stringify(Object.fromEntries(Object.keys(theirs).map((k) => [k, [ours[k], theirs[k], Math.abs(ours[k] - theirs[k]) / Math.abs(theirs[k])]]))));
     expect(Object.keys(ours).sort()).toEqual(Object.keys(theirs).sort());
