@@ -146,7 +146,7 @@ def main():
         'roi_heads.box_predictor.cls_score.weight', 'roi_heads.box_predictor.bbox_pred.bias', 'roi_heads.mask_predictor.mask_fcn_logits.weight',
         'roi_heads.mask_head.0.0.bias', 'roi_heads.box_head.fc7.bias', 'rpn.head.cls_logits.weight', 'rpn.head.bbox_pred.bias',
         'backbone.fpn.inner_blocks.3.0.bias', 'backbone.fpn.layer_blocks.0.0.bias', 'backbone.fpn.layer_blocks.0.0.weight', 'backbone.fpn.layer_blocks.3.0.weight',
-        'backbone.fpn.inner_blocks.0.0.weight', 'backbone.fpn.inner_blocks.2.0.weight', 'backbone.body.layer2.0.downsample.0.weight', 'backbone.body.layer4.0.downsample.0.weight']}
+        'backbone.fpn.inner_blocks.0.0.weight', 'backbone.fpn.inner_blocks.2.0.weight', 'backbone.body.layer2.0.downsample.0.weight', 'backbone.body.layer3.0.downsample.0.weight']}
     print('losses', out['train']['losses'])
     with open(os.path.join(OUT, 'parity.json'), 'w') as f:
         json.dump(out, f)
