@@ -209,3 +209,32 @@ describe('Mask R-CNN training losses against torchvision', () => {
     for (const k of Object.keys(theirs)) expect(Math.abs(ours[k] - theirs[k]) / Math.abs(theirs[k]), k).toBeLessThan(1e-4);
   });
 });
+
+describe('Mask R-CNN results in the COCO format', () => {
+  it('feed the COCO evaluator: ground-truth-shaped results score AP 1 for boxes and masks', async () => {
+    const { parseCocoDataset, parseCocoResults, evaluateCoco } = await import('../../index.node.js');
+    const H = 32, W = 40;
+    const rects = [[4, 5, 20, 25, 1], [22, 2, 38, 14, 2]];
+    const gt = parseCocoDataset({
+      images: [{ id: 9, width: W, height: H, file_name: 'a.png' }],
+      categories: [{ id: 101, name: 'a' }, { id: 102, name: 'b' }],
+      annotations: rects.map(([x1, y1, x2, y2, l], i) => ({
+        id: i + 1, image_id: 9, category_id: 100 + l, iscrowd: 0, area: (x2 - x1) * (y2 - y1), bbox: [x1, y1, x2 - x1, y2 - y1],
+        segmentation: [[x1, y1, x2, y1, x2, y2, x1, y2]],
+      })),
+    }, 'gt.json');
+    // masks as the rasterised ground truth, so that only the format conversion is under test
+    const { segmentationToRle, rleDecode, maskToRowMajor } = await import('../../index.node.js');
+    const pasted = new Float32Array(2 * H * W);
+    gt.annotations.forEach((a, i) => pasted.set(Float32Array.from(maskToRowMajor(rleDecode(segmentationToRle(a.segmentation!, H, W)), H, W)), i * H * W));
+    const result = {
+      boxes: Float32Array.from(rects.flatMap((r) => r.slice(0, 4))), scores: Float32Array.from([0.9, 0.8]), labels: Int32Array.from([1, 2]),
+      pastedMasks: pasted, height: H, width: W,
+    };
+    const json = toCocoResults(result, 9, (l) => 100 + l);
+    expect(json[1]).toMatchObject({ image_id: 9, category_id: 102, bbox: [22, 2, 16, 12] });
+    const dts = parseCocoResults(JSON.parse(JSON.stringify(json)), gt, 'dt.json');
+    expect(evaluateCoco(gt, dts, { iouType: 'bbox' }).metrics.AP).toBeCloseTo(1, 10);
+    expect(evaluateCoco(gt, dts, { iouType: 'segm' }).metrics.AP).toBeCloseTo(1, 10);
+  });
+});
