@@ -115,3 +115,52 @@ describe('Mask R-CNN training pieces', () => {
     await expect(model.losses(zero, new DataRng(1))).rejects.toThrow(/box 0 .* has no positive area/);
   });
 });
+
+// A longer run, off by default (MASKRCNN_OVERFIT=1 turns it on): overfit the two synthetic images and
+// score the detections with the project's COCO evaluator.
+describe.runIf(process.env.MASKRCNN_OVERFIT)('Mask R-CNN overfit (synthetic)', () => {
+  it('reaches bbox AP50 ≥ 0.9 on its training images', { timeout: 1_800_000 }, async () => {
+    const { parseCocoDataset, parseCocoResults, evaluateCoco, toCocoResults } = await import('../../index.node.js');
+    manualSeed(3);
+    const steps = Number(process.env.MASKRCNN_OVERFIT_STEPS ?? 60);
+    const model = maskrcnnResnetFpn({ block: 'basic', layers: [1, 1, 1, 1] }, {
+      outChannels: 32, numClasses: 3, representationSize: 64, maskLayers: [32, 32, 32, 32], maskDimReduced: 32,
+      minSize: 64, maxSize: 96, rpnPreNmsTopNTrain: 300, rpnPostNmsTopNTrain: 100, rpnPreNmsTopNTest: 300, rpnPostNmsTopNTest: 100,
+      rpnBatchSizePerImage: 64, boxBatchSizePerImage: 64, trainableLayers: 5, device: dev(),
+    });
+    const rects: [number, number, number, number, number][][] = [[[8, 10, 40, 50, 1], [50, 20, 90, 44, 2]], [[30, 4, 70, 60, 2]]];
+    const samples = rects.map((r) => synthetic(64, 96, r));
+    const list = detectionBatch(samples, { minSize: [64], maxSize: 96, flipProb: 0 }, new DataRng(5));
+    const opt = new SGD(model.trainableParameters(), { lr: 0.02, momentum: 0.9 });
+    const rng = new DataRng(7);
+    model.train();
+    for (let step = 0; step < steps; step++) {
+      const v = await scopeAsync(async () => {
+        const total = totalLoss(await model.losses(list, rng));
+        const t = await total.item();
+        total.backward();
+        opt.step();
+        opt.zeroGrad();
+        return t;
+      });
+      if (step % 10 === 0 || step === steps - 1) console.log(`step ${step} loss ${v.toFixed(4)}`);
+    }
+    model.eval();
+    const gt = parseCocoDataset({
+      images: samples.map((s, i) => ({ id: i + 1, width: s.width, height: s.height, file_name: `${i}.png` })),
+      categories: [{ id: 1, name: 'red' }, { id: 2, name: 'green' }],
+      annotations: rects.flatMap((rs, i) => rs.map(([x1, y1, x2, y2, l], k) => ({
+        id: i * 10 + k + 1, image_id: i + 1, category_id: l, iscrowd: 0, area: (x2 - x1) * (y2 - y1), bbox: [x1, y1, x2 - x1, y2 - y1], segmentation: [[x1, y1, x2, y1, x2, y2, x1, y2]],
+      }))),
+    }, 'synthetic.json');
+    const dets = [];
+    for (let i = 0; i < samples.length; i++) {
+      const [r] = await model.detect([samples[i]]);
+      dets.push(...toCocoResults(r, i + 1));
+    }
+    const dts = parseCocoResults(JSON.parse(JSON.stringify(dets)), gt, 'dets');
+    const bbox = evaluateCoco(gt, dts, { iouType: 'bbox' }), segm = evaluateCoco(gt, dts, { iouType: 'segm' });
+    console.log(`bbox AP ${bbox.metrics.AP.toFixed(3)} AP50 ${bbox.metrics.AP50.toFixed(3)} | segm AP ${segm.metrics.AP.toFixed(3)} AP50 ${segm.metrics.AP50.toFixed(3)}`);
+    expect(bbox.metrics.AP50).toBeGreaterThanOrEqual(0.9);
+  });
+});
