@@ -7,3 +7,5 @@ export * from './resnet.js';
 export * from './optim.js';
 export * from './schedule.js';
 export * from './safetensors.js';
+export * from './frozen-batchnorm.js';
+export * from './fpn.js';
