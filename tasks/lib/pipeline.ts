@@ -342,8 +342,9 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   const sampler = createSampler(c.sampler, trainLabels, { seed: c.seed, numClasses: data.numClasses, totalEpochs: c.epochs });
   const loss = lossByName(c.loss, { classCounts: counts, drwEpoch: c.drw, cbBeta: c.cbBeta, focalGamma: c.focalGamma, eqlLambda: c.eqlLambda, seed: c.seed });
   const epochDraws = sampler.indices(0).length;
-  const itersPerEpoch = Math.floor(epochDraws / c.batchSize);
-  if (itersPerEpoch < 1) throw new Error(`batch size ${c.batchSize} exceeds the ${epochDraws} draws of an epoch`);
+  // stage 1 needs one full batch an epoch; --eval-only and --stage1-checkpoint train no stage 1
+  if (epochDraws < c.batchSize && !c.evalOnly && !c.stage1Checkpoint) throw new TaskError(`--batch-size ${c.batchSize} exceeds the ${epochDraws} draws of an epoch: lower it`);
+  const itersPerEpoch = Math.max(1, Math.floor(epochDraws / c.batchSize));
   const { schedule, byIteration } = makeSchedule(c, itersPerEpoch);
 
   if (c.drw !== undefined && c.drw >= c.epochs) run.warn(`--drw ${c.drw} is not below --epochs ${c.epochs}: the loss is never re-weighted (DRW starts at epoch ${c.drw}, counted from 0)`);

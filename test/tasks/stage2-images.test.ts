@@ -58,6 +58,25 @@ describe('--stage2-input images', () => {
   }, 600_000);
 });
 
+describe('--eval-only and --stage1-checkpoint train no stage 1', () => {
+  it('take a list smaller than --batch-size (only stage 1 needs a full batch)', () => {
+    const out = join(work, 'run-eval');
+    const argv = [
+      join(work, 'tasks/imagenet-lt.js'), '--data-root', MINI, '--train-list', join(work, 'data/train.txt'), '--test-list', join(work, 'data/test.txt'),
+      '--num-classes', '10', '--model', 'resnet8', '--image-size', '16', '--batch-size', '256', '--workers', '0',
+      '--stage1-checkpoint', join(work, 'run'), '--eval-only', '--calib', 'none', '--out', out,
+    ];
+    const r = spawnSync(process.execPath, argv, { cwd: work, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' }, encoding: 'utf8' });
+    const output = `${r.stdout}${r.stderr}`;
+    expect(r.status, output).toBe(0);
+    expect(output).toContain('stage 1 skipped');
+    // training still needs one: one clear line
+    const t = spawnSync(process.execPath, [...argv.slice(0, argv.indexOf('--stage1-checkpoint')), '--epochs', '1', '--out', join(work, 'run-big-batch')], { cwd: work, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' }, encoding: 'utf8' });
+    expect(t.status).toBe(1);
+    expect(`${t.stdout}${t.stderr}`).toMatch(/^error: --batch-size 256 exceeds the 50 draws of an epoch: lower it$/m);
+  }, 600_000);
+});
+
 describe('TDE outside CIFAR', () => {
   it('imagenet-lt on a --data-root sets the causal head\'s momentum from each epoch\'s lr, as the official runs', () => {
     const out = join(work, 'run-tde');
