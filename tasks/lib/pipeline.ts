@@ -519,53 +519,56 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   const bnSnapshot = async (): Promise<Map<string, Tensor>> =>
     new Map(await Promise.all(backbone.namedBuffers().map(async ([n, b]) => [n, keep(tensor(await b.data(), b.shape, { dtype: b.dtype }))] as [string, Tensor])));
   if (methods.includes('tde')) run.info(`tde: α = ${tdeAlpha ?? 'the causal head’s'}${c.tdeAlpha === undefined && data.tdeAlpha !== undefined ? ' (the official value for this dataset)' : ''}`);
-  for (const name of methods) {
-    const t0 = performance.now();
-    let methodOptions = options;
-    if (name === 'taunorm' && c.tau === undefined && model.head instanceof LinearHead) {
-      // τ swept over 0…2 step 0.1 and picked on validation data, as classifier-balancing
-      let x: Tensor, y: Int32Array, what: string;
-      if (valF) {
-        x = featureTensor(valF);
-        y = valF.labels;
-        what = `the validation list (${y.length} images)`;
+  try {
+    for (const name of methods) {
+      const t0 = performance.now();
+      let methodOptions = options;
+      if (name === 'taunorm' && c.tau === undefined && model.head instanceof LinearHead) {
+        // τ swept over 0…2 step 0.1 and picked on validation data, as classifier-balancing
+        let x: Tensor, y: Int32Array, what: string;
+        if (valF) {
+          x = featureTensor(valF);
+          y = valF.labels;
+          what = `the validation list (${y.length} images)`;
+        } else {
+          const idx = heldOutIndices(trainF.labels, data.numClasses, c.seed);
+          const dim = trainF.dim;
+          const f = new Float32Array(idx.length * dim);
+          idx.forEach((i, k) => f.set(trainF.features.subarray(i * dim, (i + 1) * dim), k * dim));
+          x = featureTensor({ features: f, labels: Int32Array.from(idx, (i) => trainF.labels[i]), dim });
+          y = Int32Array.from(idx, (i) => trainF.labels[i]);
+          what = `a held-out 20% of each training class (${y.length} images, which stage 1 trained on: no validation list was given)`;
+        }
+        const sel = await selectTau(model.head.fc, x, y);
+        x.dispose();
+        run.info(`taunorm: τ = ${sel.tau} picked on ${what}; class-balanced accuracy by τ: ${sel.taus.map((t, k) => `${t}:${(sel.scores[k] * 100).toFixed(1)}`).join(' ')}`);
+        methodOptions = { ...options, tau: sel.tau };
+      }
+      let methodTestF = testF;
+      let calibrated: (x: Tensor) => Tensor;
+      if (onImages.has(name)) {
+        run.info(`${name}: stage 2 on augmented training images through the frozen backbone (BatchNorm in training mode)`);
+        const before = await bnSnapshot();
+        try {
+          calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: { ...methodOptions, batchSource } });
+          methodTestF = await cached(`test (${name}'s BatchNorm statistics)`, data.test, false);
+        } finally {
+          backbone.loadStateDict(before, { strict: false });
+          for (const t of before.values()) t.dispose();
+          backbone.eval();
+        }
       } else {
-        const idx = heldOutIndices(trainF.labels, data.numClasses, c.seed);
-        const dim = trainF.dim;
-        const f = new Float32Array(idx.length * dim);
-        idx.forEach((i, k) => f.set(trainF.features.subarray(i * dim, (i + 1) * dim), k * dim));
-        x = featureTensor({ features: f, labels: Int32Array.from(idx, (i) => trainF.labels[i]), dim });
-        y = Int32Array.from(idx, (i) => trainF.labels[i]);
-        what = `a held-out 20% of each training class (${y.length} images, which stage 1 trained on: no validation list was given)`;
+        calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: methodOptions });
       }
-      const sel = await selectTau(model.head.fc, x, y);
-      x.dispose();
-      run.info(`taunorm: τ = ${sel.tau} picked on ${what}; class-balanced accuracy by τ: ${sel.taus.map((t, k) => `${t}:${(sel.scores[k] * 100).toFixed(1)}`).join(' ')}`);
-      methodOptions = { ...options, tau: sel.tau };
+      results.push({ method: name === 'disalign' ? 'DisAlign' : name, evaluation: await evaluateCached(calibrated, methodTestF, counts) });
+      headline = calibrated;
+      headlineTestF = methodTestF;
+      run.info(`stage 2 ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
-    let methodTestF = testF;
-    let calibrated: (x: Tensor) => Tensor;
-    if (onImages.has(name)) {
-      run.info(`${name}: stage 2 on augmented training images through the frozen backbone (BatchNorm in training mode)`);
-      const before = await bnSnapshot();
-      try {
-        calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: { ...methodOptions, batchSource } });
-        methodTestF = await cached(`test (${name}'s BatchNorm statistics)`, data.test, false);
-      } finally {
-        backbone.loadStateDict(before, { strict: false });
-        for (const t of before.values()) t.dispose();
-        backbone.eval();
-      }
-    } else {
-      calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: methodOptions });
-    }
-    results.push({ method: name === 'disalign' ? 'DisAlign' : name, evaluation: await evaluateCached(calibrated, methodTestF, counts) });
-    headline = calibrated;
-    headlineTestF = methodTestF;
-    run.info(`stage 2 ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } finally {
+    trainX.dispose();
+    for (const l of stage2Loaders.values()) await l.close();
   }
-  trainX.dispose();
-  for (const l of stage2Loaders.values()) await l.close();
 
   await run.writeResults({
     results, trainCounts: counts, classNames: data.classNames,
