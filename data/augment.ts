@@ -12,7 +12,9 @@ export type TransformStep =
   | { op: 'randomCrop'; size: Size; padding?: number }
   | { op: 'horizontalFlip'; p?: number }
   | { op: 'resize'; size: Size }
-  | { op: 'centerCrop'; size: Size };
+  | { op: 'centerCrop'; size: Size }
+  /** torchvision ColorJitter(brightness, contrast, saturation, hue = 0): each factor ~ U[max(0, 1 − v), 1 + v]. */
+  | { op: 'colorJitter'; brightness?: number; contrast?: number; saturation?: number };
 
 /** A crop window in pixels: the rectangle of an image that a crop or resize reads (not a detection box). */
 export interface CropWindow {
@@ -28,8 +30,13 @@ export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 export const CIFAR_MEAN = [0.4914, 0.4822, 0.4465] as const;
 export const CIFAR_STD = [0.2023, 0.1994, 0.201] as const;
 
-/** ImageNet-LT / Places-LT / iNaturalist training: RandomResizedCrop(size) + RandomHorizontalFlip. */
-export const imagenetTrainTransforms = (size = 224): TransformStep[] => [{ op: 'randomResizedCrop', size }, { op: 'horizontalFlip' }];
+/** ImageNet-LT / Places-LT / iNaturalist training as classifier-balancing and cvpods:
+ * RandomResizedCrop(size) + RandomHorizontalFlip + ColorJitter(0.4, 0.4, 0.4, 0). */
+export const imagenetTrainTransforms = (size = 224): TransformStep[] => [
+  { op: 'randomResizedCrop', size },
+  { op: 'horizontalFlip' },
+  { op: 'colorJitter', brightness: 0.4, contrast: 0.4, saturation: 0.4 },
+];
 /** Evaluation: Resize(shorter side 256) + CenterCrop(224). */
 export const imagenetEvalTransforms = (size = 224, resizeTo = 256): TransformStep[] => [{ op: 'resize', size: resizeTo }, { op: 'centerCrop', size }];
 /** CIFAR training (Cao et al.): RandomCrop(32, padding=4) + RandomHorizontalFlip. */
@@ -68,6 +75,9 @@ export function applyTransforms(image: RgbImage, steps: readonly TransformStep[]
       case 'centerCrop':
         img = centerCrop(img, step.size);
         break;
+      case 'colorJitter':
+        img = adjustColor(img, colorJitterParams(rng, step.brightness ?? 0, step.contrast ?? 0, step.saturation ?? 0));
+        break;
     }
   }
   return img;
@@ -78,7 +88,7 @@ export function applyTransforms(image: RgbImage, steps: readonly TransformStep[]
 export function transformedSize(steps: readonly TransformStep[], input?: readonly [number, number]): [number, number] | undefined {
   let size = input ? ([input[0], input[1]] as [number, number]) : undefined;
   for (const step of steps) {
-    if (step.op === 'horizontalFlip') continue;
+    if (step.op === 'horizontalFlip' || step.op === 'colorJitter') continue;
     if (step.op === 'resize') size = typeof step.size !== 'number' ? hw(step.size) : size && resizedSize(size[0], size[1], step.size);
     else size = hw(step.size);
   }
@@ -235,6 +245,61 @@ function triangleTaps(inSize: number, outSize: number): Taps {
     count[o] = hi - lo;
   }
   return { start, count, weights, taps };
+}
+
+/** The draws of torchvision's ColorJitter.get_params: `order` = randperm(4) (0 brightness,
+ * 1 contrast, 2 saturation, 3 hue, which is never applied here), then each factor ~ U[max(0, 1 − v), 1 + v]
+ * in that fixed order (a jitter of 0 is None there: no draw, factor 1). */
+export interface ColorJitterParams {
+  order: number[];
+  brightness: number;
+  contrast: number;
+  saturation: number;
+}
+
+export function colorJitterParams(rng: DataRng, brightness: number, contrast: number, saturation: number): ColorJitterParams {
+  for (const [name, v] of [['brightness', brightness], ['contrast', contrast], ['saturation', saturation]] as const) {
+    if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(`colorJitter: ${name} ${v} is not a non-negative number`);
+  }
+  const order = [0, 1, 2, 3];
+  // torch.randperm(4) as a Fisher-Yates shuffle of our generator.
+  for (let i = 3; i > 0; i--) {
+    const j = rng.below(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const factor = (v: number) => (v > 0 ? rng.uniform(Math.max(0, 1 - v), 1 + v) : 1);
+  const b = factor(brightness), c = factor(contrast), s = factor(saturation);
+  return { order, brightness: b, contrast: c, saturation: s };
+}
+
+/** torchvision's adjust_brightness / adjust_contrast / adjust_saturation on a float image in [0, 1]
+ * (the tensor path), applied in `order`: brightness x·b; contrast c·x + (1 − c)·mean(gray);
+ * saturation s·x + (1 − s)·gray(pixel); gray = 0.2989 R + 0.587 G + 0.114 B; every step clamped
+ * to [0, 1]. The bytes are read as x/255 and written back rounded once at the end. */
+export function adjustColor(img: RgbImage, p: ColorJitterParams): RgbImage {
+  const n = img.width * img.height;
+  const x = new Float64Array(3 * n);
+  for (let i = 0; i < 3 * n; i++) x[i] = img.data[i] / 255;
+  const clamp = (v: number) => (v <= 0 ? 0 : v >= 1 ? 1 : v);
+  const gray = (i: number) => 0.2989 * x[3 * i] + 0.587 * x[3 * i + 1] + 0.114 * x[3 * i + 2];
+  for (const fn of p.order) {
+    if (fn === 0 && p.brightness !== 1) {
+      for (let i = 0; i < 3 * n; i++) x[i] = clamp(p.brightness * x[i]);
+    } else if (fn === 1 && p.contrast !== 1) {
+      let mean = 0;
+      for (let i = 0; i < n; i++) mean += gray(i);
+      const m = (1 - p.contrast) * (mean / n);
+      for (let i = 0; i < 3 * n; i++) x[i] = clamp(p.contrast * x[i] + m);
+    } else if (fn === 2 && p.saturation !== 1) {
+      for (let i = 0; i < n; i++) {
+        const g = (1 - p.saturation) * gray(i);
+        for (let c = 0; c < 3; c++) x[3 * i + c] = clamp(p.saturation * x[3 * i + c] + g);
+      }
+    }
+  }
+  const out = new Uint8Array(3 * n);
+  for (let i = 0; i < 3 * n; i++) out[i] = Math.round(x[i] * 255);
+  return { width: img.width, height: img.height, data: out };
 }
 
 /** ToTensor + Normalize: out[c][y][x] = (pixel/255 − mean_c) / std_c, written CHW at `offset`. */

@@ -266,7 +266,7 @@ export const CALIBRATIONS: Record<CalibrationName, Calibration> = {
   },
   bgs: async (input) => {
     checkInput('bgs', input);
-    const { head, epochLosses } = await trainGroupSoftmax(input.trainFeatures, input.trainLabels, input.classCounts, input.options);
+    const { head, epochLosses } = await trainGroupSoftmax(input.trainFeatures, input.trainLabels, input.classCounts, { ...input.options, batchSource: undefined }); // on the cached features
     return calibrated('bgs', head.inFeatures, (x) => head.forward(x), head, epochLosses);
   },
   disalign: async (input) => {

@@ -165,8 +165,19 @@ export interface CausalNormOptions extends DeviceOption {
   gamma?: number;
   /** α: the strength of the removed effect at inference (default 3, ImageNet-LT; their CIFAR configs use 1.5). */
   alpha?: number;
-  /** μ: the feature moving average is x̄ ← μ·x̄ + mean_batch(x) (default 0.9). */
+  /** μ: the feature moving average is x̄ ← μ·x̄ + mean_batch(x) (default 0.9; see tdeMomentum for the official schedule outside CIFAR). */
   momentum?: number;
+}
+
+/**
+ * The moving-average momentum of TDE's official stage 1 outside CIFAR (Long-Tailed-Recognition.pytorch,
+ * run_networks.py train(): at the start of each epoch, after the scheduler's step, μ = 1 − (1 − 0.9)·min(50·lr, 1)
+ * with lr the epoch's largest learning rate): 0.9 while lr ≥ 0.02, rising towards 1 as the
+ * schedule anneals, so late epochs' features fade more slowly. Their CIFAR runs keep μ = 0.9.
+ */
+export function tdeMomentum(lr: number): number {
+  check(Number.isFinite(lr) && lr >= 0, 'tdeMomentum', `lr must be a non-negative number, got ${lr}`);
+  return 1 - (1 - 0.9) * Math.min(lr * 50, 1);
 }
 
 /**
@@ -183,7 +194,8 @@ export class CausalNormHead extends Module implements Head {
   readonly tau: number;
   readonly gamma: number;
   readonly alpha: number;
-  readonly momentum: number;
+  /** μ of accumulate(); a stage-1 loop may move it each epoch (tdeMomentum). */
+  momentum: number;
 
   constructor(
     readonly inFeatures: number,

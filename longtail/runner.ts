@@ -18,6 +18,7 @@ import { classBalancedWeights, drwWeights, eqlWeights, seqlWeights, tailIndicato
 import { Rng, type Sampler } from './samplers.js';
 import { evaluateLongTail, type LongTailEvaluation } from './metrics.js';
 import type { Head } from './heads.js';
+import type { BatchSource } from './stage2.js';
 
 /** A feature extractor: images [N, 3, H, W] → pooled features [N, featureDim]. */
 export interface Backbone extends Module {
@@ -179,6 +180,8 @@ export interface Stage1Options {
   /** Whether the schedule advances per iteration (cosine with itersPerEpoch) or per epoch. */
   scheduleByIteration?: boolean;
   onLog?: (log: StepLog) => void;
+  /** Called before each epoch with the learning rate of its first step (TDE's momentum schedule). */
+  onEpochStart?: (epoch: number, lr: number) => void;
   /** Called after each epoch (checkpointing). */
   onEpochEnd?: (epoch: number, meanLoss: number) => Promise<void> | void;
 }
@@ -189,6 +192,7 @@ export async function trainStage1(o: Stage1Options): Promise<void> {
   const logEvery = o.logEvery ?? 20;
   for (let epoch = o.startEpoch ?? 0; epoch < o.epochs; epoch++) {
     model.train();
+    o.onEpochStart?.(epoch, o.schedule(epoch, 0));
     const order = sampler.indices(epoch, o.epochLength);
     const batchSize = o.batchSize;
     const iters = Math.floor(order.length / batchSize);
@@ -259,6 +263,34 @@ export async function extractFeatures(backbone: Backbone, loader: BatchLoader, o
   }
   check(at === order.length, 'extractFeatures', `the loader returned ${at} of ${order.length} samples (use dropLast: false)`);
   return { features, labels, dim };
+}
+
+/**
+ * Stage 2 on images (`--stage2-input images`), as the official cRT / LWS / DisAlign runs: each batch
+ * of the epoch's order is loaded with the training augmentation by `loaderFor(batchSize)` (the
+ * caller's loader, closed by the caller) and runs through the frozen backbone in training mode: no
+ * gradient reaches its weights (nothing is recorded), while BatchNorm normalises with the batch's
+ * statistics and moves its running statistics, as torch's model.train() with a frozen backbone.
+ * The backbone is left in eval mode when the epoch ends.
+ */
+export function imageBatches(backbone: Backbone, loaderFor: (batchSize: number) => BatchLoader): BatchSource {
+  return async function* (order, epoch, batchSize) {
+    const loader = loaderFor(batchSize);
+    try {
+      for await (const batch of loader.epoch(order, epoch)) {
+        check(batch.labels.length <= batchSize, 'imageBatches', `the loader gave a batch of ${batch.labels.length} for batches of ${batchSize}`);
+        yield {
+          rows: Int32Array.from(batch.indices),
+          features: () => {
+            backbone.train();
+            return noGrad(() => backbone.features(tensor(batch.images, batch.shape)));
+          },
+        };
+      }
+    } finally {
+      backbone.eval();
+    }
+  };
 }
 
 /** A features → logits function (a stage-1 head or a calibration) applied in fixed-size batches. */

@@ -1,5 +1,6 @@
 // The stage-2 training loop of decoupled long-tail learning on cached features: the backbone is
-// frozen, so its pooled features X [N, D] are computed once and every epoch only re-reads them.
+// frozen, so its pooled features X [N, D] are computed once and every epoch only re-reads them
+// (or, with a batch source, each batch's features come from augmented images through the backbone).
 // Mini-batches are drawn by a long-tail sampler (samplers.ts), gathered on the device, and a small
 // head is trained with SGD + momentum under a cosine schedule (as cRT/LWS in classifier-balancing
 // and DisAlign's stage 2 in cvpods). The loss is read back once per epoch, never inside a step.
@@ -67,9 +68,34 @@ export interface Stage2Options {
   lrAtEpochStart?: boolean;
   /** Called after each epoch with its mean batch loss (progress bars, loss curves). */
   onEpoch?: (epoch: number, epochs: number, loss: number) => void;
+  /**
+   * Where a batch's features come from: by default rows of the cached features; `imageBatches`
+   * (runner.ts) runs augmented training images through the frozen backbone instead, as the official
+   * cRT / LWS / DisAlign runs. The rows, labels, sampler and schedule are the same either way.
+   */
+  batchSource?: BatchSource;
 }
 
-type OptionalStage2 = 'dropLast' | 'lrAtEpochStart' | 'onEpoch';
+/** A batch of an epoch: its dataset rows and a function that builds its features [rows, D] (called inside the step's scope). */
+export interface SourcedBatch {
+  rows: Int32Array;
+  features: () => Tensor;
+}
+
+/** Splits an epoch's `order` into batches of `batchSize` (the last may be smaller) with their features. */
+export type BatchSource = (order: Int32Array, epoch: number, batchSize: number) => AsyncIterable<SourcedBatch>;
+
+/** The default source: rows of the cached features [N, D], gathered on the device. */
+export function cachedBatches(features: Tensor): BatchSource {
+  return async function* (order, _epoch, batchSize) {
+    for (let start = 0; start < order.length; start += batchSize) {
+      const rows = order.subarray(start, Math.min(order.length, start + batchSize));
+      yield { rows, features: () => gather(features, tensor(rows, [rows.length], { dtype: 'i32', device: features.device }), 0) };
+    }
+  };
+}
+
+type OptionalStage2 = 'dropLast' | 'lrAtEpochStart' | 'onEpoch' | 'batchSource';
 export type ResolvedStage2Options = Required<Omit<Stage2Options, OptionalStage2>> & Pick<Stage2Options, OptionalStage2>;
 
 /** One mini-batch: the gathered features, the labels as an i32 tensor and as a CPU array. */
@@ -144,6 +170,7 @@ export async function trainOnCachedFeatures(
   const optimizer = new SGD(params, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
   const schedule = cosineLr({ lr: o.lr, epochs });
   const device = features.device;
+  const source = o.batchSource ?? cachedBatches(features);
   const epochLosses: number[] = [];
   // epoch loss totals still on the GPU: [total, batches]
   let pending: [Tensor, number][] = [];
@@ -171,12 +198,13 @@ export async function trainOnCachedFeatures(
       const order = o.dropLast && drawn.length >= o.batchSize ? drawn.subarray(0, drawn.length - (drawn.length % o.batchSize)) : drawn;
       let total = keep(zeros([], { device }));
       let batches = 0;
-      for (let start = 0; start < order.length; start += o.batchSize) {
-        const rows = order.subarray(start, Math.min(order.length, start + o.batchSize));
+      for await (const sourced of source(order, epoch, o.batchSize)) {
+        const rows = sourced.rows;
         const labelValues = Int32Array.from(rows, (i) => labels[i]);
         const runningTotal = scope(() => {
-          const idx = tensor(rows, [rows.length], { dtype: 'i32', device });
-          const batch: FeatureBatch = { features: gather(features, idx, 0), labels: tensor(labelValues, [rows.length], { dtype: 'i32', device }), labelValues, epoch, index: batches };
+          const x = sourced.features();
+          check(x.rank === 2 && x.shape[0] === rows.length && x.shape[1] === features.shape[1], op, () => `the batch source gave features ${fmtShape(x.shape)} for ${rows.length} rows of ${features.shape[1]} features`);
+          const batch: FeatureBatch = { features: x, labels: tensor(labelValues, [rows.length], { dtype: 'i32', device }), labelValues, epoch, index: batches };
           const l = lossOf(batch);
           check(l.size === 1, op, () => `the loss must be a scalar, got ${fmtShape(l.shape)}`);
           l.backward();

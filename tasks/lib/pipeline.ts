@@ -2,7 +2,8 @@
 // feature caching, stage 2 (any calibrations by name, each compared with the stage-1 baseline),
 // and the Average / Many / Medium / Few table. Every epoch is checkpointed; --resume continues.
 
-import { init, hasWebGPU, device, runtime, keep, type Tensor } from '../../index.node.js';
+import { init, hasWebGPU, device, runtime, keep, tensor, type Tensor } from '../../index.node.js';
+import type { BatchLoader } from '../../data/loader.js';
 import { SGD } from '../../nn/optim.js';
 import { cosineLr, multiStepLr, constantLr, ldamDrwLr, type Schedule } from '../../nn/schedule.js';
 import { resnet18, resnet34, resnet50, resnext50_32x4d, resnet32, CifarResNet } from '../../nn/resnet.js';
@@ -10,14 +11,14 @@ import type { TransformStep } from '../../data/augment.js';
 import type { DatasetSpec } from '../../data/loader.js';
 import { createLoader } from '../../data/node-loader.js';
 import { createSampler } from '../../longtail/samplers.js';
-import { LinearHead, CosineHead, CausalNormHead, type Head } from '../../longtail/heads.js';
+import { LinearHead, CosineHead, CausalNormHead, tdeMomentum, type Head } from '../../longtail/heads.js';
 import { selectTau } from '../../longtail/calibration.js';
 import { Rng } from '../../longtail/samplers.js';
 import { calibrate, calibrationHeadMismatch, calibrationName, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
 import { constant } from '../../nn/init.js';
 import { confusionMatrixSvg } from './plots-summary.js';
 import { predictLogits } from '../../longtail/runner.js';
-import { TwoStageModel, trainStage1, lossByName, lossBiasInit, extractFeatures, evaluateCached, featureTensor, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
+import { TwoStageModel, trainStage1, lossByName, lossBiasInit, extractFeatures, evaluateCached, featureTensor, imageBatches, LOSS_NAMES, type Backbone, type CachedFeatures } from '../../longtail/runner.js';
 import { opt } from './cli.js';
 import type { Run, MethodResult } from './run.js';
 import { TaskError } from './entry.js';
@@ -72,6 +73,7 @@ export const trainingOptions = {
   laLambda: opt.number({ section: 'Stage 2', default: 1, help: 'logitadjust: λ of z − λ log ρ.' , resumeCheck: false}),
   tdeAlpha: opt.number({ section: 'Stage 2', min: 0, help: 'tde: α of the counterfactual subtraction (default per dataset, as the official configs: CIFAR-10-LT 1.0, CIFAR-100-LT 1.5, ImageNet-LT and Places-LT 3.0).' , resumeCheck: false}),
   stage2Epochs: opt.integer({ section: 'Stage 2', min: 1, help: 'Epochs of the learned calibrations (default: each method’s own; disalign and bgs take at least 500 steps).' , resumeCheck: false}),
+  stage2Input: opt.enum(['cached', 'images'], { section: 'Stage 2', default: 'cached', help: 'What crt, lws and disalign train on: cached, the features of un-augmented training images cached once (fast), or images: augmented training images through the frozen backbone with BatchNorm in training mode each step, as the official runs (the test features are then extracted again after each of them, with its BatchNorm statistics).', resumeCheck: false }),
   seed: opt.integer({ section: 'Run', default: 0, min: 0, help: 'Seed of initialisation, sampling and augmentation.' }),
   workers: opt.integer({ section: 'Run', min: 0, help: 'Decoding worker threads (default min(4, cores − 1); 0 = main thread).', resumeCheck: false }),
   logEvery: opt.integer({ section: 'Run', default: 20, min: 1, help: 'Read the loss back every N steps (and at least once an epoch and every 30 s).', resumeCheck: false }),
@@ -126,6 +128,7 @@ export interface PipelineConfig {
   laLambda: number;
   tdeAlpha?: number;
   stage2Epochs?: number;
+  stage2Input?: 'cached' | 'images';
   seed: number;
   workers?: number;
   logEvery: number;
@@ -183,6 +186,11 @@ export interface PipelineData {
   val?: DatasetSpec;
   /** TDE's α when --tde-alpha is not given (the official config of the dataset). */
   tdeAlpha?: number;
+  /**
+   * The causal head's moving-average momentum: 'fixed' μ = 0.9 (the official CIFAR runs, the
+   * default) or 'lr': μ = tdeMomentum(lr) each epoch, as their ImageNet-LT / Places-LT runs.
+   */
+  tdeMomentum?: 'fixed' | 'lr';
 }
 
 /** TDE's α in the official configs (Long-Tailed-Recognition.pytorch and its CIFAR configs). */
@@ -334,8 +342,9 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   const sampler = createSampler(c.sampler, trainLabels, { seed: c.seed, numClasses: data.numClasses, totalEpochs: c.epochs });
   const loss = lossByName(c.loss, { classCounts: counts, drwEpoch: c.drw, cbBeta: c.cbBeta, focalGamma: c.focalGamma, eqlLambda: c.eqlLambda, seed: c.seed });
   const epochDraws = sampler.indices(0).length;
-  const itersPerEpoch = Math.floor(epochDraws / c.batchSize);
-  if (itersPerEpoch < 1) throw new Error(`batch size ${c.batchSize} exceeds the ${epochDraws} draws of an epoch`);
+  // stage 1 needs one full batch an epoch; --eval-only and --stage1-checkpoint train no stage 1
+  if (epochDraws < c.batchSize && !c.evalOnly && !c.stage1Checkpoint) throw new TaskError(`--batch-size ${c.batchSize} exceeds the ${epochDraws} draws of an epoch: lower it`);
+  const itersPerEpoch = Math.max(1, Math.floor(epochDraws / c.batchSize));
   const { schedule, byIteration } = makeSchedule(c, itersPerEpoch);
 
   if (c.drw !== undefined && c.drw >= c.epochs) run.warn(`--drw ${c.drw} is not below --epochs ${c.epochs}: the loss is never re-weighted (DRW starts at epoch ${c.drw}, counted from 0)`);
@@ -425,6 +434,12 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
       await trainStage1({
         model, optimizer, loss, schedule, sampler, loader: trainLoader, batchSize: c.batchSize, epochs: c.epochs, startEpoch,
         logEvery: c.logEvery, logSeconds: 30, scheduleByIteration: byIteration,
+        onEpochStart: (_epoch, lr) => {
+          if (model.head instanceof CausalNormHead && data.tdeMomentum === 'lr') {
+            model.head.momentum = tdeMomentum(lr);
+            run.info(`epoch ${_epoch + 1}: causal head's moving-average momentum μ = ${+model.head.momentum.toFixed(6)} (1 − 0.1·min(50·lr, 1), lr ${+lr.toPrecision(4)}, as the official runs outside CIFAR)`);
+          }
+        },
         onLog: (l) => {
           imagesPerSecond = l.imagesPerSecond;
           lastLr = l.lr;
@@ -459,15 +474,15 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
   const trainSeconds = stage1Seconds;
 
   // features of the training set (eval transforms: no augmentation) and of the test set, cached
-  const cached = async (name: string, spec: DatasetSpec): Promise<CachedFeatures> => {
-    const hit = await run.loadFeatures(name);
+  const cached = async (name: string, spec: DatasetSpec, save = true): Promise<CachedFeatures> => {
+    const hit = save ? await run.loadFeatures(name) : null;
     if (hit && hit.count === spec.labels.length && hit.meta?.epochs === c.epochs) return { features: hit.features, labels: Int32Array.from(hit.labels), dim: hit.dim };
     const loader = createLoader(spec, { ...loaderOpts, batchSize: Math.min(256, c.batchSize * 2), dropLast: false, transforms: data.evalTransforms });
     const bar = run.progress({ label: `features ${name}`, total: spec.labels.length, unit: 'img' });
     try {
       const order = Int32Array.from({ length: spec.labels.length }, (_, i) => i);
       const f = await extractFeatures(backbone, loader, order, (done) => bar.update(done));
-      await run.saveFeatures(name, { ...f, meta: { epochs: c.epochs } });
+      if (save) await run.saveFeatures(name, { ...f, meta: { epochs: c.epochs } });
       return f;
     } finally {
       bar.stop();
@@ -486,48 +501,81 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
 
   model.eval();
   let headline: (x: Tensor) => Tensor = (x) => model.head.forward(x);
+  let headlineTestF = testF;
   const results: MethodResult[] = [{ method: `Baseline (${c.loss}${c.drw !== undefined ? '-DRW' : ''})`, evaluation: await evaluateCached((x) => model.head.forward(x), testF, counts) }];
   const trainX: Tensor = keep(featureTensor(trainF));
   const tdeAlpha = c.tdeAlpha ?? data.tdeAlpha;
   const options: CalibrationOptions = { grwRho: c.grwRho, tau: c.tau, lambda: c.laLambda, tdeAlpha, ncmMetric: c.ncmMetric, ncmTransform: c.ncmTransform, seed: c.seed, ...(c.stage2Epochs ? { epochs: c.stage2Epochs } : {}) };
+  // --stage2-input images: crt, lws and disalign draw augmented training images through the frozen
+  // backbone (BN in training mode); each starts from the stage-1 BN statistics, and is evaluated on
+  // test features extracted with the statistics it ended with, as an official stage-2 run.
+  const onImages = new Set(c.stage2Input === 'images' ? ['crt', 'lws', 'disalign'] : []);
+  const stage2Loaders = new Map<number, BatchLoader>();
+  const batchSource = imageBatches(backbone, (batchSize) => {
+    let l = stage2Loaders.get(batchSize);
+    if (!l) stage2Loaders.set(batchSize, (l = createLoader(data.train, { ...loaderOpts, seed: c.seed + 1, batchSize, dropLast: false, transforms: data.trainTransforms })));
+    return l;
+  });
+  const bnSnapshot = async (): Promise<Map<string, Tensor>> =>
+    new Map(await Promise.all(backbone.namedBuffers().map(async ([n, b]) => [n, keep(tensor(await b.data(), b.shape, { dtype: b.dtype }))] as [string, Tensor])));
   if (methods.includes('tde')) run.info(`tde: α = ${tdeAlpha ?? 'the causal head’s'}${c.tdeAlpha === undefined && data.tdeAlpha !== undefined ? ' (the official value for this dataset)' : ''}`);
-  for (const name of methods) {
-    const t0 = performance.now();
-    let methodOptions = options;
-    if (name === 'taunorm' && c.tau === undefined && model.head instanceof LinearHead) {
-      // τ swept over 0…2 step 0.1 and picked on validation data, as classifier-balancing
-      let x: Tensor, y: Int32Array, what: string;
-      if (valF) {
-        x = featureTensor(valF);
-        y = valF.labels;
-        what = `the validation list (${y.length} images)`;
-      } else {
-        const idx = heldOutIndices(trainF.labels, data.numClasses, c.seed);
-        const dim = trainF.dim;
-        const f = new Float32Array(idx.length * dim);
-        idx.forEach((i, k) => f.set(trainF.features.subarray(i * dim, (i + 1) * dim), k * dim));
-        x = featureTensor({ features: f, labels: Int32Array.from(idx, (i) => trainF.labels[i]), dim });
-        y = Int32Array.from(idx, (i) => trainF.labels[i]);
-        what = `a held-out 20% of each training class (${y.length} images, which stage 1 trained on: no validation list was given)`;
+  try {
+    for (const name of methods) {
+      const t0 = performance.now();
+      let methodOptions = options;
+      if (name === 'taunorm' && c.tau === undefined && model.head instanceof LinearHead) {
+        // τ swept over 0…2 step 0.1 and picked on validation data, as classifier-balancing
+        let x: Tensor, y: Int32Array, what: string;
+        if (valF) {
+          x = featureTensor(valF);
+          y = valF.labels;
+          what = `the validation list (${y.length} images)`;
+        } else {
+          const idx = heldOutIndices(trainF.labels, data.numClasses, c.seed);
+          const dim = trainF.dim;
+          const f = new Float32Array(idx.length * dim);
+          idx.forEach((i, k) => f.set(trainF.features.subarray(i * dim, (i + 1) * dim), k * dim));
+          x = featureTensor({ features: f, labels: Int32Array.from(idx, (i) => trainF.labels[i]), dim });
+          y = Int32Array.from(idx, (i) => trainF.labels[i]);
+          what = `a held-out 20% of each training class (${y.length} images, which stage 1 trained on: no validation list was given)`;
+        }
+        const sel = await selectTau(model.head.fc, x, y);
+        x.dispose();
+        run.info(`taunorm: τ = ${sel.tau} picked on ${what}; class-balanced accuracy by τ: ${sel.taus.map((t, k) => `${t}:${(sel.scores[k] * 100).toFixed(1)}`).join(' ')}`);
+        methodOptions = { ...options, tau: sel.tau };
       }
-      const sel = await selectTau(model.head.fc, x, y);
-      x.dispose();
-      run.info(`taunorm: τ = ${sel.tau} picked on ${what}; class-balanced accuracy by τ: ${sel.taus.map((t, k) => `${t}:${(sel.scores[k] * 100).toFixed(1)}`).join(' ')}`);
-      methodOptions = { ...options, tau: sel.tau };
+      let methodTestF = testF;
+      let calibrated: (x: Tensor) => Tensor;
+      if (onImages.has(name)) {
+        run.info(`${name}: stage 2 on augmented training images through the frozen backbone (BatchNorm in training mode)`);
+        const before = await bnSnapshot();
+        try {
+          calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: { ...methodOptions, batchSource } });
+          methodTestF = await cached(`test (${name}'s BatchNorm statistics)`, data.test, false);
+        } finally {
+          backbone.loadStateDict(before, { strict: false });
+          for (const t of before.values()) t.dispose();
+          backbone.eval();
+        }
+      } else {
+        calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: methodOptions });
+      }
+      results.push({ method: name === 'disalign' ? 'DisAlign' : name, evaluation: await evaluateCached(calibrated, methodTestF, counts) });
+      headline = calibrated;
+      headlineTestF = methodTestF;
+      run.info(`stage 2 ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
-    const calibrated = await calibrate(name, { trainFeatures: trainX, trainLabels: trainF.labels, classCounts: counts, head: model.head, options: methodOptions });
-    results.push({ method: name === 'disalign' ? 'DisAlign' : name, evaluation: await evaluateCached(calibrated, testF, counts) });
-    headline = calibrated;
-    run.info(`stage 2 ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } finally {
+    trainX.dispose();
+    for (const l of stage2Loaders.values()) await l.close();
   }
-  trainX.dispose();
 
   await run.writeResults({
     results, trainCounts: counts, classNames: data.classNames,
     extra: { epochs: c.epochs, seed: c.seed, ...(best.epoch > 0 ? { best_epoch: best.epoch, best_val_top1: best.top1 } : {}), train_seconds: trainSeconds, images_per_s: Number.isFinite(imagesPerSecond) ? imagesPerSecond : null, backend: hasWebGPU() ? 'webgpu' : 'cpu', adapter: hasWebGPU() ? device().info : null, peak_pool_bytes: hasWebGPU() ? runtime().pool.getStats().peakBytes : 0 },
   });
   // the confusion matrix of the headline method (the last row), classes by training count
-  const scores = await predictLogits(headline, testF);
+  const scores = await predictLogits(headline, headlineTestF);
   const C = data.numClasses;
   const predicted = Int32Array.from({ length: testF.labels.length }, (_, i) => {
     let best = 0;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  applyTransforms, centerCrop, cifarTrainTransforms, crop, DataRng, horizontalFlip, imagenetEvalTransforms, imagenetTrainTransforms,
+  adjustColor, applyTransforms, centerCrop, colorJitterParams, cifarTrainTransforms, crop, DataRng, horizontalFlip, imagenetEvalTransforms, imagenetTrainTransforms,
   normalizeInto, randomCrop, randomResizedCropWindow, resizeBilinear, resizedSize, roundHalfEven, shuffledOrder, transformedSize, type RgbImage,
 } from '../../data/index.js';
 
@@ -158,6 +158,48 @@ describe('augmentation', () => {
     expect(applyTransforms(img, imagenetTrainTransforms(24), new DataRng(0)).width).toBe(24);
     // Deterministic transforms ignore the generator.
     expect(run(imagenetEvalTransforms(24, 32), 1)).toEqual(run(imagenetEvalTransforms(24, 32), 2));
+  });
+
+  it('color jitter follows torchvision: factors in [max(0, 1 - v), 1 + v], a random order, blends and clamps (hand-computed)', () => {
+    // [255, 0, 0] and [0, 0, 255]; contrast 0.5 first: mean gray = (0.2989 + 0.114)/2 = 0.20645, so
+    // x -> 0.5x + 0.103225; brightness 1.2 -> [0.72387, 0.12387, 0.12387 | 0.12387, 0.12387, 0.72387];
+    // saturation 0 -> the gray of each pixel: 0.30319761·255 = 77.3, 0.19225761·255 = 49.0.
+    const img: RgbImage = { width: 2, height: 1, data: new Uint8Array([255, 0, 0, 0, 0, 255]) };
+    const p = { brightness: 1.2, contrast: 0.5, saturation: 0 };
+    expect(Array.from(adjustColor(img, { ...p, order: [1, 0, 2, 3] }).data)).toEqual([77, 77, 77, 49, 49, 49]);
+    // Brightness first clamps 1.2 to 1, then contrast gives 0.603225 / 0.103225, then gray:
+    // 0.25266468·255 = 64.4 and 0.16021468·255 = 40.9.
+    expect(Array.from(adjustColor(img, { ...p, order: [3, 0, 1, 2] }).data)).toEqual([64, 64, 64, 41, 41, 41]);
+    // Saturation 2 pushes away from gray and clamps at 0 and 1: 2·1 − 0.2989 > 1, 2·0 − 0.2989 < 0.
+    expect(Array.from(adjustColor(img, { order: [2, 0, 1, 3], brightness: 1, contrast: 1, saturation: 2 }).data)).toEqual([255, 0, 0, 0, 0, 255]);
+    // Factors of 1 leave the bytes as they are.
+    const pat = pattern(5, 7);
+    expect(Array.from(adjustColor(pat, { order: [0, 1, 2, 3], brightness: 1, contrast: 1, saturation: 1 }).data)).toEqual(Array.from(pat.data));
+
+    const orders = new Set<string>();
+    let lo = 2, hi = 0;
+    for (let i = 0; i < 600; i++) {
+      const q = colorJitterParams(new DataRng(3, 0, i), 0.4, 0.4, 0.4);
+      expect([...q.order].sort()).toEqual([0, 1, 2, 3]);
+      orders.add(q.order.join(''));
+      for (const f of [q.brightness, q.contrast, q.saturation]) (lo = Math.min(lo, f)), (hi = Math.max(hi, f));
+    }
+    expect(orders.size).toBe(24);
+    expect(lo).toBeGreaterThanOrEqual(0.6);
+    expect(lo).toBeLessThan(0.61);
+    expect(hi).toBeLessThan(1.4);
+    expect(hi).toBeGreaterThan(1.39);
+    // max(0, 1 − v): a jitter of 1.5 draws from [0, 2.5]; a jitter of 0 draws nothing and gives 1.
+    expect(colorJitterParams(new DataRng(1), 0, 0, 0)).toMatchObject({ brightness: 1, contrast: 1, saturation: 1 });
+    expect(colorJitterParams(new DataRng(1), 1.5, 0, 0).brightness).toBeLessThan(2.5);
+    expect(() => colorJitterParams(new DataRng(1), -0.1, 0, 0)).toThrow(/brightness/);
+    // Deterministic per key, and part of the ImageNet-style (not the CIFAR) training transforms.
+    const run = (...key: number[]) => Array.from(applyTransforms(pat, [{ op: 'colorJitter', brightness: 0.4, contrast: 0.4, saturation: 0.4 }], new DataRng(...key)).data);
+    expect(run(4, 1)).toEqual(run(4, 1));
+    expect(run(4, 1)).not.toEqual(run(4, 2));
+    expect(imagenetTrainTransforms(24)[2]).toEqual({ op: 'colorJitter', brightness: 0.4, contrast: 0.4, saturation: 0.4 });
+    expect(cifarTrainTransforms().some((t) => t.op === 'colorJitter')).toBe(false);
+    expect(transformedSize(imagenetTrainTransforms(24))).toEqual([24, 24]);
   });
 
   it('flips about half of the time', () => {

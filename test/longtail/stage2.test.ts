@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tensor } from '../../index.node.js';
+import { tensor, type Tensor } from '../../index.node.js';
 import { mean, mul } from '../../autograd/ops.js';
 import { parameter } from '../../nn/module.js';
 import { STAGE2_MIN_ITERATIONS, resolveStage2Options, stage2Epochs, trainOnCachedFeatures } from '../../longtail/stage2.js';
@@ -38,5 +38,67 @@ describe('stage-2 budget', () => {
     const seen: [number, number, number][] = [];
     const reported = await trainOnCachedFeatures('test', features, labels, 2, [['w', w]], (b) => mean(mul(mul(b.features, w), mul(b.features, w))), { ...defaults, epochs: 3, batchSize: 4, lr: 0.05, minIterations: 0, onEpoch: (e, n, l) => seen.push([e, n, l]) });
     expect(seen).toEqual(reported.map((l, e) => [e, 3, l]));
+  });
+});
+
+describe('stage 2 on images (--stage2-input images)', () => {
+  it('runs augmented images through the frozen backbone: its weights stay, its BatchNorm running statistics move', async () => {
+    const { CifarResNet } = await import('../../nn/resnet.js');
+    const { InThreadLoader } = await import('../../data/loader.js');
+    const { imageBatches } = await import('../../longtail/runner.js');
+    const { trainCrt, trainLws, trainDisAlign } = await import('../../longtail/calibration.js');
+    const { LinearHead } = await import('../../longtail/heads.js');
+    const N = 12, H = 8, C = 3;
+    const labels = Int32Array.from({ length: N }, (_, i) => (i < 6 ? 0 : i < 10 ? 1 : 2));
+    const images = Uint8Array.from({ length: N * H * H * 3 }, (_, i) => (i * 37 + Math.floor(i / (H * H * 3)) * 91) % 256);
+    const spec = { kind: 'pixels' as const, images, labels, height: H, width: H, numClasses: C };
+    const backbone = new CifarResNet([1, 1, 1], { numClasses: C });
+    backbone.eval();
+    const snapshot = async (named: [string, Tensor][]) => new Map(await Promise.all(named.map(async ([n, t]) => [n, Array.from(await t.data())] as [string, number[]])));
+    const weights0 = await snapshot([...backbone.namedParameters()]);
+    const buffers0 = await snapshot(backbone.namedBuffers());
+    const loaders: InstanceType<typeof InThreadLoader>[] = [];
+    const batchSizes: number[] = [];
+    const seenRows: number[] = [];
+    const source = imageBatches(backbone, (batchSize) => {
+      batchSizes.push(batchSize);
+      const l = new InThreadLoader(spec, { batchSize, transforms: [{ op: 'randomCrop', size: H, padding: 2 }, { op: 'horizontalFlip' }], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], seed: 1 });
+      loaders.push(l);
+      return l;
+    });
+    const counting: typeof source = async function* (order, epoch, batchSize) {
+      for await (const b of source(order, epoch, batchSize)) {
+        seenRows.push(...b.rows);
+        yield b;
+      }
+    };
+    // the cached features only give the shape and device here: the batches come from the images
+    const cached = tensor(new Float32Array(N * backbone.featureDim), [N, backbone.featureDim]);
+    const crt = await trainCrt(cached, labels, C, { epochs: 2, batchSize: 4, batchSource: counting });
+    expect(crt.epochLosses).toHaveLength(2);
+    expect(crt.epochLosses.every(Number.isFinite)).toBe(true);
+    // class-aware draws in full batches of 4 (drop-last): every row came from the loader
+    expect(seenRows.length % 4).toBe(0);
+    expect(seenRows.length).toBeGreaterThanOrEqual(2 * 8);
+    expect(new Set(seenRows).size).toBeGreaterThan(C);
+    expect(batchSizes).toEqual([4, 4]);
+    const stage1Head = new LinearHead(backbone.featureDim, C);
+    const lws = await trainLws(stage1Head, cached, labels, { epochs: 1, batchSize: 4, batchSource: counting });
+    const dis = await trainDisAlign(stage1Head, cached, labels, [6, 4, 2], { epochs: 1, minIterations: 0, batchSize: 4, batchSource: counting });
+    expect([...lws.epochLosses, ...dis.epochLosses].every(Number.isFinite)).toBe(true);
+    // frozen: not one weight moved; BatchNorm in training mode: running mean/var and the batch count did
+    expect(await snapshot([...backbone.namedParameters()])).toEqual(weights0);
+    const buffers1 = await snapshot(backbone.namedBuffers());
+    for (const [name, before] of buffers0) {
+      if (/running_(mean|var)$/.test(name)) expect(buffers1.get(name), name).not.toEqual(before);
+    }
+    const tracked = [...buffers1].find(([n]) => n.endsWith('num_batches_tracked'))!;
+    // one BatchNorm update per batch of the three methods (DisAlign's instance epoch: 12 rows, 3 batches)
+    expect(seenRows.length).toBeGreaterThan(N);
+    expect(tracked[1][0]).toBe(buffers0.get(tracked[0])![0] + Math.ceil(seenRows.length / 4));
+    // and the backbone is back in eval mode
+    expect(backbone.training).toBe(false);
+    for (const l of loaders) await l.close();
+    cached.dispose();
   });
 });

@@ -1,7 +1,7 @@
 // The official protocols the pipeline follows (issue 17, item 1), pinned by hand computations.
 import { describe, expect, it } from 'vitest';
 import { tensor } from '../../index.node.js';
-import { CosineHead } from '../../longtail/heads.js';
+import { CausalNormHead, CosineHead, tdeMomentum } from '../../longtail/heads.js';
 import { labelTensor, lossByName } from '../../longtail/runner.js';
 import { ldamMargins } from '../../longtail/weights.js';
 import { heldOutIndices, resolveHead, TDE_ALPHA } from '../../tasks/lib/pipeline.js';
@@ -115,6 +115,25 @@ describe('τ-norm picks τ on validation data over 0…2 in steps of 0.1', () =>
 describe('TDE', () => {
   it('α defaults per dataset as the official configs', () => {
     expect(TDE_ALPHA).toEqual({ cifar10: 1.0, cifar100: 1.5, 'imagenet-lt': 3.0, 'places-lt': 3.0 });
+  });
+
+  it('the moving-average momentum outside CIFAR: μ = 1 − 0.1·min(50·lr, 1), used by the next accumulate', async () => {
+    // their run_networks.py: 0.9 while lr ≥ 0.02 (ImageNet-LT's 0.1 gives 0.9), then towards 1 as the lr anneals
+    expect(tdeMomentum(0.1)).toBeCloseTo(0.9, 12);
+    expect(tdeMomentum(0.02)).toBeCloseTo(0.9, 12);
+    expect(tdeMomentum(0.01)).toBeCloseTo(0.95, 12);
+    expect(tdeMomentum(0.002)).toBeCloseTo(0.99, 12);
+    expect(tdeMomentum(0)).toBe(1);
+    expect(() => tdeMomentum(-1)).toThrow(/tdeMomentum: lr must be a non-negative number, got -1/);
+    // x̄ ← μ·x̄ + mean(x): [1, 2] then [3, 4] with μ = 0.9, then μ moved to 0.95 for [5, 6] (rows of 1 feature pair)
+    const head = new CausalNormHead(2, 3, { device: 'cpu' });
+    head.accumulate(tensor([1, 2], [1, 2], { device: 'cpu' }));
+    head.accumulate(tensor([3, 4], [1, 2], { device: 'cpu' }));
+    head.momentum = tdeMomentum(0.01);
+    head.accumulate(tensor([5, 6], [1, 2], { device: 'cpu' }));
+    const expected = [0.95 * (0.9 * 1 + 3) + 5, 0.95 * (0.9 * 2 + 4) + 6];
+    const got = Array.from(await head.embed_mean.data());
+    got.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
   });
 });
 
