@@ -152,7 +152,9 @@ const mapCode = memoCode((expr: string, preamble: string | undefined, dtypes: st
     index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
     for (let d = rank - 1; d >= 0; d--) {
       const sh = `p.shape[${d >> 2}][${d & 3}]`;
-      index += `  { let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
+      // the outermost coordinate is what is left (i < n): no division for it (integer division is
+      // scalarised per lane on CPU adapters)
+      index += `  { let c = ${d === 0 ? 'r' : `r % ${sh}; r = r / ${sh}`}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
     }
   }
   const vals = names.map((n) => `let v_${n} = ${n}[${rank < 0 ? 'i' : `o_${n}`}];`).join(' ');
@@ -172,7 +174,9 @@ function mapVec4Code(expr: string, preamble: string | undefined, types: string[]
     index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
     for (let d = rank - 1; d >= 0; d--) {
       const sh = `p.shape[${d >> 2}][${d & 3}]`;
-      index += `  { let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
+      // the outermost coordinate is what is left (i < n): no division for it (integer division is
+      // scalarised per lane on CPU adapters)
+      index += `  { let c = ${d === 0 ? 'r' : `r % ${sh}; r = r / ${sh}`}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
     }
   }
   const loads = names.map((n) => `let l_${n} = ${n}[${rank < 0 ? 'i' : `o_${n}`}];`).join(' ');
