@@ -5,7 +5,8 @@
 //
 //   node bench/kernels.js [--json FILE] [--sizes 256,512,...] [--quick] [--reps N] [--no-peer] [--filter REGEX] [--det-full]
 //
-// Every figure is the median of >= 10 timed runs after warm-up. A run records the op (repeated
+// Every figure is the median of >= 10 timed runs after 2 warm-up runs (--quick: 5 runs after 1,
+// fewer and smaller cases, one or two per kernel family: a smoke run of every family in minutes). A run records the op (repeated
 // `inner` times when one launch is too short to time, the same count for both libraries), submits
 // it, and waits for the device queue to drain (onSubmittedWorkDone); results are disposed inside
 // the run so memory stays flat. Our runs and tfjs's alternate, so load from other processes on a
@@ -38,7 +39,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, reps: 10, peer: true, detFull: false };
+  const args: Args = { quick: false, reps: 0, peer: true, detFull: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -49,12 +50,13 @@ function parseArgs(argv: string[]): Args {
     if (a === '--json') args.json = value();
     else if (a === '--sizes') args.sizes = value().split(',').map((s) => Number.parseInt(s, 10));
     else if (a === '--quick') args.quick = true;
-    else if (a === '--reps') args.reps = Math.max(10, Number.parseInt(value(), 10));
+    else if (a === '--reps') args.reps = Math.max(3, Number.parseInt(value(), 10));
     else if (a === '--no-peer') args.peer = false;
     else if (a === '--filter') args.filter = new RegExp(value());
     else if (a === '--det-full') args.detFull = true;
     else throw new Error(`unknown argument ${a} (use --json FILE, --sizes 256,512, --quick, --reps N, --no-peer, --filter REGEX, --det-full)`);
   }
+  if (!args.reps) args.reps = args.quick ? 5 : 10;
   if (args.sizes?.some((s) => !(s > 0))) throw new Error('--sizes takes positive integers, e.g. --sizes 256,512');
   return args;
 }
@@ -220,8 +222,8 @@ function cases(args: Args, fallback: boolean): Case[] {
     ['conv4_x 1x1 expand', 256, 1024, 14, 1],
   ];
   if (!args.sizes) {
-    for (const [layer, cin, cout, hw, taps] of convs) list.push(gemmCase(`resnet50 ${layer} b${batch}`, cout, cin * taps, batch * hw * hw));
-    list.push(gemmCase('classifier 2048->1000 b256', args.quick ? 64 : 256, 2048, 1000, true));
+    if (!args.quick) for (const [layer, cin, cout, hw, taps] of convs) list.push(gemmCase(`resnet50 ${layer} b${batch}`, cout, cin * taps, batch * hw * hw));
+    list.push(gemmCase(`classifier 2048->1000 b${args.quick ? 16 : 256}`, args.quick ? 16 : 256, 2048, 1000, true));
     list.push(...convCases(args, fallback));
     list.push(...detectionCases(args, fallback));
   }
@@ -235,7 +237,183 @@ function cases(args: Args, fallback: boolean): Case[] {
     memCase('sum axis 0', [R, C], 4 * (n + C), C, (x) => raw.sum(x, 0), (tf, x) => tf.sum(x, 0)),
     memCase('softmax last axis', [R, 1000], 8 * R * 1000, R * 1000, (x) => raw.softmax(x), (tf, x) => tf.softmax(x), [1]),
   );
-  if (!args.sizes) list.push(...primitiveCases(args));
+  if (!args.sizes) list.push(...trainingCases(args, fallback), ...primitiveCases(args));
+  return list;
+}
+
+// ---------------------------------------------------------------- training kernels (norm.ts, pooling.ts, optim.ts, indexing.ts)
+// Batch norm in training (forward: per-channel statistics then the normalisation; backward: the two
+// per-channel gradient sums then dx), ResNet's stem max pool 3x3/2 and a 2x2/2 average pool with
+// their backward passes, the fused SGD-with-momentum and AdamW updates of a 2.4M-parameter tensor,
+// and a row gather. The tfjs peer runs in NHWC; it has no fused batch-norm statistics or backward, so
+// its rows are the ops its autograd would run (moments + batchNorm; the sums and the dx formula),
+// and its optimizer rows are the op sequences of tf.train.momentum / tf.train.adam on variables.
+
+function trainingCases(args: Args, fallback: boolean): Case[] {
+  type T4 = import('@tensorflow/tfjs-core').Tensor4D;
+  const [N, C, H] = args.quick ? [8, 64, 32] : fallback ? [32, 64, 32] : [32, 256, 56];
+  const x4 = [N, C, H, H], n = N * C * H * H, M = N * H * H;
+  const eps = 1e-5;
+  const list: Case[] = [
+    {
+      name: 'batchnorm forward (training)', shape: `[${x4.join(', ')}]`, bytes: 8 * n, outBytes: 4 * n,
+      ours: () => {
+        const x = randn(x4), w = randn([C]), b = randn([C]);
+        const op = () => {
+          const st = raw.batchNormStats(x);
+          void raw.batchNormApply(x, st.mean, st.var, w, b, eps);
+        };
+        return { op, inputs: [x, w, b] };
+      },
+      peer: (tf) => {
+        const x = tf.randomNormal([N, H, H, C]) as T4, w = tf.randomNormal([C]), b = tf.randomNormal([C]);
+        const op = () => {
+          const { mean, variance } = tf.moments(x, [0, 1, 2]);
+          void tf.batchNorm(x, mean, variance, b, w, eps);
+        };
+        return { op, inputs: [x, w, b] };
+      },
+    },
+    {
+      name: 'batchnorm backward (training)', shape: `[${x4.join(', ')}]`, bytes: 12 * n, outBytes: 4 * n,
+      ours: () => {
+        const x = randn(x4), g = randn(x4), w = randn([C]);
+        const st = raw.batchNormStats(x);
+        const op = () => void raw.batchNormBackward(g, x, st.mean, st.var, w, eps, { training: true, paramGrads: true });
+        return { op, inputs: [x, g, w, st.mean, st.var] };
+      },
+      peer: (tf) => {
+        const x = tf.randomNormal([N, H, H, C]) as T4, dy = tf.randomNormal([N, H, H, C]) as T4, w = tf.randomNormal([C]);
+        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        const op = () => {
+          const r = tf.rsqrt(tf.add(variance, eps));
+          const xhat = tf.mul(tf.sub(x, mean), r);
+          const sdy = tf.sum(dy, [0, 1, 2]);
+          const sdyx = tf.sum(tf.mul(dy, xhat), [0, 1, 2]);
+          void tf.mul(tf.mul(w, r), tf.sub(tf.sub(dy, tf.div(sdy, M)), tf.mul(xhat, tf.div(sdyx, M))));
+        };
+        return { op, inputs: [x, dy, w, mean, variance] };
+      },
+    },
+  ];
+  // pooling: ResNet's stem max pool on [N, 64, 2H, 2H] and a 2x2/2 average pool
+  const [PN, PC, PH] = args.quick ? [4, 64, 56] : fallback ? [8, 64, 112] : [32, 64, 112];
+  const p4 = [PN, PC, PH, PH], pn = PN * PC * PH * PH;
+  const maxOpts = { kernelSize: 3, stride: 2, padding: 1 };
+  const avgOpts = { kernelSize: 2, stride: 2 };
+  const OH = Math.floor((PH - 1) / 2) + 1, on = PN * PC * OH * OH, an = pn / 4;
+  list.push(
+    {
+      name: 'maxPool2d 3x3/2', shape: `[${p4.join(', ')}]`, bytes: 4 * pn + 8 * on, outBytes: 8 * on,
+      ours: () => {
+        const x = randn(p4);
+        return { op: () => void raw.maxPool2d(x, maxOpts), inputs: [x] };
+      },
+      peer: (tf) => {
+        const x = tf.randomNormal([PN, PH, PH, PC]) as T4;
+        return { op: () => void tf.maxPool(x, 3, 2, 1), inputs: [x] };
+      },
+    },
+    {
+      name: 'maxPool2d 3x3/2 backward', shape: `[${p4.join(', ')}]`, bytes: 4 * pn + 8 * on, outBytes: 4 * pn,
+      ours: () => {
+        const x = randn(p4);
+        const { out, indices } = raw.maxPool2d(x, maxOpts);
+        const g = randn(out.shape);
+        const geo = raw.poolGeometry('bench', x, maxOpts);
+        return { op: () => void raw.maxPool2dBackward(g, indices, p4, geo), inputs: [x, out, indices, g] };
+      },
+      peer: (tf) => {
+        const x = tf.randomNormal([PN, PH, PH, PC]) as T4;
+        const y = tf.maxPool(x, 3, 2, 1);
+        const dy = tf.randomNormal(y.shape) as T4;
+        const op = () => void tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: 3, strides: 2, pad: 1 });
+        return { op, inputs: [x, y, dy] };
+      },
+    },
+    {
+      name: 'avgPool2d 2x2/2', shape: `[${p4.join(', ')}]`, bytes: 4 * (pn + an), outBytes: 4 * an,
+      ours: () => {
+        const x = randn(p4);
+        return { op: () => void raw.avgPool2d(x, avgOpts), inputs: [x] };
+      },
+      peer: (tf) => {
+        const x = tf.randomNormal([PN, PH, PH, PC]) as T4;
+        return { op: () => void tf.avgPool(x, 2, 2, 'valid'), inputs: [x] };
+      },
+    },
+    {
+      name: 'avgPool2d 2x2/2 backward', shape: `[${p4.join(', ')}]`, bytes: 4 * (pn + an), outBytes: 4 * pn,
+      ours: () => {
+        const x = randn(p4);
+        const geo = raw.poolGeometry('bench', x, avgOpts);
+        const g = randn([PN, PC, PH / 2, PH / 2]);
+        return { op: () => void raw.avgPool2dBackward(g, p4, geo), inputs: [x, g] };
+      },
+      peer: (tf) => {
+        const x = tf.randomNormal([PN, PH, PH, PC]) as T4;
+        const dy = tf.randomNormal([PN, PH / 2, PH / 2, PC]) as T4;
+        const op = () => void tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, { filterSize: 2, strides: 2, pad: 'valid' });
+        return { op, inputs: [x, dy] };
+      },
+    },
+  );
+  // optimizer updates of one parameter tensor (ResNet-50's largest, 2048 x 512 x 3 x 3 = 9.4M; 2.4M on a CPU adapter)
+  const P = args.quick ? 1 << 20 : fallback ? 2_359_296 : 9_437_184;
+  list.push(
+    {
+      name: 'sgd momentum update', shape: `[${P}]`, bytes: 20 * P, outBytes: 8 * P,
+      ours: () => {
+        const w = randn([P]), g = randn([P]), b = randn([P]);
+        const h = { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 1e-4, nesterov: false };
+        return { op: () => raw.sgdUpdate(w, g, b, h, false), inputs: [w, g, b] };
+      },
+      peer: (tf) => {
+        const w = tf.variable(tf.randomNormal([P])), b = tf.variable(tf.randomNormal([P])), g = tf.randomNormal([P]);
+        const op = () => {
+          const d = tf.add(g, tf.mul(w, 1e-4));
+          const m = tf.add(tf.mul(b, 0.9), d);
+          b.assign(m);
+          w.assign(tf.sub(w, tf.mul(m, 0.1)));
+        };
+        return { op, inputs: [w, b, g] };
+      },
+    },
+    {
+      name: 'adamw update', shape: `[${P}]`, bytes: 28 * P, outBytes: 12 * P,
+      ours: () => {
+        const w = randn([P]), g = randn([P]), m = randn([P]), v = raw.unary('abs', randn([P]));
+        const h = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+        return { op: () => raw.adamwUpdate(w, g, { expAvg: m, expAvgSq: v, maxExpAvgSq: null }, h, 10), inputs: [w, g, m, v] };
+      },
+      peer: (tf) => {
+        const w = tf.variable(tf.randomNormal([P])), m = tf.variable(tf.randomNormal([P])), v = tf.variable(tf.abs(tf.randomNormal([P]))), g = tf.randomNormal([P]);
+        const op = () => {
+          const m2 = tf.add(tf.mul(m, 0.9), tf.mul(g, 0.1));
+          const v2 = tf.add(tf.mul(v, 0.999), tf.mul(tf.square(g), 0.001));
+          m.assign(m2);
+          v.assign(v2);
+          w.assign(tf.sub(tf.mul(w, 1 - 1e-5), tf.div(tf.mul(m2, 1e-3 / 0.651), tf.add(tf.sqrt(tf.div(v2, 0.00995)), 1e-8))));
+        };
+        return { op, inputs: [w, m, v, g] };
+      },
+    },
+  );
+  // row gather: an embedding lookup / ROI feature gather of E rows of F features out of V
+  const [V, E, F] = args.quick ? [10_000, 20_000, 32] : [50_000, 100_000, 64];
+  list.push({
+    name: 'gather rows', shape: `[${V}, ${F}] by ${E} ids`, bytes: 4 * (2 * E * F + E), outBytes: 4 * E * F,
+    ours: () => {
+      const x = randn([V, F]);
+      const idx = raw.cast(raw.unary('affine', raw.rand([E]), V * 0.999999, 0), 'i32');
+      return { op: () => void raw.gather(x, idx, 0), inputs: [x, idx] };
+    },
+    peer: (tf) => {
+      const x = tf.randomNormal([V, F]);
+      const idx = tf.randomUniform([E], 0, V, 'int32');
+      return { op: () => void tf.gather(x, idx, 0), inputs: [x, idx] };
+    },
+  });
   return list;
 }
 
@@ -316,13 +494,13 @@ function convCases(args: Args, fallback: boolean): Case[] {
     { name: 'resnet32 cifar 3x3 32ch', batch: b32, c: 32, co: 32, hw: 16, k: 3, stride: 1 },
     { name: 'resnet32 cifar 3x3 64ch', batch: b32, c: 64, co: 64, hw: 8, k: 3, stride: 1 },
   ];
-  const quickLayers = args.quick ? layers.filter((l) => l.name.includes('conv4_x 3x3') || l.name.includes('cifar 3x3 16ch')) : layers;
+  const quickLayers = args.quick ? layers.filter((l) => l.name.includes('cifar 3x3 16ch')) : layers;
   return [...quickLayers.flatMap((l) => (['forward', 'dgrad', 'wgrad'] as const).map((pass) => convCase(l, pass))), convTransposeCase(args, fallback)];
 }
 
 /** Mask R-CNN's mask head up-sampling: ConvTranspose2d(256, 256, 2, stride 2) on 14x14 ROI features. */
 function convTransposeCase(args: Args, fallback: boolean): Case {
-  const rois = args.quick ? 8 : fallback ? 32 : 128;
+  const rois = args.quick ? 2 : fallback ? 32 : 128;
   const xShape = [rois, 256, 14, 14], wShape = [256, 256, 2, 2];
   return {
     name: 'mask head convTranspose2d 2x2/2',
@@ -345,7 +523,7 @@ function convTransposeCase(args: Args, fallback: boolean): Case {
 // ---------------------------------------------------------------- detection (kernels/roi-align.ts, boxes.ts, nms.ts)
 // ROI align forward/backward of Mask R-CNN's box head: 512 ROIs x 256 channels -> 7x7, sampling
 // ratio 2, over a 4-level FPN pyramid (strides 4..32) of an 800x800 image; each ROI pooled from its
-// level. On a CPU adapter (or --quick) 128 ROIs x 64 channels over a 512x512 image, unless
+// level. On a CPU adapter 128 ROIs x 64 channels over a 512x512 image (--quick: 64 ROIs x 16 channels), unless
 // --det-full. The peer is tfjs cropAndResize (NHWC, boxes normalised, one bilinear sample per
 // output cell, no averaging and no gradient), run per level on the ROIs of that level. NMS: 4000 boxes -> at most 1000 kept
 // (threshold 0.7, the RPN's), against tfjs nonMaxSuppression, which reads the boxes back and runs on
@@ -353,7 +531,7 @@ function convTransposeCase(args: Args, fallback: boolean): Case {
 
 function detectionCases(args: Args, fallback: boolean): Case[] {
   const small = !args.detFull && (args.quick || fallback);
-  const K = small ? 128 : 512, C = small ? 64 : 256, img = small ? 512 : 800, P = 7, sr = 2;
+  const K = args.quick && !args.detFull ? 64 : small ? 128 : 512, C = args.quick && !args.detFull ? 16 : small ? 64 : 256, img = small ? 512 : 800, P = 7, sr = 2;
   const strides = [4, 8, 16, 32];
   const sizes = strides.map((s) => Math.ceil(img / s));
   // ROIs of sqrt(area) 32..512 px, some partly outside, and their FPN level (k0 = 4, s0 = 224, k in 2..5)
@@ -570,7 +748,20 @@ const size = (s: number[]): number => s.reduce((a, c) => a * c, 1);
 
 const fmt = (x: number | undefined, digits = 2): string => (x === undefined ? '-' : x >= 100 ? x.toFixed(0) : x.toFixed(digits));
 
+/**
+ * Seconds one case is expected to take: set-up and compiles, then the launch-count probe, the
+ * warm-up and the timed runs of each side, each run lasting max(20 ms, one launch). One launch is
+ * its work at a typical rate of the adapter class (lavapipe on 2 cores: ~4 GFLOP/s, ~1.5 GB/s).
+ */
+function estimateSeconds(c: Case, args: Args, fallback: boolean, peer: boolean): number {
+  const ms = c.flops ? c.flops / (fallback ? 4e6 : 5e9) : c.bytes! / (fallback ? 1.5e6 : 5e8);
+  const sides = peer && c.peer ? 2 : 1;
+  const setup = fallback ? 3 * sides : 0.3 * sides;
+  return setup + ((1 + sides * ((args.quick ? 1 : 2) + args.reps)) * Math.max(20, ms)) / 1000;
+}
+
 async function main(): Promise<void> {
+  const started = performance.now();
   const args = parseArgs(process.argv.slice(2));
   const dev = await init({ requireWebGPU: true });
   if (!dev) throw new Error('no WebGPU adapter');
@@ -586,15 +777,18 @@ async function main(): Promise<void> {
   };
   const fallback = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(`${info.description} ${info.architecture} ${info.vendor}`);
   const rows: Row[] = [];
+  const list = cases(args, fallback).filter((c) => !args.filter || args.filter.test(c.name));
+  const est = list.reduce((a, c) => a + estimateSeconds(c, args, fallback, Boolean(peer)), 0);
+  console.log(`${list.length} cases${args.quick ? ' (--quick)' : ''}; expected duration about ${est < 90 ? `${est.toFixed(0)} s` : `${(est / 60).toFixed(1)} min`} (estimated per case from its work at ${fallback ? 'CPU-adapter' : 'GPU'} rates; more on a loaded machine)`);
   const header = ['name', 'shape', 'ms', 'rate', 'tfjs ms', 'tfjs rate', 'ratio'];
   console.log(`\n${header.join(' | ')}\n${header.map(() => '---').join(' | ')}`);
-  for (const c of cases(args, fallback).filter((c) => !args.filter || args.filter.test(c.name))) {
+  for (const c of list) {
     const work = c.flops ?? c.bytes!;
     const unit = c.flops ? 'GFLOP/s' : 'GB/s';
     const ourCase = c.ours();
     const inner = await innerCount(ours, ourCase.op, c.outBytes);
     const peerCase = peer && c.peer ? c.peer(peer.tf) : null;
-    const [ms, tfjsMs] = await timeOps([{ runner: ours, op: ourCase.op }, ...(peerCase && peer ? [{ runner: peer.runner, op: peerCase.op }] : [])], inner, args.reps);
+    const [ms, tfjsMs] = await timeOps([{ runner: ours, op: ourCase.op }, ...(peerCase && peer ? [{ runner: peer.runner, op: peerCase.op }] : [])], inner, args.reps, args.quick ? 1 : 2);
     for (const t of ourCase.inputs) t.dispose();
     for (const t of peerCase?.inputs ?? []) t.dispose();
     runtime().trim();
@@ -615,6 +809,7 @@ async function main(): Promise<void> {
   const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
   const stats = runtime().pool.getStats();
   console.log(`\nour buffer pool: peak ${mib(stats.peakBytes)} MiB, ${mib(stats.liveBytes)} MiB live at the end`);
+  console.log(`elapsed: ${((performance.now() - started) / 1000).toFixed(1)} s for ${rows.length} cases (estimated ${est.toFixed(0)} s)`);
 }
 
 main().then(

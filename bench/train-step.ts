@@ -1,12 +1,13 @@
-// node bench/train-step.js --model resnet32 --batch 128 [--size 32] [--steps 10] [--memory-steps 100] [--json FILE] [--peer torch]
+// node bench/train-step.js --model resnet32 --batch 128 [--size 32] [--steps 10] [--memory-steps 100] [--json FILE] [--peer torch [--peer-device cpu|cuda|auto]]
 // Times full training steps (forward, loss, backward, SGD) until the GPU has finished: the median
 // ms per step and images/s over --steps steps after warm-up, the parameter count, peak pool bytes,
 // and whether pool memory grows across the measured steps. --memory-steps N then runs N more steps
 // and compares the pool after the first of them with the pool after the last: after warm-up it
 // must not grow (the exit code is 1 if it does). --profile splits a step into phases; --kernels
 // times one more step per kernel with timestamp queries (GPU ms and calls per kernel). --peer torch
-// then runs the same model, batch and step in PyTorch on the CPU (bench/torch_step.py, Debian's
-// python3-torch) and prints the ratio torch_ms / ours (above 1: we are faster).
+// then runs the same model, batch and step in PyTorch (bench/torch_step.py, Debian's python3-torch;
+// $PYTHON picks another interpreter) on the CPU, or with --peer-device cuda on the GPU, and prints
+// the ratio torch_ms / ours (above 1: we are faster).
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -31,11 +32,12 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     kernels: { type: 'boolean', default: false },
     peer: { type: 'string' },
+    'peer-device': { type: 'string', default: 'cpu' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('node bench/train-step.js --model resnet8|resnet32|resnet18|resnet50|... --batch N [--size PX] [--classes C] [--steps N] [--warmup N] [--memory-steps N] [--json FILE] [--profile] [--kernels] [--peer torch]');
+  console.log('node bench/train-step.js --model resnet8|resnet32|resnet18|resnet50|... --batch N [--size PX] [--classes C] [--steps N] [--warmup N] [--memory-steps N] [--json FILE] [--profile] [--kernels] [--peer torch] [--peer-device cpu|cuda|auto]');
   process.exit(0);
 }
 const model = values.model as ModelName;
@@ -53,6 +55,8 @@ const steps = count('steps', values.steps, 1);
 const warmup = count('warmup', values.warmup, 0);
 const memorySteps = count('memory-steps', values['memory-steps'], 0);
 if (values.peer !== undefined && values.peer !== 'torch') throw new Error(`--peer takes 'torch', got '${values.peer}'`);
+const peerDevice = values['peer-device']!;
+if (!['cpu', 'cuda', 'auto'].includes(peerDevice)) throw new Error(`--peer-device takes cpu, cuda or auto, got '${peerDevice}'`);
 if (memorySteps === 1) throw new Error('--memory-steps needs at least 2 steps to compare the first with the last');
 
 const dev = await init({ requireWebGPU: true });
@@ -118,13 +122,15 @@ if (values.kernels) {
   await step(false);
   kernels = await profile.stop();
 }
-/** PyTorch's ms per step for the same CIFAR ResNet step on the CPU, or why it could not run. */
+/** PyTorch's ms per step for the same model and step, or why it could not run. */
 function torchPeer(): { ms_per_step: number; peer: string; threads: number } | { skipped: string } {
   const blocks = { resnet8: 1, resnet32: 5 }[model as string];
-  if (!blocks) return { skipped: `the torch peer covers the CIFAR ResNets (resnet8, resnet32), not ${model}` };
+  // torchvision's names for our ImageNet backbones
+  const tv = { resnet18: 'resnet18', resnet34: 'resnet34', resnet50: 'resnet50', resnext50: 'resnext50_32x4d' }[model as string];
+  if (!blocks && !tv) return { skipped: `no torch peer for ${model}` };
   const python = process.env.PYTHON ?? '/usr/bin/python3';
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
-  const args = [script, '--blocks', String(blocks), '--batch', String(batch), '--size', String(size), '--classes', String(classes), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(availableParallelism())];
+  const args = [script, ...(blocks ? ['--blocks', String(blocks)] : ['--model', tv!]), '--batch', String(batch), '--size', String(size), '--classes', String(classes), '--steps', String(steps), '--warmup', String(warmup), '--device', peerDevice, '--threads', String(availableParallelism())];
   try {
     return JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!);
   } catch (e) {

@@ -59,9 +59,16 @@ fn powi(x: f32, e: f32) -> f32 {
   return select(m, -m, fract(e * 0.5) != 0.0);
 }`;
 
-const unaryCode = memoCode((op: UnaryOp, t: DType) => linearKernel(
-  { preamble: op === 'pow' ? POWI_WGSL : '', uniforms: { n: 'u32', p0: 'f32', p1: 'f32' }, read: { x: t }, write: { y: t }, wg: WG, bound: 'n' },
-  `  let v = x[i];\n  y[i] = ${(UNARY[op] as UnaryDef).wgsl('v')};`,
+/** The components of a vec4, for code that applies a scalar expression to each. */
+const XYZW = ['x', 'y', 'z', 'w'] as const;
+
+// vec4: n counts vec4s (the size is a multiple of 4). lavapipe compiles every storage load to a
+// scalar load per lane; one vec4 load per invocation does a quarter of the index work and loads.
+const unaryCode = memoCode((op: UnaryOp, t: DType, vec4: boolean) => linearKernel(
+  { preamble: op === 'pow' ? POWI_WGSL : '', uniforms: { n: 'u32', p0: 'f32', p1: 'f32' }, read: { x: vec4 ? `vec4<${t}>` : t }, write: { y: vec4 ? `vec4<${t}>` : t }, wg: WG, bound: 'n' },
+  vec4
+    ? `  let v = x[i];\n  y[i] = vec4<${t}>(${XYZW.map((c) => (UNARY[op] as UnaryDef).wgsl(`v.${c}`)).join(', ')});`
+    : `  let v = x[i];\n  y[i] = ${(UNARY[op] as UnaryDef).wgsl('v')};`,
 ));
 
 /** y = op(x), with scalar parameters p0, p1 where the op takes them. */
@@ -75,8 +82,10 @@ export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
     for (let i = 0; i < a.length; i++) o[i] = def.cpu(a[i], p0, p1);
     return out;
   }
-  const k = runtime().kernel(`elementwise.unary.${op}`, unaryCode(op, x.dtype));
-  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size, p0, p1 }, grid1(Math.ceil(x.size / WG)));
+  const vec4 = x.size % 4 === 0;
+  const n = vec4 ? x.size / 4 : x.size;
+  const k = runtime().kernel(`elementwise.unary.${op}`, unaryCode(op, x.dtype, vec4));
+  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n, p0, p1 }, grid1(Math.ceil(n / WG)));
   return out;
 }
 
@@ -127,16 +136,25 @@ export function broadcastStrides(s: Shape, out: Shape): number[] {
   });
 }
 
-/** mapN's kernel over inputs of the given dtypes ('f32,i32'); rank -1 indexes every input directly. */
-const mapCode = memoCode((expr: string, preamble: string | undefined, dtypes: string, outDtype: DType, rank: number): string => {
+/**
+ * mapN's kernel over inputs of the given dtypes ('f32,i32'); rank -1 indexes every input directly.
+ * `lanes` is '' (one element per invocation) or one letter per input for the vec4 form, where an
+ * invocation computes 4 adjacent outputs (the innermost dim is a multiple of 4): 'v' reads that
+ * input as vec4 (innermost stride 1), 's' reads one scalar for all 4 (innermost stride 0, e.g. a
+ * per-row or per-channel operand). Shape and strides are then in vec4 units along the innermost dim.
+ */
+const mapCode = memoCode((expr: string, preamble: string | undefined, dtypes: string, outDtype: DType, rank: number, lanes: string): string => {
   const types = dtypes.split(',');
   const names = types.map((_, k) => String.fromCharCode(97 + k));
+  if (lanes) return mapVec4Code(expr, preamble, types, names, outDtype, rank, lanes);
   let index = '';
   if (rank >= 0) {
     index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
     for (let d = rank - 1; d >= 0; d--) {
       const sh = `p.shape[${d >> 2}][${d & 3}]`;
-      index += `  { let c = r % ${sh}; r = r / ${sh}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
+      // the outermost coordinate is what is left (i < n): no division for it (integer division is
+      // scalarised per lane on CPU adapters)
+      index += `  { let c = ${d === 0 ? 'r' : `r % ${sh}; r = r / ${sh}`}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
     }
   }
   const vals = names.map((n) => `let v_${n} = ${n}[${rank < 0 ? 'i' : `o_${n}`}];`).join(' ');
@@ -148,6 +166,47 @@ const mapCode = memoCode((expr: string, preamble: string | undefined, dtypes: st
   });
   return linearKernel({ preamble, uniforms, read, write: { y: outDtype }, wg: WG, bound: 'n' }, `${index}  ${vals}\n  y[i] = ${expr};`);
 });
+
+/** The vec4 form of mapCode (see there); `expr` is in v_a, v_b... and is applied per component. */
+function mapVec4Code(expr: string, preamble: string | undefined, types: string[], names: string[], outDtype: DType, rank: number, lanes: string): string {
+  let index = '';
+  if (rank >= 0) {
+    index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
+    for (let d = rank - 1; d >= 0; d--) {
+      const sh = `p.shape[${d >> 2}][${d & 3}]`;
+      // the outermost coordinate is what is left (i < n): no division for it (integer division is
+      // scalarised per lane on CPU adapters)
+      index += `  { let c = ${d === 0 ? 'r' : `r % ${sh}; r = r / ${sh}`}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
+    }
+  }
+  const loads = names.map((n) => `let l_${n} = ${n}[${rank < 0 ? 'i' : `o_${n}`}];`).join(' ');
+  const comps = XYZW.map((c) => `  { ${names.map((n, j) => `let v_${n} = l_${n}${lanes[j] === 'v' ? `.${c}` : ''};`).join(' ')} o.${c} = ${expr}; }`).join('\n');
+  const uniforms: Record<string, string> = { n: 'u32', shape: 'array<vec4<u32>, 2>' };
+  const read: Record<string, string> = {};
+  names.forEach((n, j) => {
+    uniforms[`s${j}`] = 'array<vec4<u32>, 2>';
+    read[n] = lanes[j] === 'v' ? `vec4<${types[j]}>` : types[j];
+  });
+  return linearKernel({ preamble, uniforms, read, write: { y: `vec4<${outDtype}>` }, wg: WG, bound: 'n' },
+    `${index}  ${loads}\n  var o: vec4<${outDtype}>;\n${comps}\n  y[i] = o;`);
+}
+
+/**
+ * The vec4 lanes ('v'/'s' per input, see mapCode) when the merged shape allows them, else ''.
+ * Needs an innermost dim that is a multiple of 4, each input walking it contiguously (stride 1) or
+ * not at all (stride 0), and the other strides of the contiguous inputs multiples of 4 (aligned vec4s).
+ */
+function vec4Lanes(cs: number[], strides: number[][]): string {
+  const last = cs.length - 1;
+  if (last < 0 || cs[last] % 4 !== 0) return '';
+  let lanes = '';
+  for (const s of strides) {
+    if (s[last] === 1 && s.every((v, d) => d === last || v % 4 === 0)) lanes += 'v';
+    else if (s[last] === 0) lanes += 's';
+    else return '';
+  }
+  return lanes.includes('v') ? lanes : '';
+}
 
 export interface MapOptions {
   /** Ignored: kernels are cached by their generated code, so embedded constants need no key. */
@@ -202,13 +261,16 @@ export function mapN(
   const rank = cs.length;
   // same layout for every input (no broadcasting): index directly
   const direct = strides.every((s) => s.length === rank && s.every((v, d) => v === stridesOf(cs)[d]));
+  const lanes = vec4Lanes(cs, strides);
   // the expression is the only part of the code the caller supplies: it keys the memo with the rest
-  const k = runtime().kernel(`elementwise.${op}`, mapCode(wgsl(names.map((n) => `v_${n}`)), opts.preamble, inputs.map((t) => t.dtype).join(','), outDtype, direct ? -1 : rank));
-  const u: Record<string, number | number[]> = { n: out.size, shape: pad8(cs) };
+  const k = runtime().kernel(`elementwise.${op}`, mapCode(wgsl(names.map((n) => `v_${n}`)), opts.preamble, inputs.map((t) => t.dtype).join(','), outDtype, direct ? -1 : rank, lanes));
+  const n = lanes ? out.size / 4 : out.size;
+  // the vec4 form indexes in vec4 units along the innermost dim: its size and the contiguous inputs' strides / 4
+  const u: Record<string, number | number[]> = { n, shape: pad8(lanes ? cs.map((v, d) => (d === rank - 1 ? v / 4 : v)) : cs) };
   const bound: Record<string, Bound> = { y: out.binding() };
-  strides.forEach((s, j) => (u[`s${j}`] = pad8(s)));
+  strides.forEach((s, j) => (u[`s${j}`] = pad8(lanes[j] === 'v' ? s.map((v, d) => (d === rank - 1 ? 1 : v / 4)) : s)));
   inputs.forEach((t, j) => (bound[names[j]] = t.binding()));
-  runtime().dispatch(k, bound, u, grid1(Math.ceil(out.size / WG)));
+  runtime().dispatch(k, bound, u, grid1(Math.ceil(n / WG)));
   return out;
 }
 

@@ -59,13 +59,18 @@ const TREE = (combine: (a: string, b: string) => string): string => /* wgsl */ `
     workgroupBarrier();
   }`;
 
+const vecT = (vec4: boolean): string => (vec4 ? 'vec4<f32>' : 'f32');
 const SH3 = `var<workgroup> sh: array<vec3<f32>, ${WG}>;`;
 const SH2 = `var<workgroup> sh: array<vec2<f32>, ${WG}>;`;
 
-/** Stage 1 of the statistics: Welford partials (count, mean, M2) per (channel, chunk). */
-const STATS_PARTIAL_WGSL = workgroupKernel({
+/**
+ * Stage 1 of the statistics: Welford partials (count, mean, M2) per (channel, chunk). `vec4` (S a
+ * multiple of 4; S and M then count vec4s): each load is 4 values of one channel, whose own
+ * (4, mean, M2) is exact and merged by Chan's formula: a quarter of the loads and divisions.
+ */
+const statsPartialCode = memoCode((vec4: boolean) => workgroupKernel({
   preamble: `${CHAN_WGSL}\n${SH3}`,
-  uniforms: { C: 'u32', S: 'u32', M: 'u32', chunks: 'u32' }, read: { x: 'f32' }, write: { part: 'f32' }, wg: WG,
+  uniforms: { C: 'u32', S: 'u32', M: 'u32', chunks: 'u32' }, read: { x: vecT(vec4) }, write: { part: 'f32' }, wg: WG,
 }, /* wgsl */ `  if (w >= p.C * p.chunks) { return; }
   let c = w / p.chunks;
   let k = w % p.chunks;
@@ -73,14 +78,17 @@ const STATS_PARTIAL_WGSL = workgroupKernel({
   for (var j = 0u; j < ${PER}u; j++) {
     let m = (k * ${PER}u + j) * ${WG}u + li;
     if (m >= p.M) { break; }
-    acc = chan(acc, vec3<f32>(1.0, x[(m / p.S * p.C + c) * p.S + m % p.S], 0.0));
+    let v = x[(m / p.S * p.C + c) * p.S + m % p.S];
+    ${vec4 ? `let mu4 = (v.x + v.y + v.z + v.w) * 0.25;
+    let d = v - mu4;
+    acc = chan(acc, vec3<f32>(4.0, mu4, dot(d, d)));` : 'acc = chan(acc, vec3<f32>(1.0, v, 0.0));'}
   }
   sh[li] = acc;
   ${TREE((a, b) => `chan(${a}, ${b})`)}
   if (li == 0u) {
     let o = w * 3u;
     part[o] = sh[0].x; part[o + 1u] = sh[0].y; part[o + 2u] = sh[0].z;
-  }`);
+  }`));
 
 /** Stage 2: merges a channel's partials into its mean and biased variance, and moves the running stats. */
 const statsFinalWGSL = (running: boolean): string => workgroupKernel({
@@ -108,11 +116,11 @@ const statsFinalWGSL = (running: boolean): string => workgroupKernel({
 const STATS_FINAL_WGSL = statsFinalWGSL(false);
 const STATS_FINAL_RUNNING_WGSL = statsFinalWGSL(true);
 
-/** Stage 1 of the gradient sums: (Σ dy, Σ dy·x̂) partials per (channel, chunk). */
-const GRADSUMS_PARTIAL_WGSL = workgroupKernel({
+/** Stage 1 of the gradient sums: (Σ dy, Σ dy·x̂) partials per (channel, chunk); `vec4` as in statsPartialCode. */
+const gradSumsPartialCode = memoCode((vec4: boolean) => workgroupKernel({
   preamble: SH2,
   uniforms: { C: 'u32', S: 'u32', M: 'u32', chunks: 'u32', eps: 'f32' },
-  read: { dy: 'f32', x: 'f32', mean: 'f32', variance: 'f32' }, write: { part: 'f32' }, wg: WG,
+  read: { dy: vecT(vec4), x: vecT(vec4), mean: 'f32', variance: 'f32' }, write: { part: 'f32' }, wg: WG,
 }, /* wgsl */ `  if (w >= p.C * p.chunks) { return; }
   let c = w / p.chunks;
   let k = w % p.chunks;
@@ -123,11 +131,12 @@ const GRADSUMS_PARTIAL_WGSL = workgroupKernel({
     let m = (k * ${PER}u + j) * ${WG}u + li;
     if (m >= p.M) { break; }
     let i = (m / p.S * p.C + c) * p.S + m % p.S;
-    acc += vec2<f32>(dy[i], dy[i] * (x[i] - mu) * r);
+    let g = dy[i];
+    ${vec4 ? 'acc += vec2<f32>(g.x + g.y + g.z + g.w, dot(g, (x[i] - mu) * r));' : 'acc += vec2<f32>(g, g * (x[i] - mu) * r);'}
   }
   sh[li] = acc;
   ${TREE((a, b) => `${a} + ${b}`)}
-  if (li == 0u) { part[w * 2u] = sh[0].x; part[w * 2u + 1u] = sh[0].y; }`);
+  if (li == 0u) { part[w * 2u] = sh[0].x; part[w * 2u + 1u] = sh[0].y; }`));
 
 /** Stage 2: a channel's partials summed into dbias and dweight. */
 const GRADSUMS_FINAL_WGSL = workgroupKernel({
@@ -142,19 +151,30 @@ const GRADSUMS_FINAL_WGSL = workgroupKernel({
   ${TREE((a, b) => `${a} + ${b}`)}
   if (li == 0u) { dbias[w] = sh[0].x; dweight[w] = sh[0].y; }`);
 
+/** The per-channel walk of the stage-1 kernels in vec4 units when S is a multiple of 4. */
+function vec4Layout(L: Layout): { vec4: boolean; S: number; M: number; chunks: number } {
+  if (L.S % 4 !== 0) return { vec4: false, S: L.S, M: L.M, chunks: L.chunks };
+  const M = L.M / 4;
+  return { vec4: true, S: L.S / 4, M, chunks: Math.max(1, Math.ceil(M / (PER * WG))) };
+}
+
+// The two elementwise passes read x (and dy) as vec4 when the spatial size S is a multiple of 4:
+// the 4 values share one channel, so one invocation does a quarter of the loads and index work
+// (n, S then count vec4s). Every expression below is componentwise, so the code is the same.
+
 /** The normalisation, with or without the per-channel weight and bias. */
-const applyCode = memoCode((weight: boolean, bias: boolean) => linearKernel({
+const applyCode = memoCode((weight: boolean, bias: boolean, vec4: boolean) => linearKernel({
   uniforms: { n: 'u32', C: 'u32', S: 'u32', eps: 'f32' },
-  read: { x: 'f32', mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(bias ? { bias: 'f32' } : {}) },
-  write: { y: 'f32' }, wg: WG, bound: 'n',
+  read: { x: vecT(vec4), mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(bias ? { bias: 'f32' } : {}) },
+  write: { y: vecT(vec4) }, wg: WG, bound: 'n',
 }, `  let c = (i / p.S) % p.C;
-  y[i] = (x[i] - mean[c]) * inverseSqrt(variance[c] + p.eps)${weight ? ' * weight[c]' : ''}${bias ? ' + bias[c]' : ''};`));
+  y[i] = (x[i] - mean[c]) * (inverseSqrt(variance[c] + p.eps)${weight ? ' * weight[c]' : ''})${bias ? ' + bias[c]' : ''};`));
 
 /** dx in training (with the gradient sums) or eval mode, with or without the weight. */
-const inputGradCode = memoCode((weight: boolean, training: boolean) => linearKernel({
+const inputGradCode = memoCode((weight: boolean, training: boolean, vec4: boolean) => linearKernel({
   uniforms: { n: 'u32', C: 'u32', S: 'u32', eps: 'f32', invM: 'f32' },
-  read: { dy: 'f32', x: 'f32', mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(training ? { sumDy: 'f32', sumDyXhat: 'f32' } : {}) },
-  write: { dx: 'f32' }, wg: WG, bound: 'n',
+  read: { dy: vecT(vec4), x: vecT(vec4), mean: 'f32', variance: 'f32', ...(weight ? { weight: 'f32' } : {}), ...(training ? { sumDy: 'f32', sumDyXhat: 'f32' } : {}) },
+  write: { dx: vecT(vec4) }, wg: WG, bound: 'n',
 }, `  let c = (i / p.S) % p.C;
   let r = inverseSqrt(variance[c] + p.eps);
   ${training
@@ -204,13 +224,14 @@ export function batchNormStats(x: Tensor, running?: RunningStats): { mean: Tenso
     return { mean, var: variance };
   }
   const rt = runtime();
-  const part = Tensor.empty([L.C * L.chunks * 3], 'f32', x.device, op);
-  const k1 = rt.kernel('norm.batchnorm.stats', STATS_PARTIAL_WGSL);
-  rt.dispatch(k1, { x: x.binding(), part: part.binding() }, { C: L.C, S: L.S, M: L.M, chunks: L.chunks }, grid1(L.C * L.chunks));
+  const V = vec4Layout(L);
+  const part = Tensor.empty([L.C * V.chunks * 3], 'f32', x.device, op);
+  const k1 = rt.kernel('norm.batchnorm.stats', statsPartialCode(V.vec4));
+  rt.dispatch(k1, { x: x.binding(), part: part.binding() }, { C: L.C, S: V.S, M: V.M, chunks: V.chunks }, grid1(L.C * V.chunks));
   const k2 = rt.kernel('norm.batchnorm.stats.final', running ? STATS_FINAL_RUNNING_WGSL : STATS_FINAL_WGSL);
   const bufs: Record<string, Bound> = { part: part.binding(), mean: mean.binding(), variance: variance.binding() };
   if (running) Object.assign(bufs, { runMean: running.mean.binding(), runVar: running.var.binding() });
-  rt.dispatch(k2, bufs, { C: L.C, chunks: L.chunks, momentum: running?.momentum ?? 0 }, grid1(L.C));
+  rt.dispatch(k2, bufs, { C: L.C, chunks: V.chunks, momentum: running?.momentum ?? 0 }, grid1(L.C));
   part.dispose();
   return { mean, var: variance };
 }
@@ -245,11 +266,13 @@ export function batchNormApply(x: Tensor, mean: Tensor, variance: Tensor, weight
     }
     return out;
   }
-  const k = runtime().kernel('norm.batchnorm', applyCode(Boolean(weight), Boolean(bias)));
+  const vec4 = L.S % 4 === 0;
+  const k = runtime().kernel('norm.batchnorm', applyCode(Boolean(weight), Boolean(bias), vec4));
   const bufs: Record<string, Bound> = { x: x.binding(), mean: mean.binding(), variance: variance.binding(), y: out.binding() };
   if (weight) bufs.weight = weight.binding();
   if (bias) bufs.bias = bias.binding();
-  runtime().dispatch(k, bufs, { n: x.size, C: L.C, S: L.S, eps }, grid1(Math.ceil(x.size / WG)));
+  const n = vec4 ? x.size / 4 : x.size;
+  runtime().dispatch(k, bufs, { n, C: L.C, S: vec4 ? L.S / 4 : L.S, eps }, grid1(Math.ceil(n / WG)));
   return out;
 }
 
@@ -317,11 +340,12 @@ export function batchNormBackward(
 /** Σ dy and Σ dy·x̂ per channel, into dbias and dweight. */
 function gradSums(L: Layout, g: Tensor, x: Tensor, mean: Tensor, variance: Tensor, eps: number, dbias: Tensor, dweight: Tensor): void {
   const rt = runtime();
-  const part = Tensor.empty([L.C * L.chunks * 2], 'f32', x.device, 'batchNormBackward');
-  const k1 = rt.kernel('norm.batchnorm.backward.sums', GRADSUMS_PARTIAL_WGSL);
-  rt.dispatch(k1, { dy: g.binding(), x: x.binding(), mean: mean.binding(), variance: variance.binding(), part: part.binding() }, { C: L.C, S: L.S, M: L.M, chunks: L.chunks, eps }, grid1(L.C * L.chunks));
+  const V = vec4Layout(L);
+  const part = Tensor.empty([L.C * V.chunks * 2], 'f32', x.device, 'batchNormBackward');
+  const k1 = rt.kernel('norm.batchnorm.backward.sums', gradSumsPartialCode(V.vec4));
+  rt.dispatch(k1, { dy: g.binding(), x: x.binding(), mean: mean.binding(), variance: variance.binding(), part: part.binding() }, { C: L.C, S: V.S, M: V.M, chunks: V.chunks, eps }, grid1(L.C * V.chunks));
   const k2 = rt.kernel('norm.batchnorm.backward.sums.final', GRADSUMS_FINAL_WGSL);
-  rt.dispatch(k2, { part: part.binding(), dbias: dbias.binding(), dweight: dweight.binding() }, { C: L.C, chunks: L.chunks }, grid1(L.C));
+  rt.dispatch(k2, { part: part.binding(), dbias: dbias.binding(), dweight: dweight.binding() }, { C: L.C, chunks: V.chunks }, grid1(L.C));
   part.dispose();
 }
 
@@ -330,9 +354,11 @@ function inputGrad(
   sums: { dbias: Tensor; dweight: Tensor } | null, dx: Tensor,
 ): void {
   const training = Boolean(sums);
-  const k = runtime().kernel('norm.batchnorm.backward', inputGradCode(Boolean(weight), training));
+  const vec4 = L.S % 4 === 0;
+  const k = runtime().kernel('norm.batchnorm.backward', inputGradCode(Boolean(weight), training, vec4));
   const bufs: Record<string, Bound> = { dy: g.binding(), x: x.binding(), mean: mean.binding(), variance: variance.binding(), dx: dx.binding() };
   if (weight) bufs.weight = weight.binding();
   if (sums) Object.assign(bufs, { sumDy: sums.dbias.binding(), sumDyXhat: sums.dweight.binding() });
-  runtime().dispatch(k, bufs, { n: x.size, C: L.C, S: L.S, eps, invM: 1 / L.M }, grid1(Math.ceil(x.size / WG)));
+  const n = vec4 ? x.size / 4 : x.size;
+  runtime().dispatch(k, bufs, { n, C: L.C, S: vec4 ? L.S / 4 : L.S, eps, invM: 1 / L.M }, grid1(Math.ceil(n / WG)));
 }

@@ -9,6 +9,8 @@ import { linearKernel, memoCode } from './wgsl.js';
 import type { Tensor } from './tensor.js';
 
 const WG = 256;
+/** The storage element of the updates: 4 values per invocation when the size is a multiple of 4. */
+const elem = (vec4: boolean): string => (vec4 ? 'vec4<f32>' : 'f32');
 
 /** Checks that every tensor is a live f32 tensor of the parameter's shape on the parameter's backend. */
 function checkState(op: string, param: Tensor, named: Record<string, Tensor | null>): void {
@@ -53,16 +55,19 @@ export function sgdUpdate(param: Tensor, grad: Tensor, momentumBuffer: Tensor | 
     return;
   }
   const withMomentum = momentumBuffer !== null;
-  const k = runtime().kernel('optim.sgd', sgdCode(withMomentum));
+  const vec4 = param.size % 4 === 0;
+  const n = vec4 ? param.size / 4 : param.size;
+  const k = runtime().kernel('optim.sgd', sgdCode(withMomentum, vec4));
   const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding() };
   if (momentumBuffer) buffers.buf = momentumBuffer.binding();
-  const uniforms = { n: param.size, lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: Number(h.nesterov), first_step: Number(first) };
-  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
+  const uniforms = { n, lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: Number(h.nesterov), first_step: Number(first) };
+  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(n / WG)));
 }
 
-const sgdCode = memoCode((withMomentum: boolean) => linearKernel({
+// vec4: one invocation updates 4 adjacent values (n counts vec4s); every expression is componentwise
+const sgdCode = memoCode((withMomentum: boolean, vec4: boolean) => linearKernel({
   uniforms: { n: 'u32', lr: 'f32', momentum: 'f32', one_minus_dampening: 'f32', weight_decay: 'f32', nesterov: 'u32', first_step: 'u32' },
-  read: { grad: 'f32' }, write: { param: 'f32', ...(withMomentum ? { buf: 'f32' } : {}) }, wg: WG, bound: 'n',
+  read: { grad: elem(vec4) }, write: { param: elem(vec4), ...(withMomentum ? { buf: elem(vec4) } : {}) }, wg: WG, bound: 'n',
 }, `  let w = param[i];
   var d = grad[i];
   if (p.weight_decay != 0.0) { d = d + p.weight_decay * w; }
@@ -114,16 +119,18 @@ export function adamwUpdate(param: Tensor, grad: Tensor, s: AdamWState, h: AdamW
     return;
   }
   const amsgrad = s.maxExpAvgSq !== null;
-  const k = runtime().kernel('optim.adamw', adamwCode(amsgrad));
+  const vec4 = param.size % 4 === 0;
+  const n = vec4 ? param.size / 4 : param.size;
+  const k = runtime().kernel('optim.adamw', adamwCode(amsgrad, vec4));
   const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding(), exp_avg: s.expAvg.binding(), exp_avg_sq: s.expAvgSq.binding() };
   if (s.maxExpAvgSq) buffers.max_exp_avg_sq = s.maxExpAvgSq.binding();
-  const uniforms = { n: param.size, decay, one_minus_beta1: 1 - h.beta1, beta2: h.beta2, one_minus_beta2: 1 - h.beta2, eps: h.eps, step_size: stepSize, bc2_sqrt: bc2Sqrt };
-  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(param.size / WG)));
+  const uniforms = { n, decay, one_minus_beta1: 1 - h.beta1, beta2: h.beta2, one_minus_beta2: 1 - h.beta2, eps: h.eps, step_size: stepSize, bc2_sqrt: bc2Sqrt };
+  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(n / WG)));
 }
 
-const adamwCode = memoCode((amsgrad: boolean) => linearKernel({
+const adamwCode = memoCode((amsgrad: boolean, vec4: boolean) => linearKernel({
   uniforms: { n: 'u32', decay: 'f32', one_minus_beta1: 'f32', beta2: 'f32', one_minus_beta2: 'f32', eps: 'f32', step_size: 'f32', bc2_sqrt: 'f32' },
-  read: { grad: 'f32' }, write: { param: 'f32', exp_avg: 'f32', exp_avg_sq: 'f32', ...(amsgrad ? { max_exp_avg_sq: 'f32' } : {}) }, wg: WG, bound: 'n',
+  read: { grad: elem(vec4) }, write: { param: elem(vec4), exp_avg: elem(vec4), exp_avg_sq: elem(vec4), ...(amsgrad ? { max_exp_avg_sq: elem(vec4) } : {}) }, wg: WG, bound: 'n',
 }, `  let g = grad[i];
   let w = param[i] * p.decay;
   let m = exp_avg[i] + p.one_minus_beta1 * (g - exp_avg[i]);

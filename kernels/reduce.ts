@@ -14,7 +14,7 @@
 
 import { check, fmtShape, normAxis } from './errors.js';
 import { runtime, grid1, type Bound } from './runtime.js';
-import { workgroupKernel, IS_NAN_WGSL } from './wgsl.js';
+import { workgroupKernel, memoCode, IS_NAN_WGSL } from './wgsl.js';
 import { full } from './creation.js';
 import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
 
@@ -117,7 +117,7 @@ function reduceCPU(kind: ReduceOp | ArgOp, x: Tensor, mask: boolean[], out: Tens
 
 // ---------------------------------------------------------------- WGSL
 
-function identity(kind: PassKind, t: DType): string {
+function identity(kind: PassKind, t: string): string {
   if (kind === 'sum') return `${t}(0)`;
   const high = kind === 'min' || kind === 'argmin';
   if (t === 'f32') return high ? 'p.inf' : '-p.inf'; // a uniform: WGSL cannot spell infinity as a constant
@@ -136,7 +136,7 @@ function betterFn(kind: ArgOp, t: DType): string {
 }`;
 }
 
-function combineFn(kind: 'sum' | 'max' | 'min', t: DType): string {
+function combineFn(kind: 'sum' | 'max' | 'min', t: string): string {
   if (kind === 'sum') return `fn combine(a: ${t}, b: ${t}) -> ${t} { return a + b; }`;
   if (t !== 'f32') return `fn combine(a: ${t}, b: ${t}) -> ${t} { return ${kind}(a, b); }`;
   // max/min of NaN is NaN (WGSL's max/min may drop it)
@@ -145,21 +145,25 @@ function combineFn(kind: 'sum' | 'max' | 'min', t: DType): string {
 
 /**
  * One pass over x viewed as [outer, R, inner] → y [outer, chunks, inner]. Arg passes carry an i32
- * index alongside each value; `chained` passes read the indices of the previous pass.
+ * index alongside each value; `chained` passes read the indices of the previous pass. f32 sums
+ * load vec4s where the layout allows (lavapipe compiles each storage load to a scalar load per lane,
+ * so a vec4 load does a quarter of the loads and index arithmetic): t = 'vec4<f32>' sums 4 adjacent
+ * columns at once (inner counted in vec4s); `rowVec` reads a row (inner = 1) as vec4s and adds the
+ * 4 lanes before the tree (R counted in vec4s).
  */
-function reduceWGSL(kind: PassKind, t: DType, tx: number, chained: boolean): string {
-  const ty = WG / tx;
+function reduceWGSL(kind: PassKind, t: string, tx: number, ty: number, chained: boolean, rowVec: boolean): string {
   const isArg = kind === 'argmax' || kind === 'argmin';
-  const scale = kind === 'sum' && t === 'f32' ? ' * p.scale' : '';
+  const scale = kind === 'sum' && t.includes('f32') ? ' * p.scale' : '';
+  const lt = rowVec ? 'vec4<f32>' : t;
   return workgroupKernel({
     preamble: [
-      `var<workgroup> sv: array<${t}, ${WG}>;`,
-      isArg ? `var<workgroup> si: array<i32, ${WG}>;` : '',
+      `var<workgroup> sv: array<${t}, ${tx * ty}>;`,
+      isArg ? `var<workgroup> si: array<i32, ${tx * ty}>;` : '',
       t === 'f32' ? IS_NAN_WGSL : '',
-      isArg ? betterFn(kind, t) : combineFn(kind, t),
+      isArg ? betterFn(kind, t as DType) : combineFn(kind, t),
     ].filter(Boolean).join('\n'),
     uniforms: { outer: 'u32', R: 'u32', inner: 'u32', chunks: 'u32', per: 'u32', tiles: 'u32', scale: 'f32', inf: 'f32' },
-    read: { x: t, ...(chained ? { xi: 'i32' } : {}) },
+    read: { x: lt, ...(chained ? { xi: 'i32' } : {}) },
     write: { y: t, ...(isArg ? { yi: 'i32' } : {}) },
     wg: [tx, ty, 1],
   }, /* wgsl */ `  let tile = w % p.tiles;
@@ -167,7 +171,7 @@ function reduceWGSL(kind: PassKind, t: DType, tx: number, chained: boolean): str
   let o = w / (p.tiles * p.chunks);
   if (o >= p.outer) { return; }
   let i = tile * ${tx}u + lid.x;
-  var acc = ${identity(kind, t)};
+  var acc = ${identity(kind, lt)};
   ${isArg ? 'var accI = 2147483647i;' : ''}
   if (i < p.inner) {
     let r0 = c * p.per * ${ty}u + lid.y;
@@ -176,13 +180,13 @@ function reduceWGSL(kind: PassKind, t: DType, tx: number, chained: boolean): str
       if (r >= p.R) { break; }
       let off = (o * p.R + r) * p.inner + i;
       ${isArg ? `let v = x[off]; let vi = ${chained ? 'xi[off]' : 'i32(r)'};
-      if (better(v, vi, acc, accI)) { acc = v; accI = vi; }` : 'acc = combine(acc, x[off]);'}
+      if (better(v, vi, acc, accI)) { acc = v; accI = vi; }` : kind === 'sum' ? 'acc += x[off];' : 'acc = combine(acc, x[off]);'}
     }
   }
-  sv[li] = acc;
+  sv[li] = ${rowVec ? 'acc.x + acc.y + acc.z + acc.w' : 'acc'};
   ${isArg ? 'si[li] = accI;' : ''}
   workgroupBarrier();
-  for (var s = ${ty / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${ty >> 1}u; s > 0u; s = s >> 1u) {
     if (lid.y < s) {
       let j = li + s * ${tx}u;
       ${isArg ? 'if (better(sv[j], si[j], sv[li], si[li])) { sv[li] = sv[j]; si[li] = si[j]; }' : 'sv[li] = combine(sv[li], sv[j]);'}
@@ -197,13 +201,7 @@ function reduceWGSL(kind: PassKind, t: DType, tx: number, chained: boolean): str
 }
 
 /** reduceWGSL memoised on all of its arguments (the runtime still caches the pipeline by the code). */
-const reduceCode = new Map<string, string>();
-function reduceKernelCode(kind: PassKind, t: DType, tx: number, chained: boolean): string {
-  const key = `${kind}|${t}|${tx}|${chained}`;
-  let code = reduceCode.get(key);
-  if (code === undefined) reduceCode.set(key, (code = reduceWGSL(kind, t, tx, chained)));
-  return code;
-}
+const reduceKernelCode = memoCode(reduceWGSL);
 
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
 
@@ -214,25 +212,34 @@ function reduceGPU(kind: PassKind, x: Tensor, stages: Stage[], out: Tensor, scal
   const isArg = kind === 'argmax' || kind === 'argmin';
   let src = x;
   let srcIdx: Tensor | null = null;
+  const f32sum = kind === 'sum' && x.dtype === 'f32';
   stages.forEach((st, s) => {
-    const tx = st.inner === 1 ? 1 : Math.min(64, nextPow2(st.inner));
-    const ty = WG / tx;
-    const tiles = Math.ceil(st.inner / tx);
+    // vec4 columns: the inner block in vec4s
+    const vecCol = f32sum && st.inner % 4 === 0;
+    const inner = vecCol ? st.inner / 4 : st.inner;
+    const tx = inner === 1 ? 1 : Math.min(64, nextPow2(inner));
+    const tiles = Math.ceil(inner / tx);
     let R = st.R;
     for (;;) {
-      const chunks = Math.ceil(R / (ty * MAX_PER));
-      const per = Math.ceil(Math.ceil(R / chunks) / ty);
+      // vec4 rows: R in vec4s
+      const rowVec = f32sum && inner === 1 && !vecCol && R % 4 === 0;
+      const Rl = rowVec ? R / 4 : R;
+      // as many invocations along R as give each about MAX_PER loads (at least 32 per workgroup, at
+      // most WG): a short row no longer pays a 256-wide tree of barriers for a few loads per invocation
+      const ty = Math.min(WG / tx, Math.max(Math.ceil(32 / tx), nextPow2(Math.ceil(Rl / MAX_PER))));
+      const chunks = Math.ceil(Rl / (ty * MAX_PER));
+      const per = Math.ceil(Math.ceil(Rl / chunks) / ty);
       const last = chunks === 1 && s === stages.length - 1;
       const shape = [st.outer, chunks, st.inner];
       const vals = last && !isArg ? out : Tensor.empty(shape, x.dtype, 'webgpu', kind);
       const idx = isArg ? (last ? out : Tensor.empty(shape, 'i32', 'webgpu', kind)) : null;
       if (vals !== out) temps.push(vals);
       if (idx && idx !== out) temps.push(idx);
-      const k = rt.kernel(`reduce.${kind}`, reduceKernelCode(kind, x.dtype, tx, srcIdx !== null));
+      const k = rt.kernel(`reduce.${kind}`, reduceKernelCode(kind, vecCol ? 'vec4<f32>' : x.dtype, tx, ty, srcIdx !== null, rowVec));
       const buffers: Record<string, Bound> = { x: src.binding(), y: vals.binding() };
       if (srcIdx) buffers.xi = srcIdx.binding();
       if (idx) buffers.yi = idx.binding();
-      rt.dispatch(k, buffers, { outer: st.outer, R, inner: st.inner, chunks, per, tiles, scale: last ? scale : 1, inf: Infinity }, grid1(st.outer * chunks * tiles));
+      rt.dispatch(k, buffers, { outer: st.outer, R: Rl, inner, chunks, per, tiles, scale: last ? scale : 1, inf: Infinity }, grid1(st.outer * chunks * tiles));
       src = vals;
       srcIdx = idx;
       R = chunks;

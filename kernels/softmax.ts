@@ -12,8 +12,12 @@ import { Tensor } from './tensor.js';
 /** Lowest finite f32: the running max starts here, so an entry of -inf adds exp(-inf) = 0, not NaN. */
 const F32_LOWEST = 'bitcast<f32>(0xff7fffffu)';
 
-/** Invocations per row: enough to cover short rows, at most 256. */
-const workgroupFor = (C: number): number => Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(C, 1)))));
+/**
+ * Invocations per row: about 16 elements each (32 at least, 256 at most). Fewer invocations than
+ * elements keeps the tree short: on a CPU adapter (lavapipe) every tree level is a barrier over the
+ * whole workgroup, and a 1000-wide row with 256 invocations spent more in the tree than in the row.
+ */
+const workgroupFor = (C: number): number => Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(Math.ceil(C / 16), 1)))));
 
 const xlogx = (v: number): number => (v === 0 ? 0 : v * Math.log(v));
 

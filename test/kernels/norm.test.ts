@@ -25,7 +25,7 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => Math.
 
 describe('batch norm kernels', () => {
   // N = 1, C = 1, odd spatial sizes (M = 2 is left out: its dx is 0 up to rounding), rank 2, and channels of more than one chunk (4096 elements)
-  const SHAPES = [[1, 1, 1, 3], [2, 3, 5, 7], [1, 1, 3, 3], [6, 5], [3, 2, 1, 1], [2, 3, 50, 51], [1, 4, 3, 5, 7]];
+  const SHAPES = [[1, 1, 1, 3], [2, 3, 5, 7], [1, 1, 3, 3], [6, 5], [3, 2, 1, 1], [2, 3, 50, 51], [1, 4, 3, 5, 7], [2, 3, 4, 5], [3, 2, 8], [2, 1, 96, 96]]; // the last three: spatial sizes that are multiples of 4 (vec4 kernels), the last over two vec4 chunks
 
   for (const shape of SHAPES) {
     it(`statistics, normalisation and backward of ${JSON.stringify(shape)} match the CPU`, async () => {

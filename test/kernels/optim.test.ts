@@ -3,7 +3,8 @@ import { adamwUpdate, hasWebGPU, OpError, sgdUpdate, tensor, zeros, type AdamWHy
 import { compare, pair, randomArray } from '../helpers.js';
 
 // odd sizes, a size-1 dim, and one that spans many workgroups with a partial last one
-const SHAPES = [[1], [7], [3, 1, 5], [257, 33]];
+// [4] and [3, 1, 12]: sizes that are multiples of 4 take the vec4 kernels
+const SHAPES = [[1], [7], [3, 1, 5], [257, 33], [4], [3, 1, 12]];
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 /** Runs `steps` updates with fresh random gradients on both backends and returns the worst relative error. */

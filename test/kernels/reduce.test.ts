@@ -43,6 +43,9 @@ describe('reduce', () => {
     // columns, and two or three separate reduced blocks (reduced one after the other)
     const cases: [number[], number[]][] = [
       [[2, 20011], [1]], [[300, 65], [0]], [[5003, 3], [0]], [[3, 1500, 2], [1]], [[7, 131, 9, 5], [1, 3]], [[3, 4, 5, 6, 7], [0, 2, 4]], [[9, 2, 700, 3], [0, 2]],
+      // multiples of 4 (the vec4 f32 sums): rows over several passes, wide and long columns, a
+      // row made of two merged reduced dims, and two column stages one after the other
+      [[2, 131072], [1]], [[300, 64], [0]], [[5000, 8], [0]], [[3, 40, 12], [1]], [[6, 16, 1, 8], [1, 3]], [[4, 8, 5, 12], [0, 2]],
     ];
     for (const [shape, axes] of cases) {
       const [g, c] = pair(randomArray(size(shape), -2, 2), shape);
