@@ -151,7 +151,12 @@ describe('vitest shim', () => {
       shim.it('b', () => shim.expect(1).toBe(2));
       shim.it.skip('skipped', () => void log.push('never'));
       shim.it('slow', () => new Promise((resolve) => setTimeout(resolve, 1000)), 20);
+      shim.it('slow, options first', { timeout: 20 }, () => new Promise((resolve) => setTimeout(resolve, 1000)));
     });
+    shim.describe.runIf(false)('off', () => shim.it('d', () => void log.push('never')));
+    shim.describe.skipIf(false)('on', () => shim.it('e', () => void log.push('e')));
+    shim.it.runIf('')('f', () => void log.push('never'));
+    expect(() => shim.it('no body', { timeout: 5 })).toThrow('vitest shim: test "no body" has no function body');
     shim.describe('broken', () => {
       shim.beforeAll(() => {
         throw new Error('setup failed');
@@ -159,13 +164,17 @@ describe('vitest shim', () => {
       shim.it('c', () => void log.push('never'));
     });
     await shim.runRegistered((e) => events.push(e), 5000);
-    expect(log).toEqual(['root beforeAll', 'outer beforeEach', 'inner beforeEach', 'a', 'outer afterEach', 'outer beforeEach', 'outer afterEach', 'outer beforeEach', 'outer afterEach', 'outer afterAll']);
+    expect(log).toEqual(['root beforeAll', 'outer beforeEach', 'inner beforeEach', 'a', 'outer afterEach', 'outer beforeEach', 'outer afterEach', 'outer beforeEach', 'outer afterEach', 'outer beforeEach', 'outer afterEach', 'outer afterAll', 'e']);
     const results = events.flatMap((e) => (e.type === 'result' ? [`${e.path.join(' > ')}: ${e.status}${e.error ? ` (${e.error.message})` : ''}`] : []));
     expect(results).toEqual([
       'outer > inner > a: pass',
       'outer > b: fail (AssertionError: expected 1 to be 2)',
       'outer > skipped: skip',
       'outer > slow: fail (TimeoutError: test timed out after 20 ms)',
+      'outer > slow, options first: fail (TimeoutError: test timed out after 20 ms)',
+      'off > d: skip',
+      'on > e: pass',
+      'f: skip',
       'broken > c: fail (beforeAll failed: Error: setup failed)',
     ]);
   });

@@ -40,16 +40,30 @@ function collect(name: string, factory: () => void, skip: boolean): void {
   }
 }
 
-function addTest(name: string, fn: Fn, timeout: number | { timeout?: number } | undefined, skip: boolean): void {
-  const ms = typeof timeout === 'number' ? timeout : timeout?.timeout;
+type TestOptions = number | { timeout?: number };
+
+/** vitest's two forms: it(name, fn, timeout | options) and it(name, options, fn). */
+function addTest(name: string, a: Fn | TestOptions | undefined, b: Fn | TestOptions | undefined, skip: boolean): void {
+  const [fn, options] = typeof a === 'function' ? [a, b as TestOptions | undefined] : [b, a];
+  // a body that is not a function would pass without running anything
+  if (typeof fn !== 'function') throw new Error(`vitest shim: test "${name}" has no function body`);
+  const ms = typeof options === 'number' ? options : options?.timeout;
   current.children.push({ kind: 'test', name, fn, timeout: ms, skip: skip || current.skip });
 }
 
-export const describe = Object.assign((name: string, factory: () => void) => collect(name, factory, false), {
-  skip: (name: string, factory: () => void) => collect(name, factory, true),
+type Describe = (name: string, factory: () => void) => void;
+const describeWhen = (skip: boolean): Describe => (name, factory) => collect(name, factory, skip);
+export const describe = Object.assign(describeWhen(false), {
+  skip: describeWhen(true),
+  runIf: (condition: unknown): Describe => describeWhen(!condition),
+  skipIf: (condition: unknown): Describe => describeWhen(Boolean(condition)),
 });
-export const it = Object.assign((name: string, fn: Fn, timeout?: number | { timeout?: number }) => addTest(name, fn, timeout, false), {
-  skip: (name: string, fn: Fn, timeout?: number | { timeout?: number }) => addTest(name, fn, timeout, true),
+type It = (name: string, a?: Fn | TestOptions, b?: Fn | TestOptions) => void;
+const itWhen = (skip: boolean): It => (name, a, b) => addTest(name, a, b, skip);
+export const it = Object.assign(itWhen(false), {
+  skip: itWhen(true),
+  runIf: (condition: unknown): It => itWhen(!condition),
+  skipIf: (condition: unknown): It => itWhen(Boolean(condition)),
 });
 export const beforeAll = (fn: Fn): void => void current.beforeAll.push(fn);
 export const afterAll = (fn: Fn): void => void current.afterAll.push(fn);
