@@ -22,32 +22,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class ShortcutA(nn.Module):
-    """Option A of He et al. 2016: subsample by 2 and zero-pad the channels (LDAM's LambdaLayer)."""
-
-    def __init__(self, planes):
-        super().__init__()
-        self.pad = planes // 4
-
-    def forward(self, x):
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = ShortcutA(planes) if stride != 1 or in_planes != planes else nn.Identity()
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
 class Bottleneck(nn.Module):
     """torchvision's Bottleneck (stride on the 3x3, as in ResNet v1.5)."""
 
@@ -99,22 +73,55 @@ def imagenet_model(name, num_classes):
         return ResNet50(num_classes), 'local ResNet-50 (no torchvision)'
 
 
+class PadShortcut(nn.Module):
+    """LDAM-DRW's option-A shortcut: x[:, :, ::2, ::2] zero-padded by planes // 4 channels each side."""
+
+    def __init__(self, planes):
+        super().__init__()
+        self.pad = planes // 4
+
+    def forward(self, x):
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class CifarBasicBlock(nn.Module):
+    def __init__(self, in_planes, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential() if stride == 1 and in_planes == planes else PadShortcut(planes)
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + self.shortcut(x))
+
+
 class CifarResNet(nn.Module):
-    def __init__(self, blocks, num_classes):
+    """LDAM-DRW's resnet_cifar (n blocks a stage; resnet32: 5, resnet8: 1), classifier `linear`."""
+
+    def __init__(self, n, num_classes):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         layers, in_planes = [], 16
         for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            for i in range(blocks):
-                layers.append(BasicBlock(in_planes, planes, stride if i == 0 else 1))
+            blocks = []
+            for i in range(n):
+                blocks.append(CifarBasicBlock(in_planes, planes, stride if i == 0 else 1))
                 in_planes = planes
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, num_classes)
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.linear = nn.Linear(64, num_classes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
 
     def forward(self, x):
-        out = self.layers(F.relu(self.bn1(self.conv1(x))))
-        return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
 def main():

@@ -40,6 +40,10 @@ import torchvision
 import torchvision.transforms as T
 from PIL import Image
 
+# the CIFAR ResNet (LDAM-DRW's names) has one home: bench/torch_step.py, the train-step bench's peer
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bench'))
+from torch_step import CifarResNet  # noqa: E402
+
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.201)
 
@@ -92,57 +96,6 @@ def transforms_for(aug, size):
 
 
 # ---------------------------------------------------------------- models (names as the tasks' --model)
-
-class PadShortcut(nn.Module):
-    """LDAM-DRW's option-A shortcut: x[:, :, ::2, ::2] zero-padded by planes // 4 channels each side."""
-
-    def __init__(self, planes):
-        super().__init__()
-        self.pad = planes // 4
-
-    def forward(self, x):
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-
-
-class CifarBasicBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = nn.Sequential() if stride == 1 and in_planes == planes else PadShortcut(planes)
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(out + self.shortcut(x))
-
-
-class CifarResNet(nn.Module):
-    """LDAM-DRW's resnet_cifar (n blocks a stage; resnet32: 5, resnet8: 1), classifier `linear`."""
-
-    def __init__(self, n, num_classes):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, in_planes = [], 16
-        for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            blocks = []
-            for i in range(n):
-                blocks.append(CifarBasicBlock(in_planes, planes, stride if i == 0 else 1))
-                in_planes = planes
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.linear = nn.Linear(64, num_classes)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
-
 
 def make_model(name, num_classes):
     if name == 'resnet8':
