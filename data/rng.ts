@@ -1,7 +1,11 @@
-// Seeded random numbers for the data pipeline. A generator is keyed by a tuple of integers, e.g.
+// Seeded random numbers, one home for them: the xoshiro128** core, `DataRng` for the data pipeline
+// and `Rng` for samplers and methods, and every stream id (STREAMS, INIT_STREAMS). A generator is
+// keyed by a tuple of integers, e.g.
 // (seed, epoch, position in the epoch), so a sample's augmentation does not depend on which
 // worker draws it or in what order: xoshiro128** (Blackman & Vigna 2018) seeded from a hash of
 // the key words (the lowbias32 finaliser of C. Wellons, chained like a sponge).
+
+import { check } from '../kernels/errors.js';
 
 /** lowbias32: x ^= x>>16; x *= 0x7feb352d; x ^= x>>15; x *= 0x846ca68b; x ^= x>>16. */
 function mix32(x: number): number {
@@ -88,3 +92,84 @@ export function shuffleInPlace<T extends { length: number; [i: number]: number }
   }
   return a;
 }
+
+const GOLDEN = 0x9e3779b9;
+
+/** murmur3's 32-bit finaliser: full avalanche, so neighbouring (seed, epoch, stream) words give unrelated states. */
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * xoshiro128** seeded from (seed, epoch, stream) through an fmix32 hash chain
+ * followed by a SplitMix-style counter, so each epoch and each stream is an independent,
+ * reproducible sequence: resuming a run at epoch e replays exactly the draws of epoch e.
+ */
+export class Rng extends Xoshiro128 {
+  constructor(seed: number, epoch = 0, stream = 0) {
+    check(Number.isSafeInteger(seed), 'Rng', `seed must be a safe integer, got ${seed}`);
+    check(Number.isSafeInteger(epoch) && epoch >= 0, 'Rng', `epoch must be a non-negative integer, got ${epoch}`);
+    check(Number.isSafeInteger(stream) && stream >= 0, 'Rng', `stream must be a non-negative integer, got ${stream}`);
+    const words = [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, epoch >>> 0, Math.floor(epoch / 2 ** 32) >>> 0, stream >>> 0];
+    let h = 0;
+    for (const w of words) h = fmix32((h ^ w) + GOLDEN);
+    super(fmix32(h + GOLDEN), fmix32(h + 2 * GOLDEN), fmix32(h + 3 * GOLDEN), fmix32(h + 4 * GOLDEN));
+  }
+
+  /** Uniform double in [0, 1) with 53 random bits. */
+  uniform(): number {
+    return this.random();
+  }
+
+  /** Uniform integer in [0, n); the bias of flooring a 53-bit uniform is below n / 2^53. */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+
+  /** Fisher–Yates shuffle in place. */
+  shuffle(a: Int32Array): Int32Array {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = a[i];
+      a[i] = a[j];
+      a[j] = t;
+    }
+    return a;
+  }
+}
+
+
+
+/**
+ * Every stream id of the seeded generators, in one table: a (seed, epoch, stream) triple names one
+ * independent sequence of `Rng`, so two uses of one seed must never share a stream.
+ */
+export const STREAMS = {
+  /** a sampler's draw of an epoch's indices */
+  samplerDraw: 1,
+  /** the class-level rounding of a repeat-factor sampler */
+  samplerClassRounding: 2,
+  /** BGNN's instance-level drop of head relations */
+  relationDrop: 3,
+  /** stage-1 losses that draw (EQL/SEQL's random negatives) */
+  stage1Loss: 7,
+  /** τ-norm's held-out split of the training set */
+  heldOut: 11,
+  /** balanced group softmax's "others" of batch b: base + b */
+  groupSoftmaxOthers: 1000,
+} as const;
+
+/**
+ * Streams of the seeded GPU initialisations of stage-2 heads (`seededInit`: the device generator
+ * is seeded with seed · 4096 + stream). Per method: one method never draws another's.
+ */
+export const INIT_STREAMS = {
+  crtWeight: 1,
+  crtBias: 2,
+  disalignConfidenceBias: 2,
+  groupSoftmaxWeight: 3,
+  groupSoftmaxBias: 4,
+  detectionDisalignConfidence: 5,
+} as const;

@@ -20,7 +20,8 @@ import { Linear, normalize, type DeviceOption } from '../nn/layers.js';
 import { Module, parameter, type Parameter } from '../nn/module.js';
 import { backend } from '../kernels/device.js';
 import { softplus } from '../longtail/losses.js';
-import { BilevelSampler, RepeatFactorSampler, Rng, type SamplerOptions } from '../longtail/samplers.js';
+import { BilevelSampler, RepeatFactorSampler, type SamplerOptions } from '../longtail/samplers.js';
+import { INIT_STREAMS, Rng } from '../data/rng.js';
 import { checkCachedFeatures, resolveStage2Options, seededInit, STAGE2_MIN_ITERATIONS, trainOnCachedFeatures, type Stage2Options } from '../longtail/stage2.js';
 import { grwWeights } from '../longtail/weights.js';
 
@@ -516,7 +517,7 @@ export async function trainDisAlignBoxHead(
   const y = checkCachedFeatures(op, features, labels, C + 1);
   const o = resolveStage2Options(op, opts, { epochs: 12, minIterations: STAGE2_MIN_ITERATIONS, batchSize: 512, lr: 0.02, momentum: 0.9, weightDecay: 1e-4, sampler: 'instance', seed: 0 });
   const head = new DisAlignBoxHead(D, C, { device: features.device });
-  seededInit(head.confidence_layer.weight, 'normal', 0, 0.01, o.seed, 5);
+  seededInit(head.confidence_layer.weight, 'normal', 0, 0.01, o.seed, INIT_STREAMS.detectionDisalignConfidence);
   const weights = grwBoxWeights(instanceCounts, opts.rho ?? 0.8);
   // the frozen logits travel with the features: one cached matrix [x | z], split per batch
   const cached = noGrad(() => concat([features, logits], 1));

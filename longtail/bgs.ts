@@ -13,7 +13,7 @@ import { constant, normal } from '../nn/init.js';
 import { Linear, type DeviceOption } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { checkFeatures, checkHeadSize, type Head } from './heads.js';
-import { Rng } from './samplers.js';
+import { INIT_STREAMS, Rng, STREAMS } from '../data/rng.js';
 import { checkCachedFeatures, resolveStage2Options, seededInit, STAGE2_MIN_ITERATIONS, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
 import { checkClassCounts } from './weights.js';
 
@@ -170,11 +170,11 @@ export async function trainGroupSoftmax(
   const y = checkCachedFeatures(op, features, labels, head.numClasses);
   const o = resolveStage2Options(op, opts, { epochs: 12, minIterations: STAGE2_MIN_ITERATIONS, batchSize: 256, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, sampler: 'instance', seed: 0 });
   // the head starts from the method's seed: weight N(0, 0.01) as before, bias as torch Linear
-  seededInit(head.fc.weight, 'normal', 0, 0.01, o.seed, 3);
-  if (head.fc.bias) seededInit(head.fc.bias, 'uniform', -1 / Math.sqrt(features.shape[1]), 1 / Math.sqrt(features.shape[1]), o.seed, 4);
+  seededInit(head.fc.weight, 'normal', 0, 0.01, o.seed, INIT_STREAMS.groupSoftmaxWeight);
+  if (head.fc.bias) seededInit(head.fc.bias, 'uniform', -1 / Math.sqrt(features.shape[1]), 1 / Math.sqrt(features.shape[1]), o.seed, INIT_STREAMS.groupSoftmaxBias);
   const ratio = opts.bgsOthersRatio ?? 8;
   const epochLosses = await trainOnCachedFeatures(op, features, y, head.numClasses, head.namedParameters(), (b) =>
     // the others drawn for a batch: a stream of their own per (seed, epoch, batch)
-    groupSoftmaxLoss(head.rawLogits(b.features), b.labelValues, head.split, ratio, new Rng(o.seed, b.epoch, 1000 + b.index)), o);
+    groupSoftmaxLoss(head.rawLogits(b.features), b.labelValues, head.split, ratio, new Rng(o.seed, b.epoch, STREAMS.groupSoftmaxOthers + b.index)), o);
   return { head, epochLosses };
 }

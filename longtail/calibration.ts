@@ -16,6 +16,7 @@ import { trainDisAlign, type DisAlignTrainOptions } from './disalign.js';
 import { CausalNormHead, checkFeatures, checkHeadSize, headDevice, LinearHead, TauNormHead, type Head } from './heads.js';
 import { crossEntropy } from './losses.js';
 import { checkCachedFeatures, resolveStage2Options, seededLinearInit, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
+import { INIT_STREAMS } from '../data/rng.js';
 import { checkClassCounts, logitAdjustments } from './weights.js';
 
 export * from './heads.js';
@@ -108,7 +109,7 @@ export async function trainCrt(
   const y = checkCachedFeatures(op, features, labels, numClasses);
   const o = resolveStage2Options(op, opts, { epochs: 10, minIterations: 0, batchSize: 512, lr: 0.2, momentum: 0.9, weightDecay: 5e-4, sampler: 'class-aware', seed: 0, dropLast: true, lrAtEpochStart: true });
   const head = new LinearHead(features.shape[1], numClasses, { device: features.device });
-  seededLinearInit(head.fc, o.seed, 1);
+  seededLinearInit(head.fc, o.seed, INIT_STREAMS.crtWeight); // its bias: crtWeight + 1 = crtBias
   const epochLosses = await trainOnCachedFeatures(op, features, y, numClasses, head.namedParameters(), (b) => crossEntropy(head.forward(b.features), b.labels), o);
   return { head, epochLosses };
 }

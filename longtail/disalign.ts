@@ -12,6 +12,7 @@ import { Linear, normalize } from '../nn/layers.js';
 import { Module, parameter, type Parameter } from '../nn/module.js';
 import { CausalNormHead, checkFeatures, CosineHead, headDevice, type Head } from './heads.js';
 import { checkCachedFeatures, resolveStage2Options, seededInit, STAGE2_MIN_ITERATIONS, trainOnCachedFeatures, type Stage2Options } from './stage2.js';
+import { INIT_STREAMS } from '../data/rng.js';
 import { checkClassWeights, grwWeights } from './weights.js';
 
 /**
@@ -143,7 +144,7 @@ export async function trainDisAlign(
   const calibrated = new DisAlignHead(head, opts);
   // the confidence layer's bias is the one random draw: from the method's seed
   const bound = 1 / Math.sqrt(head.inFeatures);
-  if (calibrated.confidence_layer.bias) seededInit(calibrated.confidence_layer.bias, 'uniform', -bound, bound, o.seed, 2);
+  if (calibrated.confidence_layer.bias) seededInit(calibrated.confidence_layer.bias, 'uniform', -bound, bound, o.seed, INIT_STREAMS.disalignConfidenceBias);
   const epochLosses = await trainOnCachedFeatures(op, features, y, head.numClasses, calibrated.calibrationParameters(), (b) =>
     disalignLoss(calibrated.forward(b.features), b.labels, b.labelValues, weights), o);
   return { head: calibrated, epochLosses };

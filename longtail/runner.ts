@@ -15,7 +15,8 @@ import type { Schedule } from '../nn/schedule.js';
 import type { BatchLoader } from '../data/loader.js';
 import { crossEntropy, focalLoss, ldamLoss, logitAdjustedLoss, sigmoidLoss, eqlLoss, seqlLoss } from './losses.js';
 import { classBalancedWeights, drwWeights, eqlWeights, seqlWeights, tailIndicator } from './weights.js';
-import { Rng, type Sampler } from './samplers.js';
+import { type Sampler } from './samplers.js';
+import { Rng, STREAMS } from '../data/rng.js';
 import { evaluateLongTail, type LongTailEvaluation } from './metrics.js';
 import type { Head } from './heads.js';
 import type { BatchSource } from './stage2.js';
@@ -95,7 +96,7 @@ export function lossByName(name: string, o: LossOptions): LossFn {
   const weightsAt = (epoch: number): number[] | undefined => (drw === undefined ? undefined : Array.from(drwWeights(counts, epoch, drw, beta)));
   const total = counts.reduce((a, b) => a + b, 0);
   const tail = tailIndicator(counts.map((n) => n / total), o.eqlLambda ?? 1 / counts.length);
-  const rng = new Rng(o.seed ?? 0, 0, 7);
+  const rng = new Rng(o.seed ?? 0, 0, STREAMS.stage1Loss);
   switch (name as LossName) {
     case 'ce':
       return (z, y, e) => crossEntropy(z, y, { weights: weightsAt(e), labelSmoothing: o.labelSmoothing });

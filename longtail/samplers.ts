@@ -2,62 +2,12 @@
 // epoch, deterministic in (seed, epoch). Pure TypeScript (no GPU, no Node built-ins): it runs in
 // the browser demo and in worker threads alike.
 import { check } from '../kernels/errors.js';
-import { Xoshiro128 } from '../data/rng.js';
-
-// ---------------------------------------------------------------------------------------------
-// Seeded PRNG
-
-const GOLDEN = 0x9e3779b9;
-
-/** murmur3's 32-bit finaliser: full avalanche, so neighbouring (seed, epoch, stream) words give unrelated states. */
-function fmix32(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/**
- * xoshiro128** (data/rng.ts) seeded from (seed, epoch, stream) through an fmix32 hash chain
- * followed by a SplitMix-style counter, so each epoch and each stream is an independent,
- * reproducible sequence: resuming a run at epoch e replays exactly the draws of epoch e.
- */
-export class Rng extends Xoshiro128 {
-  constructor(seed: number, epoch = 0, stream = 0) {
-    check(Number.isSafeInteger(seed), 'Rng', `seed must be a safe integer, got ${seed}`);
-    check(Number.isSafeInteger(epoch) && epoch >= 0, 'Rng', `epoch must be a non-negative integer, got ${epoch}`);
-    check(Number.isSafeInteger(stream) && stream >= 0, 'Rng', `stream must be a non-negative integer, got ${stream}`);
-    const words = [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, epoch >>> 0, Math.floor(epoch / 2 ** 32) >>> 0, stream >>> 0];
-    let h = 0;
-    for (const w of words) h = fmix32((h ^ w) + GOLDEN);
-    super(fmix32(h + GOLDEN), fmix32(h + 2 * GOLDEN), fmix32(h + 3 * GOLDEN), fmix32(h + 4 * GOLDEN));
-  }
-
-  /** Uniform double in [0, 1) with 53 random bits. */
-  uniform(): number {
-    return this.random();
-  }
-
-  /** Uniform integer in [0, n); the bias of flooring a 53-bit uniform is below n / 2^53. */
-  int(n: number): number {
-    return Math.floor(this.uniform() * n);
-  }
-
-  /** Fisher–Yates shuffle in place. */
-  shuffle(a: Int32Array): Int32Array {
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const t = a[i];
-      a[i] = a[j];
-      a[j] = t;
-    }
-    return a;
-  }
-}
+import { Rng, STREAMS } from '../data/rng.js';
 
 // Independent random streams of one epoch, so adding draws to one never shifts another.
-const STREAM_DRAW = 1;
-const STREAM_CLASS_ROUNDING = 2;
-const STREAM_RELATION_DROP = 3;
+const STREAM_DRAW = STREAMS.samplerDraw;
+const STREAM_CLASS_ROUNDING = STREAMS.samplerClassRounding;
+const STREAM_RELATION_DROP = STREAMS.relationDrop;
 
 // ---------------------------------------------------------------------------------------------
 // Labels

@@ -2,7 +2,7 @@
 // (class-balanced weights, LDAM margins, DRW, DisAlign's generalized re-weighting, EQL/SEQL masks,
 // logit-adjustment priors). Plain float64 arrays; the losses turn them into tensors.
 import { check } from '../kernels/errors.js';
-import type { Rng } from './samplers.js';
+import type { Rng } from '../data/rng.js';
 
 /** Throws a named error unless every class count is finite and > 0 (the formulas below divide by n_j or take its log). */
 export function checkClassCounts(op: string, counts: ArrayLike<number>): void {

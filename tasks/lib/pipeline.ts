@@ -13,7 +13,7 @@ import { createLoader } from '../../data/node-loader.js';
 import { createSampler } from '../../longtail/samplers.js';
 import { LinearHead, CosineHead, CausalNormHead, tdeMomentum, type Head } from '../../longtail/heads.js';
 import { selectTau } from '../../longtail/calibration.js';
-import { Rng } from '../../longtail/samplers.js';
+import { Rng, STREAMS } from '../../data/rng.js';
 import { calibrate, calibrationHeadMismatch, calibrationName, CALIBRATIONS, type CalibrationOptions } from '../../longtail/calibration.js';
 import { constant } from '../../nn/init.js';
 import { confusionMatrixSvg } from './plots-summary.js';
@@ -200,7 +200,7 @@ export const TDE_ALPHA = { cifar10: 1.0, cifar100: 1.5, 'imagenet-lt': 3.0, 'pla
 export function heldOutIndices(labels: ArrayLike<number>, numClasses: number, seed: number, fraction = 0.2): Int32Array {
   const byClass: number[][] = Array.from({ length: numClasses }, () => []);
   for (let i = 0; i < labels.length; i++) byClass[labels[i]].push(i);
-  const rng = new Rng(seed, 0, 11);
+  const rng = new Rng(seed, 0, STREAMS.heldOut);
   const out: number[] = [];
   for (const idx of byClass) {
     if (idx.length < 2) continue;

@@ -8,7 +8,7 @@ import {
   initSigmoidClassifier, logitAdjustBoxLogits, priorBias, repeatFactors, rfsSampler, sigmoidBoxScores, sigmoidFocalBoxLoss, simcalCombine,
   simcalBatch, simcalSampler, tauNormBoxLogits, trainDisAlignBoxHead,
 } from '../../detection/longtail.js';
-import { Rng } from '../../longtail/samplers.js';
+import { Rng } from '../../data/rng.js';
 import { fixed, gradcheck, inp } from '../autograd/gradcheck.js';
 import { randomArray, relErr } from '../helpers.js';
 import fx from '../fixtures/detection-longtail/longtail.json';

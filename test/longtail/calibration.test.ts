@@ -9,7 +9,7 @@ import {
 } from '../../longtail/calibration.js';
 import { crossEntropy } from '../../longtail/losses.js';
 import { perClassAccuracy, predictions } from '../../longtail/metrics.js';
-import { Rng } from '../../longtail/samplers.js';
+import { Rng } from '../../data/rng.js';
 import { grwWeights } from '../../longtail/weights.js';
 import { fixed, gradcheck, inp } from '../autograd/gradcheck.js';
 import { randomArray, relErr } from '../helpers.js';

@@ -8,7 +8,8 @@ import { constantLr } from '../../nn/schedule.js';
 import { LinearHead } from '../../longtail/heads.js';
 import { crossEntropy, focalLoss, ldamLoss, logitAdjustedLoss, seqlLoss, sigmoidLoss, eqlLoss } from '../../longtail/losses.js';
 import { LOSS_NAMES, TwoStageModel, labelTensor, lossBiasInit, lossByName, trainStage1, type Backbone } from '../../longtail/runner.js';
-import { SAMPLERS, Rng } from '../../longtail/samplers.js';
+import { SAMPLERS } from '../../longtail/samplers.js';
+import { Rng } from '../../data/rng.js';
 import { classBalancedWeights, eqlWeights, seqlWeights, tailIndicator } from '../../longtail/weights.js';
 import { randomArray } from '../helpers.js';
 

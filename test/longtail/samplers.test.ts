@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../../data/rng.js';
 import {
   BgnnSampler,
   BilevelSampler,
   ClassPowerSampler,
   ProgressiveSampler,
   RepeatFactorSampler,
-  Rng,
   SAMPLERS,
   countClasses,
   createSampler,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../../data/rng.js';
 import {
-  Rng,
   checkClassWeights,
   classBalancedWeights,
   drwWeights,
