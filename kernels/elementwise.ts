@@ -137,6 +137,33 @@ export function broadcastStrides(s: Shape, out: Shape): number[] {
 }
 
 /**
+ * WGSL that turns the flat index i (of the merged output shape, rank dims) into each input's element
+ * offset o_a, o_b... through its strides; nothing for rank < 0 (every input read at i).
+ */
+function stridedOffsets(names: string[], rank: number): string {
+  if (rank < 0) return '';
+  let index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
+  for (let d = rank - 1; d >= 0; d--) {
+    const sh = `p.shape[${d >> 2}][${d & 3}]`;
+    // the outermost coordinate is what is left (i < n): no division for it (integer division is
+    // scalarised per lane on CPU adapters)
+    index += `  { let c = ${d === 0 ? 'r' : `r % ${sh}; r = r / ${sh}`}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
+  }
+  return index;
+}
+
+/** The uniforms (element count, merged shape, each input's strides) and the inputs of a map kernel. */
+function mapBindings(names: string[], elems: string[]): { uniforms: Record<string, string>; read: Record<string, string> } {
+  const uniforms: Record<string, string> = { n: 'u32', shape: 'array<vec4<u32>, 2>' };
+  const read: Record<string, string> = {};
+  names.forEach((n, j) => {
+    uniforms[`s${j}`] = 'array<vec4<u32>, 2>';
+    read[n] = elems[j];
+  });
+  return { uniforms, read };
+}
+
+/**
  * mapN's kernel over inputs of the given dtypes ('f32,i32'); rank -1 indexes every input directly.
  * `lanes` is '' (one element per invocation) or one letter per input for the vec4 form, where an
  * invocation computes 4 adjacent outputs (the innermost dim is a multiple of 4): 'v' reads that
@@ -147,46 +174,18 @@ const mapCode = memoCode((expr: string, preamble: string | undefined, dtypes: st
   const types = dtypes.split(',');
   const names = types.map((_, k) => String.fromCharCode(97 + k));
   if (lanes) return mapVec4Code(expr, preamble, types, names, outDtype, rank, lanes);
-  let index = '';
-  if (rank >= 0) {
-    index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
-    for (let d = rank - 1; d >= 0; d--) {
-      const sh = `p.shape[${d >> 2}][${d & 3}]`;
-      // the outermost coordinate is what is left (i < n): no division for it (integer division is
-      // scalarised per lane on CPU adapters)
-      index += `  { let c = ${d === 0 ? 'r' : `r % ${sh}; r = r / ${sh}`}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
-    }
-  }
+  const index = stridedOffsets(names, rank);
   const vals = names.map((n) => `let v_${n} = ${n}[${rank < 0 ? 'i' : `o_${n}`}];`).join(' ');
-  const uniforms: Record<string, string> = { n: 'u32', shape: 'array<vec4<u32>, 2>' };
-  const read: Record<string, string> = {};
-  names.forEach((n, j) => {
-    uniforms[`s${j}`] = 'array<vec4<u32>, 2>';
-    read[n] = types[j];
-  });
+  const { uniforms, read } = mapBindings(names, types);
   return linearKernel({ preamble, uniforms, read, write: { y: outDtype }, wg: WG, bound: 'n' }, `${index}  ${vals}\n  y[i] = ${expr};`);
 });
 
 /** The vec4 form of mapCode (see there); `expr` is in v_a, v_b... and is applied per component. */
 function mapVec4Code(expr: string, preamble: string | undefined, types: string[], names: string[], outDtype: DType, rank: number, lanes: string): string {
-  let index = '';
-  if (rank >= 0) {
-    index = `  var r = i;\n  ` + names.map((n) => `var o_${n} = 0u;`).join(' ') + '\n';
-    for (let d = rank - 1; d >= 0; d--) {
-      const sh = `p.shape[${d >> 2}][${d & 3}]`;
-      // the outermost coordinate is what is left (i < n): no division for it (integer division is
-      // scalarised per lane on CPU adapters)
-      index += `  { let c = ${d === 0 ? 'r' : `r % ${sh}; r = r / ${sh}`}; ` + names.map((n, j) => `o_${n} += c * p.s${j}[${d >> 2}][${d & 3}];`).join(' ') + ' }\n';
-    }
-  }
+  const index = stridedOffsets(names, rank);
   const loads = names.map((n) => `let l_${n} = ${n}[${rank < 0 ? 'i' : `o_${n}`}];`).join(' ');
   const comps = XYZW.map((c) => `  { ${names.map((n, j) => `let v_${n} = l_${n}${lanes[j] === 'v' ? `.${c}` : ''};`).join(' ')} o.${c} = ${expr}; }`).join('\n');
-  const uniforms: Record<string, string> = { n: 'u32', shape: 'array<vec4<u32>, 2>' };
-  const read: Record<string, string> = {};
-  names.forEach((n, j) => {
-    uniforms[`s${j}`] = 'array<vec4<u32>, 2>';
-    read[n] = lanes[j] === 'v' ? `vec4<${types[j]}>` : types[j];
-  });
+  const { uniforms, read } = mapBindings(names, types.map((t, j) => (lanes[j] === 'v' ? `vec4<${t}>` : t)));
   return linearKernel({ preamble, uniforms, read, write: { y: `vec4<${outDtype}>` }, wg: WG, bound: 'n' },
     `${index}  ${loads}\n  var o: vec4<${outDtype}>;\n${comps}\n  y[i] = o;`);
 }
