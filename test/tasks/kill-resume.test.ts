@@ -1,39 +1,22 @@
 // A real kill: `node tasks/imagenet-lt.js` is SIGKILLed after its first epoch checkpoint, rerun
 // with --resume, and must end with exactly the metrics of an uninterrupted run of the same config.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'esbuild';
+import { buildTasks, MINI, miniList } from './built-tasks.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
-const MINI = join(repo, 'assets/cifar10-lt-mini');
 let work: string;
 let task: string;
 
 // 6 training images per class (the first of each class in the embedded list) and 3 test images
 function writeLists(dir: string): void {
-  const pick = (file: string, perClass: number): string => {
-    const taken = new Map<string, number>();
-    const lines = readFileSync(join(MINI, file), 'utf8').trim().split('\n').filter((line) => {
-      const label = line.split(' ')[1];
-      taken.set(label, (taken.get(label) ?? 0) + 1);
-      return taken.get(label)! <= perClass;
-    });
-    return `${lines.join('\n')}\n`;
-  };
-  writeFileSync(join(dir, 'train.txt'), pick('train.txt', 6));
-  writeFileSync(join(dir, 'test.txt'), pick('test.txt', 3));
+  writeFileSync(join(dir, 'train.txt'), miniList('train.txt', 6));
+  writeFileSync(join(dir, 'test.txt'), miniList('test.txt', 3));
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'kill-resume-'));
-  symlinkSync(join(repo, 'node_modules'), join(work, 'node_modules'), 'dir');
-  const common = { bundle: true, format: 'esm', target: 'es2022', platform: 'node', packages: 'external', logLevel: 'warning', absWorkingDir: repo } as const;
-  await build({ ...common, entryPoints: ['data/node-worker.ts'], outfile: join(work, 'dist/data-worker.js') });
-  await build({ ...common, entryPoints: ['tasks/imagenet-lt.ts'], outfile: join(work, 'tasks/imagenet-lt.js') });
+  work = await buildTasks('kill-resume-', ['imagenet-lt']);
   task = join(work, 'tasks/imagenet-lt.js');
   writeLists(work);
 });

@@ -4,18 +4,14 @@
 // train_seconds counts every session, a crash prints its error once with the resume advice, and
 // without a WebGPU adapter the task stops and says how to install one.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'esbuild';
+import { buildTasks, miniList, MINI } from './built-tasks.js';
 import { decodeSafetensors } from '../../nn/safetensors.js';
 import { ldamScheduleFor, cpuTrainingEstimate } from '../../tasks/lib/pipeline.js';
 import { resumeCommand } from '../../tasks/lib/entry.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
-const MINI = join(repo, 'assets/cifar10-lt-mini');
 let work: string;
 const task = (name: string) => join(work, 'tasks', `${name}.js`);
 
@@ -23,26 +19,12 @@ const task = (name: string) => join(work, 'tasks', `${name}.js`);
 // absolute path in a list must be used as it is, not joined under --data-root)
 function writeLists(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  const pick = (file: string, perClass: number): string => {
-    const taken = new Map<string, number>();
-    const lines = readFileSync(join(MINI, file), 'utf8').trim().split('\n').filter((line) => {
-      const label = line.split(' ')[1];
-      taken.set(label, (taken.get(label) ?? 0) + 1);
-      return taken.get(label)! <= perClass;
-    });
-    return `${lines.map((l) => join(MINI, l)).join('\n')}\n`;
-  };
-  writeFileSync(join(dir, 'train.txt'), pick('train.txt', 6));
-  writeFileSync(join(dir, 'test.txt'), pick('test.txt', 3));
+  writeFileSync(join(dir, 'train.txt'), miniList('train.txt', 6, { absolute: true }));
+  writeFileSync(join(dir, 'test.txt'), miniList('test.txt', 3, { absolute: true }));
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'new-user-'));
-  symlinkSync(join(repo, 'node_modules'), join(work, 'node_modules'), 'dir');
-  const common = { bundle: true, format: 'esm', target: 'es2022', platform: 'node', packages: 'external', logLevel: 'warning', absWorkingDir: repo } as const;
-  await build({ ...common, entryPoints: ['data/node-worker.ts'], outfile: join(work, 'dist/data-worker.js') });
-  await build({ ...common, entryPoints: ['tasks/imagenet-lt.ts'], outfile: task('imagenet-lt') });
-  await build({ ...common, entryPoints: ['tasks/cifar-lt.ts'], outfile: task('cifar-lt') });
+  work = await buildTasks('new-user-', ['imagenet-lt', 'cifar-lt']);
   writeLists(join(work, 'data'));
 });
 

@@ -3,36 +3,19 @@
 // would take minutes of lavapipe) on augmented training images through the frozen backbone, says so, evaluates each on
 // test features of its own BatchNorm statistics, and leaves the stage-1 checkpoint as it was.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'esbuild';
+import { buildTasks, miniList, MINI } from './built-tasks.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
-const MINI = join(repo, 'assets/cifar10-lt-mini');
 let work: string;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'stage2-images-'));
-  symlinkSync(join(repo, 'node_modules'), join(work, 'node_modules'), 'dir');
-  const common = { bundle: true, format: 'esm', target: 'es2022', platform: 'node', packages: 'external', logLevel: 'warning', absWorkingDir: repo } as const;
-  await build({ ...common, entryPoints: ['data/node-worker.ts'], outfile: join(work, 'dist/data-worker.js') });
-  await build({ ...common, entryPoints: ['tasks/imagenet-lt.ts'], outfile: join(work, 'tasks/imagenet-lt.js') });
+  work = await buildTasks('stage2-images-', ['imagenet-lt']);
   // 5 training and 2 test images per class of the embedded set
   mkdirSync(join(work, 'data'));
-  const pick = (file: string, perClass: number): string => {
-    const taken = new Map<string, number>();
-    const lines = readFileSync(join(MINI, file), 'utf8').trim().split('\n').filter((line) => {
-      const label = line.split(' ')[1];
-      taken.set(label, (taken.get(label) ?? 0) + 1);
-      return taken.get(label)! <= perClass;
-    });
-    return `${lines.join('\n')}\n`;
-  };
-  writeFileSync(join(work, 'data/train.txt'), pick('train.txt', 5));
-  writeFileSync(join(work, 'data/test.txt'), pick('test.txt', 2));
+  writeFileSync(join(work, 'data/train.txt'), miniList('train.txt', 5));
+  writeFileSync(join(work, 'data/test.txt'), miniList('test.txt', 2));
 }, 120_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
