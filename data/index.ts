@@ -15,3 +15,4 @@ export * from './vg150.js';
 export * from './ade20k.js';
 export * from './ade20k-classes.js';
 export * from './instance-sets.js';
+export * from './synthetic-lvis.js';
