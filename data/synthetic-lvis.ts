@@ -176,7 +176,7 @@ function owners(depth: readonly Placed[], n: number, height: number): { own: Int
   return { own, visible };
 }
 
-interface Image {
+interface DrawnImage {
   width: number;
   height: number;
   rgb: Uint8Array;
@@ -184,7 +184,7 @@ interface Image {
 }
 
 /** Places the categories (rarest first, so they always fit) and paints the image. */
-function drawImage(cats: readonly number[], rank: readonly number[], looks: readonly CategoryLook[], size: number, rng: DataRng): Image {
+function drawImage(cats: readonly number[], rank: readonly number[], looks: readonly CategoryLook[], size: number, rng: DataRng): DrawnImage {
   const width = Math.round(size * (0.875 + 0.25 * rng.random()));
   const height = Math.round(size * (0.875 + 0.25 * rng.random()));
   const n = width * height;
@@ -307,8 +307,8 @@ function paint(rgb: Uint8Array, width: number, height: number, p: Placed, look: 
 }
 
 /** An in-memory InstanceSet of drawn images: pixels are the stored bytes / 255. */
-function memorySet(images: Image[], firstId: number, firstAnnId: number, file: string, categories: object[], looks: number, rng: DataRng): { set: InstanceSet; annotations: number } {
-  const byId = new Map<number, Image>();
+function memorySet(images: DrawnImage[], firstId: number, firstAnnId: number, file: string, categories: object[], numCategories: number, rng: DataRng): { set: InstanceSet; annotations: number } {
+  const byId = new Map<number, DrawnImage>();
   let annId = firstAnnId;
   const annotations: object[] = [];
   const jsonImages = images.map((im, i) => {
@@ -316,7 +316,7 @@ function memorySet(images: Image[], firstId: number, firstAnnId: number, file: s
     byId.set(id, im);
     const present = new Set(im.instances.map((x) => x.cat));
     for (const x of im.instances) annotations.push({ id: annId++, image_id: id, category_id: x.cat + 1, bbox: x.bbox, area: x.area, segmentation: x.segmentation });
-    const absent = Array.from({ length: looks }, (_, c) => c).filter((c) => !present.has(c));
+    const absent = Array.from({ length: numCategories }, (_, c) => c).filter((c) => !present.has(c));
     return { id, width: im.width, height: im.height, file_name: `${String(id).padStart(12, '0')}.png`, neg_category_ids: absent.filter(() => rng.random() < 0.5).map((c) => c + 1), not_exhaustive_category_ids: [] };
   });
   const dataset = parseCocoDataset({ images: jsonImages, annotations, categories }, file);
@@ -332,7 +332,7 @@ function memorySet(images: Image[], firstId: number, firstAnnId: number, file: s
 }
 
 /** Per category: the number of images holding it and its number of instances. */
-function counts(images: readonly Image[], numCategories: number): { images: number[]; instances: number[] } {
+function counts(images: readonly DrawnImage[], numCategories: number): { images: number[]; instances: number[] } {
   const imageCount = new Array<number>(numCategories).fill(0);
   const instanceCount = new Array<number>(numCategories).fill(0);
   for (const im of images) {
@@ -368,7 +368,9 @@ export function syntheticLvis(opts: SyntheticLvisOptions = {}): { train: Instanc
   const trainTargets = new Array<number>(numCategories);
   const next = [0, 0, 0];
   for (const c of perm) trainTargets[c] = Math.max(1, Math.min(trainImages, Math.round(byGroup[group[c]][next[group[c]]++] * shrink)));
-  const fill = perm.filter((c) => group[c] === 2).length ? perm.filter((c) => group[c] === 2) : perm;
+  // an image left without a category (too few targets for its slots) takes a frequent one
+  const frequent = perm.filter((c) => group[c] === 2);
+  const fill = frequent.length ? frequent : perm;
   const testTargets = group.map((g) => Math.min(testImages, Math.max(6, Math.round(TEST_SHARE[g] * testImages))));
   const splits = [
     { targets: trainTargets, caps: trainCaps },
