@@ -368,11 +368,13 @@ export interface ResnetFpnMaskRCNNOptions extends MaskRCNNOptions {
   norm?: NormKind;
   trainableLayers?: number;
   outChannels?: number;
+  /** ResNet width (default 64) */
+  baseChannels?: number;
 }
 
 /** A Mask R-CNN on a ResNet-FPN backbone (torchvision's maskrcnn_resnet50_fpn for 'resnet50'). */
 export function maskrcnnResnetFpn(arch: ResnetArch, opts: ResnetFpnMaskRCNNOptions = {}): MaskRCNN {
-  const backbone = new BackboneWithFPN(arch, { norm: opts.norm, trainableLayers: opts.trainableLayers, outChannels: opts.outChannels, device: opts.device });
+  const backbone = new BackboneWithFPN(arch, { norm: opts.norm, trainableLayers: opts.trainableLayers, outChannels: opts.outChannels, baseChannels: opts.baseChannels, device: opts.device });
   return new MaskRCNN(backbone, opts);
 }
 
