@@ -131,11 +131,15 @@ let memory: { step: number; pool_bytes: number; live_bytes: number; buffers: num
 if (memorySteps > 0) {
   memory = [];
   const marks = new Set([10, 50, 100, 200, memorySteps].filter((s) => s <= memorySteps));
+  // rows are printed as they come: a long run shows its progress
+  console.log('| step | pool MB | live MB | buffers | live tensors |\n| --- | --- | --- | --- | --- |');
   for (let i = 1; i <= memorySteps; i++) {
     await trainStep();
     if (marks.has(i)) {
       const s = rt.pool.getStats();
-      memory.push({ step: i, pool_bytes: s.totalBytes, live_bytes: s.liveBytes, buffers: s.buffers, live_tensors: liveTensorCount() });
+      const m = { step: i, pool_bytes: s.totalBytes, live_bytes: s.liveBytes, buffers: s.buffers, live_tensors: liveTensorCount() };
+      memory.push(m);
+      console.log(`| ${m.step} | ${(m.pool_bytes / 2 ** 20).toFixed(2)} | ${(m.live_bytes / 2 ** 20).toFixed(2)} | ${m.buffers} | ${m.live_tensors} |`);
     }
   }
 }
@@ -181,8 +185,6 @@ if (kernels) {
   }
 }
 if (memory) {
-  console.log('\n| step | pool MB | live MB | buffers | live tensors |\n| --- | --- | --- | --- | --- |');
-  for (const m of memory) console.log(`| ${m.step} | ${(m.pool_bytes / 2 ** 20).toFixed(2)} | ${(m.live_bytes / 2 ** 20).toFixed(2)} | ${m.buffers} | ${m.live_tensors} |`);
   const first = memory[0], last = memory[memory.length - 1];
   if (last.pool_bytes > first.pool_bytes || last.live_tensors !== first.live_tensors) {
     console.error(`memory grows across training steps: pool ${first.pool_bytes} -> ${last.pool_bytes} B, live tensors ${first.live_tensors} -> ${last.live_tensors}`);
