@@ -23,11 +23,12 @@ import { Module, type LoadResult, type StateDict } from '../nn/module.js';
 import { AnchorGenerator } from './anchors.js';
 import { BackboneWithFPN, type NormKind, type ResnetArch } from './backbone.js';
 import { FastRCNNPredictor, MaskRCNNHeads, MaskRCNNPredictor, RoIHeads, TwoMLPHead, type Detections, type RoIHeadsOptions } from './roi-heads.js';
+import { tick } from './host-time.js';
 import { RegionProposalNetwork, RPNHead, type RPNOptions } from './rpn.js';
 import { roiAlign as roiAlignRaw } from '../kernels/roi-align.js';
-import { add, concat, gather, mulScalar, permute, reshape, sum } from '../autograd/ops.js';
+import { add, concat, mulScalar, reshape, sum } from '../autograd/ops.js';
 import type { DataRng } from '../data/rng.js';
-import { bceWithLogitsMean, boxIouHost, crossEntropyMean, encodeBoxesHost, Matcher, sampleBalanced, smoothL1Sum } from './training.js';
+import { bceWithLogitsMean, boxIouHost, crossEntropyMean, encodeBoxesHost, Matcher, pickRows, sampleBalanced, smoothL1Sum } from './training.js';
 
 const f = Math.fround;
 
@@ -156,14 +157,9 @@ export class MaskRCNN extends Module {
     const B = list.batch;
     const rpn = await this.rpn.forward(feats, [list.height, list.width], list.imageSizes);
     // objectness [B·T] and deltas [B·T, 4] in (image, level, y, x, anchor) order, on the tape
-    const obj = concat(rpn.logits.map((l) => reshape(permute(l, [0, 2, 3, 1]), [B, -1])), 1);
-    const del = concat(rpn.deltas.map((d) => {
-      const [n, a4, h, w] = d.shape;
-      return reshape(permute(reshape(d, [n, a4 / 4, 4, h, w]), [0, 3, 4, 1, 2]), [B, -1]);
-    }), 1);
-    const T = obj.shape[1];
-    const grids = Object.values(feats).map((t) => [t.shape[2], t.shape[3]] as [number, number]);
-    const { anchors } = this.rpn.anchorGenerator.gridAnchors(grids, [list.height, list.width]);
+    const T = rpn.objectness.shape[1];
+    let t0 = performance.now();
+    const anchors = rpn.anchors;
     const ro = this.rpn.opts;
     const rpnMatcher = new Matcher(ro.fgIouThresh, ro.bgIouThresh, true);
     const objIdx: number[] = [], objLbl: number[] = [], posIdx: number[] = [], posTgt: number[] = [];
@@ -182,12 +178,13 @@ export class MaskRCNN extends Module {
       });
       posTgt.push(...encodeBoxesHost(gt, an, [1, 1, 1, 1]));
     });
+    t0 = tick('rpn targets', t0);
     const up = (v: ArrayLike<number>, shape: number[], dtype: 'f32' | 'i32' = 'f32') => tensor(dtype === 'i32' ? Int32Array.from(v) : Float32Array.from(v), shape, { device: dev, dtype });
-    const objFlat = reshape(obj, [B * T, 1]);
+    const objFlat = reshape(rpn.objectness, [B * T, 1]);
     const losses: Record<string, Tensor> = {};
-    losses.loss_objectness = bceWithLogitsMean(gather(objFlat, up(objIdx, [objIdx.length], 'i32'), 0), up(objLbl, [objLbl.length, 1]));
-    const delFlat = reshape(del, [B * T, 4]);
-    const rpnBox = posIdx.length ? smoothL1Sum(gather(delFlat, up(posIdx, [posIdx.length], 'i32'), 0), up(posTgt, [posIdx.length, 4])) : null;
+    losses.loss_objectness = bceWithLogitsMean(pickRows(objFlat, objIdx), up(objLbl, [objLbl.length, 1]));
+    const delFlat = reshape(rpn.boxDeltas, [B * T, 4]);
+    const rpnBox = posIdx.length ? smoothL1Sum(pickRows(delFlat, posIdx), up(posTgt, [posIdx.length, 4])) : null;
     losses.loss_rpn_box_reg = rpnBox ? mulScalarT(rpnBox, 1 / objIdx.length) : mulScalarT(sumAll(delFlat), 0);
 
     // ROI heads: proposals + ground truth, matched 0.5/0.5, 512 sampled with 25% positives
@@ -237,16 +234,17 @@ export class MaskRCNN extends Module {
         r.dispose();
       }
     }
+    tick('roi targets', t0);
     const { classLogits, boxRegression } = this.roi_heads.boxForward(feats, sampled, list.imageSizes);
     losses.loss_classifier = crossEntropyMean(classLogits, Int32Array.from(labelsAll));
     losses.loss_box_reg = regIdx.length
-      ? mulScalarT(smoothL1Sum(gather(reshape(boxRegression, [S * C, 4]), up(regIdx, [regIdx.length], 'i32'), 0), up(regTgt, [regIdx.length, 4])), 1 / S)
+      ? mulScalarT(smoothL1Sum(pickRows(reshape(boxRegression, [S * C, 4]), regIdx), up(regTgt, [regIdx.length, 4])), 1 / S)
       : mulScalarT(sumAll(boxRegression), 0);
     const P = maskLabels.length;
     if (P > 0) {
       const ml = this.roi_heads.maskForward(feats, posBoxes, list.imageSizes);
       const M = ml.shape[2] * ml.shape[3];
-      const picked = gather(reshape(ml, [P * C, M]), up(maskLabels.map((l, p) => p * C + l), [P], 'i32'), 0);
+      const picked = pickRows(reshape(ml, [P * C, M]), maskLabels.map((l, p) => p * C + l));
       const tgt = maskTargets.length === 1 ? maskTargets[0] : concat(maskTargets, 0);
       losses.loss_mask = bceWithLogitsMean(picked, reshape(tgt, [P, M]));
     } else {
@@ -263,8 +261,12 @@ export class MaskRCNN extends Module {
       const x = this.batchTensor(list);
       const features = noGrad(() => this.backbone.forward(x));
       const rpn = await noGrad(() => this.rpn.forward(features, [list.height, list.width], list.imageSizes));
+      let t0 = performance.now();
       const dets = await noGrad(() => this.roi_heads.forward(features, rpn.proposals, list.imageSizes));
-      return dets.map((d, i) => postprocessResult(d, list.imageSizes[i], list.originalSizes[i]));
+      t0 = tick('roi heads (with readbacks)', t0);
+      const out = dets.map((d, i) => postprocessResult(d, list.imageSizes[i], list.originalSizes[i]));
+      tick('paste masks', t0);
+      return out;
     });
   }
 }
@@ -368,11 +370,13 @@ export interface ResnetFpnMaskRCNNOptions extends MaskRCNNOptions {
   norm?: NormKind;
   trainableLayers?: number;
   outChannels?: number;
+  /** ResNet width (default 64) */
+  baseChannels?: number;
 }
 
 /** A Mask R-CNN on a ResNet-FPN backbone (torchvision's maskrcnn_resnet50_fpn for 'resnet50'). */
 export function maskrcnnResnetFpn(arch: ResnetArch, opts: ResnetFpnMaskRCNNOptions = {}): MaskRCNN {
-  const backbone = new BackboneWithFPN(arch, { norm: opts.norm, trainableLayers: opts.trainableLayers, outChannels: opts.outChannels, device: opts.device });
+  const backbone = new BackboneWithFPN(arch, { norm: opts.norm, trainableLayers: opts.trainableLayers, outChannels: opts.outChannels, baseChannels: opts.baseChannels, device: opts.device });
   return new MaskRCNN(backbone, opts);
 }
 

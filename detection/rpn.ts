@@ -6,18 +6,23 @@
 //   image and level the pre-NMS top-n by objectness, sigmoid, clipped to the image, boxes with a
 //   side < min_size removed, scores < score_thresh removed, NMS 0.7 per level (batched_nms), the
 //   post-NMS top-n kept. Train: 2000/2000, test: 1000/1000 (torchvision's defaults).
-// The head runs on the GPU; the variable-length filtering runs on the read-back scores in float32
-// arithmetic (Math.fround) with torchvision's CPU semantics, so its kept set is torchvision's.
+// The head runs on the GPU, its outputs flattened there and read back once (two readbacks per
+// batch); the variable-length filtering (top-n, NMS) runs on the host in float32 arithmetic
+// (Math.fround) with torchvision's CPU semantics, so its kept set is torchvision's. On lavapipe
+// that is the cheaper way: for 4 images of 128 px (1452 boxes each after the per-level top-600),
+// host NMS took ~10 ms of CPU per image, while detection/topk.ts's GPU top-k took ~35 ms for the
+// batch and kernels/nms.ts's GPU batched NMS ~20 ms per image (the path for real GPUs).
 
 import { backend } from '../kernels/device.js';
 import { check } from '../kernels/errors.js';
 import type { Tensor } from '../kernels/tensor.js';
-import { relu } from '../autograd/ops.js';
+import { concat, permute, relu, reshape } from '../autograd/ops.js';
 import { constant, normal } from '../nn/init.js';
 import { Conv2d, type DeviceOption } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { BBOX_XFORM_CLIP, greedyNmsCPU, type BoxWeights } from '../kernels/index.js';
 import { AnchorGenerator } from './anchors.js';
+import { tick } from './host-time.js';
 
 const f = Math.fround;
 
@@ -105,10 +110,11 @@ export function batchedNmsHost(boxes: Float32Array, scores: Float32Array, idxs: 
 }
 
 /** torch.topk order (descending, ties by the lower index) of values[start, start + n) -> the first k positions. */
-function topIndices(values: ArrayLike<number>, start: number, n: number, k: number): number[] {
-  const idx = Array.from({ length: n }, (_, i) => start + i);
+function topIndices(values: Float32Array, start: number, n: number, k: number): Int32Array {
+  const idx = new Int32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = start + i;
   idx.sort((a, b) => values[b] - values[a] || a - b);
-  return idx.slice(0, k);
+  return idx.subarray(0, k);
 }
 
 export interface RPNOptions {
@@ -133,6 +139,11 @@ export interface RPNOutputs {
   /** per level, the raw head outputs (on the device) */
   logits: Tensor[];
   deltas: Tensor[];
+  /** all levels flattened in (level, y, x, anchor) order: [B, T] logits and [B, 4T] deltas (on the tape in training) */
+  objectness: Tensor;
+  boxDeltas: Tensor;
+  /** the anchors [T, 4] of the padded batch (the same for every image) */
+  anchors: Float32Array;
   /** per image, the proposals [P, 4] (float32, image coordinates) */
   proposals: Float32Array[];
   /** per image, their objectness probabilities */
@@ -174,70 +185,65 @@ export class RegionProposalNetwork extends Module {
     const B = feats[0].shape[0];
     check(imageSizes.length === B, 'RegionProposalNetwork', `${imageSizes.length} image sizes for a batch of ${B}`);
     const total = perLevel.reduce((a, b) => a + b, 0);
-    // (b, h, w, a) order, as torchvision's concat_box_prediction_layers
-    const obj = new Float32Array(B * total), del = new Float32Array(B * total * 4);
-    let offset = 0;
-    for (let l = 0; l < feats.length; l++) {
-      const [, A, H, W] = logits[l].shape;
-      const lg = (await logits[l].data()) as Float32Array, dl = (await deltas[l].data()) as Float32Array;
-
-      for (let b = 0; b < B; b++) {
-        for (let a = 0; a < A; a++) {
-          for (let p = 0; p < H * W; p++) {
-            const r = b * total + offset + p * A + a;
-            obj[r] = lg[(b * A + a) * H * W + p];
-            for (let c = 0; c < 4; c++) del[r * 4 + c] = dl[((b * A + a) * 4 + c) * H * W + p];
-          }
-        }
-      }
-      offset += perLevel[l];
-    }
+    // (b, level, y, x, a) order, as torchvision's concat_box_prediction_layers, flattened on the
+    // device, so that one readback each brings them over
+    const cat = (ts: Tensor[]) => (ts.length === 1 ? ts[0] : concat(ts, 1));
+    const objectness = cat(logits.map((l) => reshape(permute(l, [0, 2, 3, 1]), [B, -1])));
+    const boxDeltas = cat(deltas.map((d) => {
+      const [n, a4, h, w] = d.shape;
+      return reshape(permute(reshape(d, [n, a4 / 4, 4, h, w]), [0, 3, 4, 1, 2]), [B, -1]);
+    }));
+    let t0 = performance.now();
+    const obj = (await objectness.data()) as Float32Array, del = (await boxDeltas.data()) as Float32Array;
+    t0 = tick('readback', t0);
     const proposals: Float32Array[] = [], scores: Float32Array[] = [];
     for (let b = 0; b < B; b++) {
-      const o = obj.subarray(b * total, (b + 1) * total);
-      const boxesAll = decodeBoxesHost(del.subarray(b * total * 4, (b + 1) * total * 4), anchors, total, [1, 1, 1, 1]);
-      const r = this.filterProposals(o, boxesAll, perLevel, imageSizes[b]);
+      const r = this.filterProposals(obj.subarray(b * total, (b + 1) * total), del.subarray(b * total * 4, (b + 1) * total * 4), anchors, perLevel, imageSizes[b]);
       proposals.push(r.boxes);
       scores.push(r.scores);
     }
-    return { logits, deltas, proposals, scores };
+    tick('proposals', t0);
+    return { logits, deltas, objectness, boxDeltas, anchors, proposals, scores };
   }
 
-  /** One image's filter_proposals: objectness [A] (logits), decoded boxes [A, 4]. */
-  filterProposals(objectness: Float32Array, boxesAll: Float32Array, perLevel: readonly number[], [height, width]: readonly [number, number]): { boxes: Float32Array; scores: Float32Array } {
-    const sel: number[] = [], lv: number[] = [];
-    let start = 0;
+  /** One image's filter_proposals: objectness [A] (logits), deltas [A, 4] against anchors [A, 4]. */
+  filterProposals(objectness: Float32Array, deltas: Float32Array, anchors: Float32Array, perLevel: readonly number[], [height, width]: readonly [number, number]): { boxes: Float32Array; scores: Float32Array } {
+    const K = perLevel.reduce((a, n) => a + Math.min(this.preNmsTopN(), n), 0);
+    const sel = new Int32Array(K), lv = new Int32Array(K);
+    let start = 0, k = 0;
     perLevel.forEach((n, level) => {
       for (const i of topIndices(objectness, start, n, Math.min(this.preNmsTopN(), n))) {
-        sel.push(i);
-        lv.push(level);
+        sel[k] = i;
+        lv[k++] = level;
       }
       start += n;
     });
-    const K = sel.length;
-    const boxes = new Float32Array(K * 4), prob = new Float32Array(K);
-    sel.forEach((i, k) => {
-      boxes.set(boxesAll.subarray(i * 4, i * 4 + 4), k * 4);
-      prob[k] = 1 / (1 + Math.exp(-objectness[i]));
-    });
-    clipBoxesHost(boxes, height, width);
+    // only the selected anchors are decoded
+    const codes = new Float32Array(K * 4), base = new Float32Array(K * 4), prob = new Float32Array(K);
+    for (let j = 0; j < K; j++) {
+      const i = sel[j];
+      codes.set(deltas.subarray(i * 4, i * 4 + 4), j * 4);
+      base.set(anchors.subarray(i * 4, i * 4 + 4), j * 4);
+      prob[j] = 1 / (1 + Math.exp(-objectness[i]));
+    }
+    const boxes = clipBoxesHost(decodeBoxesHost(codes, base, K, [1, 1, 1, 1]), height, width);
     const minSize = f(this.opts.minSize), thr = f(this.opts.scoreThresh);
     const keep: number[] = [];
-    for (let k = 0; k < K; k++) {
-      const ok = f(boxes[k * 4 + 2] - boxes[k * 4]) >= minSize && f(boxes[k * 4 + 3] - boxes[k * 4 + 1]) >= minSize;
-      if (ok && prob[k] >= thr) keep.push(k);
+    for (let j = 0; j < K; j++) {
+      const ok = f(boxes[j * 4 + 2] - boxes[j * 4]) >= minSize && f(boxes[j * 4 + 3] - boxes[j * 4 + 1]) >= minSize;
+      if (ok && prob[j] >= thr) keep.push(j);
     }
     const kb = new Float32Array(keep.length * 4), ks = new Float32Array(keep.length), kl = new Int32Array(keep.length);
-    keep.forEach((k, j) => {
-      kb.set(boxes.subarray(k * 4, k * 4 + 4), j * 4);
-      ks[j] = prob[k];
-      kl[j] = lv[k];
+    keep.forEach((j, m) => {
+      kb.set(boxes.subarray(j * 4, j * 4 + 4), m * 4);
+      ks[m] = prob[j];
+      kl[m] = lv[j];
     });
     const kept = batchedNmsHost(kb, ks, kl, this.opts.nmsThresh).slice(0, this.postNmsTopN());
     const out = new Float32Array(kept.length * 4), sc = new Float32Array(kept.length);
-    kept.forEach((k, j) => {
-      out.set(kb.subarray(k * 4, k * 4 + 4), j * 4);
-      sc[j] = ks[k];
+    kept.forEach((j, m) => {
+      out.set(kb.subarray(j * 4, j * 4 + 4), m * 4);
+      sc[m] = ks[j];
     });
     return { boxes: out, scores: sc };
   }

@@ -17,7 +17,8 @@ import { check } from '../kernels/errors.js';
 import { tensor } from '../kernels/creation.js';
 import { compare } from '../kernels/elementwise.js';
 import type { Tensor } from '../kernels/tensor.js';
-import { abs, add, addScalar, exp, gather, log, mean, mul, mulScalar, neg, relu, reshape, sub, sum, where, logSoftmax } from '../autograd/ops.js';
+import { abs, add, addScalar, exp, log, mean, mul, mulScalar, neg, relu, reshape, sub, sum, where, logSoftmax } from '../autograd/ops.js';
+import { segmentSum } from '../autograd/segment-ops.js';
 import { shuffleInPlace, type DataRng } from '../data/rng.js';
 
 const f = Math.fround;
@@ -132,12 +133,29 @@ function addTensor(a: Tensor, b: Tensor): Tensor {
   return add(a, b);
 }
 
+/**
+ * Rows `idx` of x [N, ...F], the indices distinct and known on the host: a segment sum with one
+ * row per segment, whose backward writes each row's gradient straight back, where gather's
+ * backward would first sort the indices (radix passes) to add up repeats that cannot occur here.
+ */
+export function pickRows(x: Tensor, idx: ArrayLike<number>): Tensor {
+  const N = x.shape[0], K = idx.length;
+  const perm = new Int32Array(N), seen = new Uint8Array(N);
+  for (let k = 0; k < K; k++) {
+    const i = idx[k];
+    check(Number.isInteger(i) && i >= 0 && i < N && !seen[i], 'pickRows', () => `index ${i} at ${k} is out of range for ${N} rows or repeated`);
+    seen[i] = 1;
+    perm[k] = i;
+  }
+  // positions K.. of perm lie after the last segment: never read
+  const offsets = Int32Array.from({ length: K + 1 }, (_, k) => k);
+  return segmentSum(x, tensor(offsets, [K + 1], { dtype: 'i32', device: x.device }), tensor(perm, [N], { dtype: 'i32', device: x.device }));
+}
+
 /** Cross-entropy (mean) of logits [S, C] for i32 labels on the host. */
 export function crossEntropyMean(logits: Tensor, labels: Int32Array): Tensor {
   const S = logits.shape[0], C = logits.shape[1];
   const lp = logSoftmax(logits);
-  const flat = reshape(lp, [S * C, 1]);
-  const idx = tensor(Int32Array.from(labels, (l, i) => i * C + l), [S], { device: logits.device });
-  const picked = gather(flat, idx, 0);
+  const picked = pickRows(reshape(lp, [S * C, 1]), Int32Array.from(labels, (l, i) => i * C + l));
   return mulScalar(sum(picked), -1 / Math.max(S, 1));
 }

@@ -24,7 +24,7 @@ import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
 import { kernelHeader, linearKernel } from './wgsl.js';
 import { Tensor } from './tensor.js';
-import { checkBoxes, iouF32, type IndexList } from './boxes.js';
+import { checkBoxes, type IndexList } from './boxes.js';
 import { max as reduceMax } from './reduce.js';
 import { argsort, compareSortKeys } from './sort.js';
 
@@ -225,24 +225,49 @@ export function f32Below(thr: number): number {
  */
 export function greedyNmsCPU(b: ArrayLike<number>, s: ArrayLike<number>, idxs: ArrayLike<number> | null, thr: number, trick: boolean, order?: ArrayLike<number>): number[] {
   const N = s.length;
-  let boxes = Array.from(b, f);
+  // float32 storage rounds every coordinate as Math.fround would
+  const boxes = Float32Array.from(b);
   if (trick && idxs && N > 0) {
     const maxc = boxes.reduce((a, v) => Math.max(a, v), -Infinity);
-    boxes = boxes.map((v, i) => f(v + f(idxs[i >> 2] * f(maxc + 1))));
+    for (let i = 0; i < boxes.length; i++) boxes[i] = boxes[i] + f(idxs[i >> 2] * f(maxc + 1));
   }
+  const area = new Float32Array(N);
+  for (let i = 0; i < N; i++) area[i] = f(boxes[i * 4 + 2] - boxes[i * 4]) * f(boxes[i * 4 + 3] - boxes[i * 4 + 1]);
   // descending, NaN first (torch.sort counts NaN as the largest), ties by ascending index
-  const ord = order ? Array.from(order) : Array.from({ length: N }, (_, i) => i).sort((x, y) => compareSortKeys(s[y], s[x]) || x - y);
-  const suppressed = new Uint8Array(N);
-  const keep: number[] = [];
-  for (let a = 0; a < N; a++) {
-    const i = ord[a];
-    if (suppressed[i]) continue;
-    keep.push(i);
-    for (let c = a + 1; c < N; c++) {
-      const j = ord[c];
-      if (suppressed[j] || (idxs && !trick && idxs[i] !== idxs[j])) continue;
-      if (iouF32(boxes, i, boxes, j) > thr) suppressed[j] = 1;
+  const ord = order ? Int32Array.from(order) : Int32Array.from({ length: N }, (_, i) => i).sort((x, y) => compareSortKeys(s[y], s[x]) || x - y);
+  const suppressed = new Uint8Array(N), kept = new Uint8Array(N);
+  // one greedy pass over `list` (indices in visit order)
+  const greedy = (list: Int32Array) => {
+    for (let a = 0; a < list.length; a++) {
+      const i = list[a];
+      if (suppressed[i]) continue;
+      kept[i] = 1;
+      const x1 = boxes[i * 4], y1 = boxes[i * 4 + 1], x2 = boxes[i * 4 + 2], y2 = boxes[i * 4 + 3], ai = area[i];
+      for (let c = a + 1; c < list.length; c++) {
+        const j = list[c];
+        if (suppressed[j]) continue;
+        // iouF32 (kernels/boxes.ts), inlined: this loop is the detectors' host-side hot spot
+        const w = Math.max(f(Math.min(x2, boxes[j * 4 + 2]) - Math.max(x1, boxes[j * 4])), 0);
+        const h = Math.max(f(Math.min(y2, boxes[j * 4 + 3]) - Math.max(y1, boxes[j * 4 + 1])), 0);
+        const inter = f(w * h);
+        if (f(inter / f(f(ai + area[j]) - inter)) > thr) suppressed[j] = 1;
+      }
     }
+  };
+  if (idxs !== null && !trick) {
+    // per-class NMS: boxes of different classes never meet, so each class is its own greedy pass
+    const byClass = new Map<number, number[]>();
+    for (let a = 0; a < N; a++) {
+      const c = idxs[ord[a]];
+      let list = byClass.get(c);
+      if (!list) byClass.set(c, (list = []));
+      list.push(ord[a]);
+    }
+    for (const list of byClass.values()) greedy(Int32Array.from(list));
+  } else {
+    greedy(ord);
   }
+  const keep: number[] = [];
+  for (let a = 0; a < N; a++) if (kept[ord[a]]) keep.push(ord[a]);
   return keep;
 }
