@@ -173,6 +173,13 @@ class Runtime {
     return k;
   }
 
+  /** The WGSL size of every specialisation compiled so far, by `name {key}` (the profiles' label). */
+  kernelCodeSizes(): Map<string, number> {
+    const sizes = new Map<string, number>();
+    for (const [code, named] of this.kernels) for (const k of named.values()) sizes.set(`${k.name} {${k.key}}`, code.length);
+    return sizes;
+  }
+
   private ensurePass(): GPUComputePassEncoder {
     if (this.dev.fatal) throw this.dev.fatal;
     this.encoder ??= this.dev.gpu.createCommandEncoder();
