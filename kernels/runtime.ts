@@ -92,6 +92,12 @@ class Runtime {
   private nextKernelId = 1;
   /** Counts submits: a timing loop or test can see batching at work. */
   submits = 0;
+  /**
+   * Pipelines created so far and the milliseconds their create calls took. lavapipe compiles a
+   * pipeline's machine code at its first dispatch, on the queue's thread, so there most of a cold
+   * start's compiling is not in `ms` but in the first step's GPU time.
+   */
+  readonly compiled = { pipelines: 0, ms: 0 };
   private profile: KernelProfiler | null = null;
 
   constructor(readonly dev: Device) {
@@ -146,6 +152,7 @@ class Runtime {
     const invocations = wg[0] * (wg[1] ?? 1) * (wg[2] ?? 1);
     const maxInv = this.dev.limits.maxComputeInvocationsPerWorkgroup;
     if (invocations > maxInv) throw new Error(`kernel ${name} {${key}}: workgroup of ${invocations} invocations exceeds this adapter's ${maxInv}`);
+    const t0 = performance.now();
     gpu.pushErrorScope('validation');
     const layout = gpu.createBindGroupLayout({ entries, label: name });
     const module = gpu.createShaderModule({ code, label: `${name} {${key}}` });
@@ -158,10 +165,19 @@ class Runtime {
       // the compile error explains any later "invalid pipeline" error, so it goes first
       if (err) this.dev.fatal = new Error(`kernel ${name} {${key}} failed to compile: ${err.message}${this.dev.fatal ? `\n(then: ${this.dev.fatal.message})` : ''}`);
     });
+    this.compiled.pipelines++;
+    this.compiled.ms += performance.now() - t0;
     const k = new Kernel(this.nextKernelId++, name, key, pipeline, layout, storage, uniform, [wg[0], wg[1] ?? 1, wg[2] ?? 1]);
     if (!named) this.kernels.set(code, (named = new Map()));
     named.set(name, k);
     return k;
+  }
+
+  /** The WGSL size of every specialisation compiled so far, by `name {key}` (the profiles' label). */
+  kernelCodeSizes(): Map<string, number> {
+    const sizes = new Map<string, number>();
+    for (const [code, named] of this.kernels) for (const k of named.values()) sizes.set(`${k.name} {${k.key}}`, code.length);
+    return sizes;
   }
 
   private ensurePass(): GPUComputePassEncoder {

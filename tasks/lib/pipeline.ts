@@ -441,6 +441,11 @@ export async function runPipeline(run: Run, c: PipelineConfig, data: PipelineDat
           }
         },
         onLog: (l) => {
+          // the cold start, launch to the first step read back (exact with --log-every 1; bench/cold-start.js)
+          if (l.epoch === startEpoch && l.iteration === 1 && !cpu) {
+            const { pipelines, ms } = runtime().compiled;
+            run.info(`first step done ${process.uptime().toFixed(1)} s after launch (${pipelines} pipelines, their create calls ${(ms / 1000).toFixed(1)} s)`);
+          }
           imagesPerSecond = l.imagesPerSecond;
           lastLr = l.lr;
           bar.update(l.iteration, { loss: l.loss.toFixed(4), lr: l.lr.toPrecision(3), 'img/s': l.imagesPerSecond.toFixed(1) });
