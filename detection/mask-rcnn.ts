@@ -27,7 +27,8 @@ import { RegionProposalNetwork, RPNHead, type RPNOptions } from './rpn.js';
 import { roiAlign as roiAlignRaw } from '../kernels/roi-align.js';
 import { add, concat, gather, mulScalar, permute, reshape, sum } from '../autograd/ops.js';
 import type { DataRng } from '../data/rng.js';
-import { bceWithLogitsMean, boxIouHost, crossEntropyMean, encodeBoxesHost, Matcher, sampleBalanced, smoothL1Sum } from './training.js';
+import { BoxClassification, type BoxClassificationOptions } from './longtail.js';
+import { bceWithLogitsMean, boxIouHost, encodeBoxesHost, Matcher, sampleBalanced, smoothL1Sum } from './training.js';
 
 const f = Math.fround;
 
@@ -63,6 +64,8 @@ export interface MaskRCNNOptions extends DeviceOption {
   maskDimReduced?: number;
   anchorSizes?: readonly (readonly number[])[];
   aspectRatios?: readonly (readonly number[])[];
+  /** The box classifier's long-tail method (detection/longtail.ts BoxClassification); softmax CE by default. */
+  boxClassification?: BoxClassificationOptions;
 }
 
 /** One image's result, in the original image's coordinates. */
@@ -98,9 +101,11 @@ export class MaskRCNN extends Module {
       fgIouThresh: opts.boxFgIouThresh, bgIouThresh: opts.boxBgIouThresh, batchSizePerImage: opts.boxBatchSizePerImage, positiveFraction: opts.boxPositiveFraction,
     };
     this.rpn = new RegionProposalNetwork(anchors, new RPNHead(C, anchors.numAnchorsPerLocation()[0], { device }), rpnOpts);
+    const boxClassification = new BoxClassification(numClasses - 1, opts.boxClassification);
     this.roi_heads = new RoIHeads({
       boxHead: new TwoMLPHead(C * 7 * 7, representationSize, { device }),
-      boxPredictor: new FastRCNNPredictor(representationSize, numClasses, { device }),
+      boxPredictor: new FastRCNNPredictor(representationSize, numClasses, { device, classifier: boxClassification.classifier(representationSize, { device }) }),
+      boxClassification,
       maskHead: new MaskRCNNHeads(C, maskLayers, { device }),
       maskPredictor: new MaskRCNNPredictor(maskLayers[maskLayers.length - 1], maskDimReduced, numClasses, { device }),
     }, roiOpts);
@@ -237,8 +242,8 @@ export class MaskRCNN extends Module {
         r.dispose();
       }
     }
-    const { classLogits, boxRegression } = this.roi_heads.boxForward(feats, sampled, list.imageSizes);
-    losses.loss_classifier = crossEntropyMean(classLogits, Int32Array.from(labelsAll));
+    const { classLogits, boxRegression, boxFeatures } = this.roi_heads.boxForward(feats, sampled, list.imageSizes);
+    losses.loss_classifier = this.roi_heads.classifierLoss(classLogits, boxFeatures, Int32Array.from(labelsAll));
     losses.loss_box_reg = regIdx.length
       ? mulScalarT(smoothL1Sum(gather(reshape(boxRegression, [S * C, 4]), up(regIdx, [regIdx.length], 'i32'), 0), up(regTgt, [regIdx.length, 4])), 1 / S)
       : mulScalarT(sumAll(boxRegression), 0);
@@ -368,11 +373,12 @@ export interface ResnetFpnMaskRCNNOptions extends MaskRCNNOptions {
   norm?: NormKind;
   trainableLayers?: number;
   outChannels?: number;
+  baseChannels?: number;
 }
 
 /** A Mask R-CNN on a ResNet-FPN backbone (torchvision's maskrcnn_resnet50_fpn for 'resnet50'). */
 export function maskrcnnResnetFpn(arch: ResnetArch, opts: ResnetFpnMaskRCNNOptions = {}): MaskRCNN {
-  const backbone = new BackboneWithFPN(arch, { norm: opts.norm, trainableLayers: opts.trainableLayers, outChannels: opts.outChannels, device: opts.device });
+  const backbone = new BackboneWithFPN(arch, { norm: opts.norm, trainableLayers: opts.trainableLayers, outChannels: opts.outChannels, baseChannels: opts.baseChannels, device: opts.device });
   return new MaskRCNN(backbone, opts);
 }
 
