@@ -14,6 +14,8 @@ export interface CocoImage {
   width: number;
   height: number;
   fileName?: string;
+  /** LVIS v1 names no file: its image lives at coco_url's last two segments (split/file). */
+  cocoUrl?: string;
   /** LVIS: categories verified absent from the image. */
   negCategoryIds: number[];
   /** LVIS: categories present but not exhaustively annotated. */
@@ -208,6 +210,7 @@ export function parseCocoDataset(text: string | unknown, file: string): CocoData
       for (const c of where.ids(key)) if (!categoryById.has(c)) where.fail(`${key} holds category ${c}, which is not in categories`);
     }
     if (where.has('file_name')) im.fileName = String(o.file_name);
+    if (where.has('coco_url')) im.cocoUrl = String(o.coco_url);
     images.push(im);
     imageById.set(id, im);
   });

@@ -14,3 +14,5 @@ export * from './detection-transforms.js';
 export * from './vg150.js';
 export * from './ade20k.js';
 export * from './ade20k-classes.js';
+export * from './instance-sets.js';
+export * from './synthetic-lvis.js';

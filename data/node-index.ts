@@ -4,3 +4,4 @@ export * from './node-loader.js';
 export * from './node-coco.js';
 export * from './node-vg150.js';
 export * from './node-ade20k.js';
+export * from './node-instance-sets.js';

@@ -157,6 +157,8 @@ export const STREAMS = {
   stage1Loss: 7,
   /** τ-norm's held-out split of the training set */
   heldOut: 11,
+  /** the embedded LVIS-like instance set (data/synthetic-lvis.ts), a DataRng key word */
+  syntheticLvis: 12,
   /** balanced group softmax's "others" of batch b: base + b */
   groupSoftmaxOthers: 1000,
 } as const;

@@ -28,6 +28,7 @@ const READS_FILES = new Set([
   'test/data/loader.test.ts',
   'test/data/masks-official.test.ts',
   'test/data/node-coco.test.ts',
+  'test/data/node-instance-sets.test.ts',
   'test/data/subsets.test.ts',
   'test/data/vg150.test.ts',
   'test/detection/eval/gt-as-dt.test.ts',
