@@ -213,8 +213,17 @@ const main = async (): Promise<void> => {
       }
       const warm = config.warmupIters ?? Math.min(1000, Math.floor(steps / 10));
       const lrAt = (s: number) => lr * (s < warm ? 0.001 + (1 - 0.001) * (s / warm) : 1) * (s >= Math.round((11 / 12) * steps) ? 0.01 : s >= Math.round((8 / 12) * steps) ? 0.1 : 1);
+      // the sampler's epochs walked in order (RFS epochs differ in length); a resumed phase skips what it saw
       const order = orderOf(rfs);
-      const perEpoch = order(0).length;
+      let epoch = 0, at = 0, current = order(0);
+      const next = () => {
+        while (at >= current.length) {
+          current = order(++epoch);
+          at = 0;
+        }
+        return current[at++];
+      };
+      for (let k = 0; k < start * batch; k++) next();
       const rng = new DataRng(config.seed, 13, epochNo);
       const sums: Record<string, number> = {};
       let n = 0;
@@ -222,11 +231,7 @@ const main = async (): Promise<void> => {
       let tStep = performance.now();
       model.train();
       for (let step = start; step < steps; step++) {
-        const chunk: DetectionSample[] = [];
-        for (let k = 0; k < batch; k++) {
-          const g = step * batch + k, e = Math.floor(g / perEpoch);
-          chunk.push(train[order(e)[g % perEpoch]].sample);
-        }
+        const chunk = Array.from({ length: batch }, () => train[next()].sample);
         const list = detectionBatch(chunk, { ...transform, flipProb: 0.5 }, rng);
         opt.setLr(lrAt(step));
         const values = await scopeAsync(async () => {
@@ -252,7 +257,7 @@ const main = async (): Promise<void> => {
           n = 0;
           tStep = performance.now();
         }
-        if (config.checkpointEvery && resolved.checkpointEvery && (step + 1) % resolved.checkpointEvery === 0 && step + 1 < steps) {
+        if (resolved.checkpointEvery && (step + 1) % resolved.checkpointEvery === 0 && step + 1 < steps) {
           await run.saveCheckpoint({ epoch: epochNo, step: step + 1, model: model.stateDict(), optimizer: opt.stateDict(), meta: { phase } });
         }
       }
