@@ -1,7 +1,7 @@
 // node tasks/lvis.js end to end on a tiny embedded set: the run folder (config, log, metrics with box
 // and mask AP_r / AP_c / AP_f per method, results, the predictions picture, checkpoints, the stage-1
-// detector), --resume (finished rows restored, a missing one recomputed on the saved stage-1
-// detector) and one clear line for bad input.
+// detector), --resume (finished rows restored, a missing one re-evaluated from its phase's
+// checkpoint) and one clear line for bad input.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +42,9 @@ describe('node tasks/lvis.js', () => {
     expect(again.status, again.output).toBe(0);
     expect(again.output).toContain('stage1: restored from');
     expect(again.output).toContain('baseline: results restored from');
-    expect(again.output).toMatch(/disalign: step 1\/1/);
+    // its phase had finished (checkpoint at step 1 of 1): restored from there, then evaluated again
+    expect(again.output).toContain('disalign: resumed at step 1/1 from');
+    expect(existsSync(join(out, 'method-disalign.json'))).toBe(true);
   }, 600_000);
 
   it('bad input: one clear line, exit 1', () => {
