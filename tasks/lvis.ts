@@ -19,7 +19,7 @@ import { loadSafetensors } from '../nn/safetensors.js';
 import { init, runtime, scopeAsync, liveTensorCount, backend, manualSeed } from '../index.node.js';
 import { SGD } from '../nn/optim.js';
 import { DataRng, shuffleInPlace } from '../data/rng.js';
-import { detectionBatch, type DetectionSample } from '../data/detection-transforms.js';
+import { detectionBatch } from '../data/detection-transforms.js';
 import type { CocoDataset } from '../data/coco.js';
 import { parseCocoResults } from '../data/coco.js';
 import { loadDetectionSamples, categoriesAbsentFrom, type InstanceSet } from '../data/instance-sets.js';
