@@ -2,7 +2,7 @@
 // mask_rcnn.py), inference path:
 // - box branch: MultiScaleRoIAlign(["0".."3"], 7, sampling 2) -> TwoMLPHead (fc6, fc7 with ReLU,
 //   1024 wide in Mask R-CNN) -> FastRCNNPredictor (cls_score, bbox_pred with 4 per class);
-// - postprocess_detections: softmax, boxes decoded per class (BoxCoder (10, 10, 5, 5)), clipped,
+// - postprocess_detections: softmax (or the box classification method's scores), boxes decoded per class (BoxCoder (10, 10, 5, 5)), clipped,
 //   background dropped, score > 0.05, sides ≥ 0.01, class-wise NMS 0.5, the top 100 by score;
 // - mask branch: MultiScaleRoIAlign(14, sampling 2) on the detected boxes -> MaskRCNNHeads (four
 //   3x3 conv + ReLU, names mask_head.N.0.weight) -> MaskRCNNPredictor (conv5_mask: transposed
@@ -170,22 +170,7 @@ export class RoIHeads extends Module {
     return this.mask_predictor.forward(this.mask_head.forward(pooled));
   }
 
-  /** postprocess_detections for one image: logits [P, C], regression [P, 4C], proposals [P, 4]. */
-  postprocessDetections(logits: Float32Array, regression: Float32Array, proposals: Float32Array, size: readonly [number, number]): Detections {
-    const P = proposals.length / 4;
-    const C = P > 0 ? logits.length / P : 0;
-    const scores = new Float32Array(P * C);
-    for (let i = 0; i < P; i++) {
-      let m = -Infinity;
-      for (let c = 0; c < C; c++) m = Math.max(m, logits[i * C + c]);
-      let s = 0;
-      for (let c = 0; c < C; c++) s += Math.exp(logits[i * C + c] - m);
-      for (let c = 0; c < C; c++) scores[i * C + c] = Math.exp(logits[i * C + c] - m) / s;
-    }
-    return this.detectionsFromScores(scores, regression, proposals, size);
-  }
-
-  /** postprocess_detections after the class probabilities [P, C] (column 0 the background): decode, threshold, NMS, top-k. */
+  /** postprocess_detections for one image after the class probabilities [P, C] (column 0 the background; classScores): decode, threshold, NMS, top-k. */
   detectionsFromScores(scores: Float32Array, regression: Float32Array, proposals: Float32Array, [height, width]: readonly [number, number]): Detections {
     const P = proposals.length / 4;
     const C = P > 0 ? scores.length / P : 0;
