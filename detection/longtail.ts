@@ -21,7 +21,8 @@ import { Module, parameter, type Parameter } from '../nn/module.js';
 import { backend } from '../kernels/device.js';
 import { softplus } from '../longtail/losses.js';
 import { BilevelSampler, RepeatFactorSampler, type SamplerOptions } from '../longtail/samplers.js';
-import { INIT_STREAMS, Rng } from '../data/rng.js';
+import { INIT_STREAMS, Rng, STREAMS } from '../data/rng.js';
+import { crossEntropyMean } from './training.js';
 import { checkCachedFeatures, resolveStage2Options, seededInit, STAGE2_MIN_ITERATIONS, trainOnCachedFeatures, type Stage2Options } from '../longtail/stage2.js';
 import { grwWeights } from '../longtail/weights.js';
 
@@ -609,4 +610,116 @@ export type DetectionLtMethod = (typeof DETECTION_LT_METHODS)[number];
 export function detectionLtMethod(name: string): DetectionLtMethod {
   check((DETECTION_LT_METHODS as readonly string[]).includes(name), 'detectionLtMethod', `unknown long-tail method "${name}"; expected one of ${DETECTION_LT_METHODS.join(', ')}`);
   return name as DetectionLtMethod;
+}
+
+// ============================================================================ the box classifier of a detector, by name
+
+/** How the ROI head's box classifier is trained and scored (MaskRCNNOptions.boxClassification). */
+export interface BoxClassificationOptions {
+  /**
+   * The training loss, which also fixes the inference scores: 'softmax' (CE; softmax scores, the
+   * baseline), 'eql' and 'focal' (sigmoid; sigmoid scores with background 0, the classifier bias
+   * initialised at the prior), 'bags' (group softmax over C + 1 + bins outputs; merged scores).
+   */
+  loss?: 'softmax' | 'eql' | 'focal' | 'bags';
+  /** The cosine classifier (CosineBoxClassifier) instead of the linear cls_score (softmax loss only). */
+  cosine?: boolean;
+  /** DisAlign: a DisAlignBoxHead wraps the box logits (roi_heads.disalign); its stage 2 trains it with G-RW. */
+  disalign?: boolean;
+  /** Post-hoc at inference only: τ-norm of the linear classifier's foreground rows, or logit adjustment by log π. */
+  posthoc?: { kind: 'tau-norm' | 'logit-adjust'; tau: number };
+  /** Training instances per foreground class (C entries): BAGS groups, G-RW, logit adjustment. */
+  instanceCounts?: ArrayLike<number>;
+  /** Image frequency per foreground class (C entries): EQL's T_λ. */
+  frequencies?: ArrayLike<number>;
+  eqlLambda?: number;
+  focal?: { gamma?: number; alpha?: number };
+  bagsThresholds?: readonly number[];
+  bagsOthersRatio?: number;
+  /** ρ of DisAlign's G-RW weights (0.8, their LVIS v1 GRW_SCALE). */
+  grwRho?: number;
+  /** Seed of BAGS's draws of "others". */
+  seed?: number;
+}
+
+/**
+ * One box-classification strategy: the classifier it needs, its loss on the sampled ROIs and its
+ * inference probabilities [N, C + 1] (column 0 the background). Labels are 0..C, 0 = background.
+ */
+export class BoxClassification {
+  readonly loss: NonNullable<BoxClassificationOptions['loss']>;
+  readonly groups: BagsGroups | null;
+  private readonly grw: Float64Array | null;
+  private readonly othersRng: Rng;
+
+  constructor(readonly numClasses: number, readonly opts: BoxClassificationOptions = {}) {
+    const op = 'BoxClassification';
+    const C = numClasses;
+    this.loss = opts.loss ?? 'softmax';
+    check(['softmax', 'eql', 'focal', 'bags'].includes(this.loss), op, `unknown box loss "${this.loss}"; expected softmax, eql, focal or bags`);
+    check(!opts.cosine || this.loss === 'softmax', op, `the cosine classifier goes with the softmax loss, not ${this.loss}`);
+    check(!opts.posthoc || this.loss === 'softmax', op, `post-hoc ${opts.posthoc?.kind} adjusts softmax logits, not ${this.loss}`);
+    check(opts.posthoc?.kind !== 'tau-norm' || !opts.cosine, op, 'τ-norm needs the linear classifier, not the cosine one');
+    const need = (what: 'instanceCounts' | 'frequencies') => {
+      check(opts[what] !== undefined, op, `${this.describe()} needs ${what} (one entry per foreground class)`);
+      checkPerClass(op, what, opts[what]!, C);
+      return opts[what]!;
+    };
+    if (this.loss === 'eql') need('frequencies');
+    this.groups = this.loss === 'bags' ? bagsGroups(need('instanceCounts'), opts.bagsThresholds) : null;
+    this.grw = opts.disalign ? grwBoxWeights(need('instanceCounts'), opts.grwRho ?? 0.8) : null;
+    if (opts.posthoc?.kind === 'logit-adjust') need('instanceCounts');
+    this.othersRng = new Rng(opts.seed ?? 0, 0, STREAMS.groupSoftmaxOthers);
+  }
+
+  /** e.g. "eql", "softmax + cosine + disalign". */
+  describe(): string {
+    const o = this.opts;
+    return [this.loss, o.cosine ? 'cosine' : '', o.disalign ? 'disalign' : '', o.posthoc?.kind ?? ''].filter(Boolean).join(' + ');
+  }
+
+  /** The classifier (cls_score) on features of width D: C + 1 outputs, C + 1 + bins for BAGS; initialised as the method's official code. */
+  classifier(inFeatures: number, { device = backend() }: DeviceOption = {}): Linear | CosineBoxClassifier {
+    if (this.opts.cosine) return new CosineBoxClassifier(inFeatures, this.numClasses + 1, { device });
+    if (this.groups) return bagsClassifier(inFeatures, this.groups, { device });
+    const fc = new Linear(inFeatures, this.numClasses + 1, { device });
+    if (this.loss === 'eql' || this.loss === 'focal') initSigmoidClassifier(fc);
+    return fc;
+  }
+
+  /** The DisAlign head of this strategy (or null). */
+  disalignHead(inFeatures: number, { device = backend() }: DeviceOption = {}): DisAlignBoxHead | null {
+    return this.opts.disalign ? new DisAlignBoxHead(inFeatures, this.numClasses, { device }) : null;
+  }
+
+  /**
+   * loss_classifier on the sampled ROIs: raw classifier outputs, box features x [N, D] and labels.
+   * With a DisAlign head, the G-RW weighted CE of ẑ = head(x, z) (DisAlign's stage 2).
+   */
+  lossOf(raw: Tensor, x: Tensor, labels: Int32Array, disalign: DisAlignBoxHead | null): Tensor {
+    if (disalign) {
+      check(this.grw !== null, 'BoxClassification', 'a DisAlign head needs boxClassification.disalign');
+      return grwBoxLoss(disalign.forward(x, raw), labels, this.grw!);
+    }
+    switch (this.loss) {
+      case 'eql': return eqlBoxLoss(raw, labels, this.opts.frequencies!, this.opts.eqlLambda ?? EQL_LAMBDA);
+      case 'focal': return sigmoidFocalBoxLoss(raw, labels, this.opts.focal);
+      case 'bags': return bagsLoss(raw, labels, this.groups!, this.othersRng, this.opts.bagsOthersRatio ?? 8);
+      default: return crossEntropyMean(raw, labels);
+    }
+  }
+
+  /** Inference probabilities [N, C + 1]: the method's own scores (softmax, sigmoid, BAGS merge), after DisAlign or a post-hoc adjustment. */
+  scores(raw: Tensor, x: Tensor, cls: Linear | CosineBoxClassifier, disalign: DisAlignBoxHead | null): Tensor {
+    return noGrad(() => {
+      let z = raw;
+      const ph = this.opts.posthoc;
+      if (ph?.kind === 'tau-norm') z = tauNormBoxLogits(x, cls as Linear, ph.tau);
+      if (disalign) z = disalign.forward(x, z);
+      if (ph?.kind === 'logit-adjust') z = logitAdjustBoxLogits(z, this.opts.instanceCounts!, ph.tau);
+      if (this.groups) return bagsScores(z, this.groups);
+      if (this.loss === 'eql' || this.loss === 'focal') return sigmoidBoxScores(z);
+      return softmax(z);
+    });
+  }
 }

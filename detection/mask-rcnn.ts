@@ -28,7 +28,8 @@ import { RegionProposalNetwork, RPNHead, type RPNOptions } from './rpn.js';
 import { roiAlign as roiAlignRaw } from '../kernels/roi-align.js';
 import { add, concat, mulScalar, reshape, sum } from '../autograd/ops.js';
 import type { DataRng } from '../data/rng.js';
-import { bceWithLogitsMean, boxIouHost, crossEntropyMean, encodeBoxesHost, Matcher, pickRows, sampleBalanced, smoothL1Sum } from './training.js';
+import { BoxClassification, type BoxClassificationOptions } from './longtail.js';
+import { bceWithLogitsMean, boxIouHost, encodeBoxesHost, Matcher, pickRows, sampleBalanced, smoothL1Sum } from './training.js';
 
 const f = Math.fround;
 
@@ -64,6 +65,8 @@ export interface MaskRCNNOptions extends DeviceOption {
   maskDimReduced?: number;
   anchorSizes?: readonly (readonly number[])[];
   aspectRatios?: readonly (readonly number[])[];
+  /** The box classifier's long-tail method (detection/longtail.ts BoxClassification); softmax CE by default. */
+  boxClassification?: BoxClassificationOptions;
 }
 
 /** One image's result, in the original image's coordinates. */
@@ -99,9 +102,11 @@ export class MaskRCNN extends Module {
       fgIouThresh: opts.boxFgIouThresh, bgIouThresh: opts.boxBgIouThresh, batchSizePerImage: opts.boxBatchSizePerImage, positiveFraction: opts.boxPositiveFraction,
     };
     this.rpn = new RegionProposalNetwork(anchors, new RPNHead(C, anchors.numAnchorsPerLocation()[0], { device }), rpnOpts);
+    const boxClassification = new BoxClassification(numClasses - 1, opts.boxClassification);
     this.roi_heads = new RoIHeads({
       boxHead: new TwoMLPHead(C * 7 * 7, representationSize, { device }),
-      boxPredictor: new FastRCNNPredictor(representationSize, numClasses, { device }),
+      boxPredictor: new FastRCNNPredictor(representationSize, numClasses, { device, classifier: boxClassification.classifier(representationSize, { device }) }),
+      boxClassification,
       maskHead: new MaskRCNNHeads(C, maskLayers, { device }),
       maskPredictor: new MaskRCNNPredictor(maskLayers[maskLayers.length - 1], maskDimReduced, numClasses, { device }),
     }, roiOpts);
@@ -235,8 +240,8 @@ export class MaskRCNN extends Module {
       }
     }
     tick('roi targets', t0);
-    const { classLogits, boxRegression } = this.roi_heads.boxForward(feats, sampled, list.imageSizes);
-    losses.loss_classifier = crossEntropyMean(classLogits, Int32Array.from(labelsAll));
+    const { classLogits, boxRegression, boxFeatures } = this.roi_heads.boxForward(feats, sampled, list.imageSizes);
+    losses.loss_classifier = this.roi_heads.classifierLoss(classLogits, boxFeatures, Int32Array.from(labelsAll));
     losses.loss_box_reg = regIdx.length
       ? mulScalarT(smoothL1Sum(pickRows(reshape(boxRegression, [S * C, 4]), regIdx), up(regTgt, [regIdx.length, 4])), 1 / S)
       : mulScalarT(sumAll(boxRegression), 0);

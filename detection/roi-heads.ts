@@ -2,7 +2,7 @@
 // mask_rcnn.py), inference path:
 // - box branch: MultiScaleRoIAlign(["0".."3"], 7, sampling 2) -> TwoMLPHead (fc6, fc7 with ReLU,
 //   1024 wide in Mask R-CNN) -> FastRCNNPredictor (cls_score, bbox_pred with 4 per class);
-// - postprocess_detections: softmax, boxes decoded per class (BoxCoder (10, 10, 5, 5)), clipped,
+// - postprocess_detections: softmax (or the box classification method's scores), boxes decoded per class (BoxCoder (10, 10, 5, 5)), clipped,
 //   background dropped, score > 0.05, sides ≥ 0.01, class-wise NMS 0.5, the top 100 by score;
 // - mask branch: MultiScaleRoIAlign(14, sampling 2) on the detected boxes -> MaskRCNNHeads (four
 //   3x3 conv + ReLU, names mask_head.N.0.weight) -> MaskRCNNPredictor (conv5_mask: transposed
@@ -18,6 +18,7 @@ import { constant, kaimingNormal } from '../nn/init.js';
 import { Conv2d, ConvTranspose2d, Linear, type DeviceOption } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { MultiScaleRoIAlign } from './poolers.js';
+import { BoxClassification, type CosineBoxClassifier, type DisAlignBoxHead } from './longtail.js';
 import { batchedNmsHost, clipBoxesHost, decodeBoxesHost, definedOnly } from './rpn.js';
 
 const f = Math.fround;
@@ -39,12 +40,13 @@ export class TwoMLPHead extends Module {
 }
 
 export class FastRCNNPredictor extends Module {
-  cls_score: Linear;
+  /** Linear (torchvision), or a long-tail method's classifier (BoxClassification.classifier: cosine, BAGS's wider one). */
+  cls_score: Linear | CosineBoxClassifier;
   bbox_pred: Linear;
 
-  constructor(inChannels: number, readonly numClasses: number, { device = backend() }: DeviceOption = {}) {
+  constructor(inChannels: number, readonly numClasses: number, { device = backend(), classifier }: DeviceOption & { classifier?: Linear | CosineBoxClassifier } = {}) {
     super();
-    this.cls_score = new Linear(inChannels, numClasses, { device });
+    this.cls_score = classifier ?? new Linear(inChannels, numClasses, { device });
     this.bbox_pred = new Linear(inChannels, numClasses * 4, { device });
   }
 
@@ -122,10 +124,17 @@ export class RoIHeads extends Module {
   mask_roi_pool: MultiScaleRoIAlign;
   mask_head: MaskRCNNHeads;
   mask_predictor: MaskRCNNPredictor;
+  /** DisAlign's calibration of the box logits (registered only when the strategy has one, so the baseline keeps torchvision's names). */
+  declare disalign?: DisAlignBoxHead;
+  /** How the box classifier is trained and scored (softmax CE by default, as torchvision). */
+  readonly boxClassification: BoxClassification;
   readonly opts: Required<RoIHeadsOptions>;
 
-  constructor(parts: { boxHead: TwoMLPHead; boxPredictor: FastRCNNPredictor; maskHead: MaskRCNNHeads; maskPredictor: MaskRCNNPredictor }, opts: RoIHeadsOptions = {}) {
+  constructor(parts: { boxHead: TwoMLPHead; boxPredictor: FastRCNNPredictor; maskHead: MaskRCNNHeads; maskPredictor: MaskRCNNPredictor; boxClassification?: BoxClassification }, opts: RoIHeadsOptions = {}) {
     super();
+    this.boxClassification = parts.boxClassification ?? new BoxClassification(parts.boxPredictor.numClasses - 1);
+    const da = this.boxClassification.disalignHead(parts.boxHead.fc7.outFeatures, { device: parts.boxHead.fc7.weight.device });
+    if (da) this.disalign = da;
     this.box_roi_pool = new MultiScaleRoIAlign({ featmapNames: ['0', '1', '2', '3'], outputSize: 7, samplingRatio: 2 });
     this.box_head = parts.boxHead;
     this.box_predictor = parts.boxPredictor;
@@ -138,10 +147,21 @@ export class RoIHeads extends Module {
     };
   }
 
-  /** The box branch on given proposals (per image [P_i, 4] on the device): logits [ΣP, C], regression [ΣP, 4C]. */
-  boxForward(features: Record<string, Tensor>, proposals: readonly Tensor[], imageSizes: readonly (readonly [number, number])[]): { classLogits: Tensor; boxRegression: Tensor } {
+  /** The box branch on given proposals (per image [P_i, 4] on the device): logits [ΣP, C] (raw classifier outputs), regression [ΣP, 4C], the box head's features [ΣP, D]. */
+  boxForward(features: Record<string, Tensor>, proposals: readonly Tensor[], imageSizes: readonly (readonly [number, number])[]): { classLogits: Tensor; boxRegression: Tensor; boxFeatures: Tensor } {
     const pooled = this.box_roi_pool.forward(features, proposals, imageSizes);
-    return this.box_predictor.forward(this.box_head.forward(pooled));
+    const boxFeatures = this.box_head.forward(pooled);
+    return { ...this.box_predictor.forward(boxFeatures), boxFeatures };
+  }
+
+  /** loss_classifier of the box classification strategy on sampled ROIs (labels 0..C, 0 = background). */
+  classifierLoss(classLogits: Tensor, boxFeatures: Tensor, labels: Int32Array): Tensor {
+    return this.boxClassification.lossOf(classLogits, boxFeatures, labels, this.disalign ?? null);
+  }
+
+  /** Inference class probabilities [N, C + 1] of the strategy (softmax, sigmoid, BAGS merge; DisAlign, post-hoc). */
+  classScores(classLogits: Tensor, boxFeatures: Tensor): Tensor {
+    return this.boxClassification.scores(classLogits, boxFeatures, this.box_predictor.cls_score, this.disalign ?? null);
   }
 
   /** The mask branch on given boxes: logits [ΣD, C, 28, 28]. */
@@ -150,20 +170,12 @@ export class RoIHeads extends Module {
     return this.mask_predictor.forward(this.mask_head.forward(pooled));
   }
 
-  /** postprocess_detections for one image: logits [P, C], regression [P, 4C], proposals [P, 4]. */
-  postprocessDetections(logits: Float32Array, regression: Float32Array, proposals: Float32Array, [height, width]: readonly [number, number]): Detections {
+  /** postprocess_detections for one image after the class probabilities [P, C] (column 0 the background; classScores): decode, threshold, NMS, top-k. */
+  detectionsFromScores(scores: Float32Array, regression: Float32Array, proposals: Float32Array, [height, width]: readonly [number, number]): Detections {
     const P = proposals.length / 4;
-    const C = P > 0 ? logits.length / P : 0;
+    const C = P > 0 ? scores.length / P : 0;
     const boxes = clipBoxesHost(decodeBoxesHost(regression, proposals, P, [10, 10, 5, 5]), height, width);
     const cand: number[] = [];
-    const scores = new Float32Array(P * C);
-    for (let i = 0; i < P; i++) {
-      let m = -Infinity;
-      for (let c = 0; c < C; c++) m = Math.max(m, logits[i * C + c]);
-      let s = 0;
-      for (let c = 0; c < C; c++) s += Math.exp(logits[i * C + c] - m);
-      for (let c = 0; c < C; c++) scores[i * C + c] = Math.exp(logits[i * C + c] - m) / s;
-    }
     const thr = f(this.opts.scoreThresh), minSize = f(1e-2);
     // proposal-major, class-minor, background (class 0) dropped: torchvision's flattening order
     for (let i = 0; i < P; i++) {
@@ -194,15 +206,16 @@ export class RoIHeads extends Module {
     check(!this.training, 'RoIHeads', 'training mode needs targets (use the training losses)');
     const dev = Object.values(features)[0].device;
     const props = proposals.map((p) => tensor(p, [p.length / 4, 4], { device: dev }));
-    const { classLogits, boxRegression } = this.boxForward(features, props, imageSizes);
-    const lg = (await classLogits.data()) as Float32Array, rg = (await boxRegression.data()) as Float32Array;
-    for (const t of [...props, classLogits, boxRegression]) t.dispose();
+    const { classLogits, boxRegression, boxFeatures } = this.boxForward(features, props, imageSizes);
+    const probs = this.classScores(classLogits, boxFeatures);
+    const pr = (await probs.data()) as Float32Array, rg = (await boxRegression.data()) as Float32Array;
+    for (const t of [...props, classLogits, boxRegression, boxFeatures, probs]) t.dispose();
     const C = this.box_predictor.numClasses;
     const dets: Detections[] = [];
     let off = 0;
     proposals.forEach((p, b) => {
       const n = p.length / 4;
-      dets.push(this.postprocessDetections(lg.subarray(off * C, (off + n) * C), rg.subarray(off * C * 4, (off + n) * C * 4), p, imageSizes[b]));
+      dets.push(this.detectionsFromScores(pr.subarray(off * C, (off + n) * C), rg.subarray(off * C * 4, (off + n) * C * 4), p, imageSizes[b]));
       off += n;
     });
     const total = dets.reduce((s, d) => s + d.scores.length, 0);
