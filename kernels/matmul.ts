@@ -34,6 +34,7 @@ import { kernelBindings } from './wgsl.js';
 import { mergeDims, pad8 } from './dims.js';
 import { device } from './device.js';
 import { Tensor, shapeSize } from './tensor.js';
+import { BATCH_OFFSETS_WGSL, subgroupGemmGrid, subgroupGemmSize, subgroupGemmTile, subgroupGemmWGSL } from './gemm-subgroup.js';
 
 /** The blocking of one workgroup: tm x tn outputs, tk deep per stage, rm x rn per invocation. */
 export interface GemmTile {
@@ -315,40 +316,35 @@ function batchOffsets(l: BatchLayout, i: number): [number, number] {
 
 const matmulCode = new Map<string, string>();
 
+/** The uniforms and buffers of every matmul kernel (a, b, bias?, y; vec4 or f32 elements). */
+function matmulBindings(vecA: boolean, vecB: boolean, vecC: boolean, bias: boolean): string {
+  const arr = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
+  const V = 'array<vec4<u32>, 2>';
+  return kernelBindings({
+    uniforms: { M: 'u32', N: 'u32', K: 'u32', nb: 'u32', alpha: 'f32', dims: V, sa: V, sb: V },
+    read: { a: arr(vecA), b: arr(vecB), ...(bias ? { bias: arr(vecC) } : {}) },
+    write: { y: arr(vecC) },
+  });
+}
+
 /** The WGSL of one matmul specialisation (a gemmWGSL spec over strided, batched operands). */
 function matmulWGSL(
   tile: GemmTile, transA: boolean, transB: boolean, vecA: boolean, vecB: boolean, vecC: boolean,
   fit: { m: boolean; n: boolean; k: boolean }, bias: boolean, accumulate: boolean,
 ): string {
-  const arr = (vec: boolean): string => (vec ? 'vec4<f32>' : 'f32');
   const idxA = transA ? 'mm_offA + k * p.M + m' : 'mm_offA + m * p.K + k';
   const idxB = transB ? 'mm_offB + n * p.K + k' : 'mm_offB + k * p.N + n';
   const epilogue = (i: string, bn: string): string => `p.alpha * v${bias ? ` + bias[${bn}]` : ''}${accumulate ? ` + y[${i}]` : ''}`;
-  const V = 'array<vec4<u32>, 2>';
   return gemmWGSL({
     tile,
-    decls: `${kernelBindings({
-      uniforms: { M: 'u32', N: 'u32', K: 'u32', nb: 'u32', alpha: 'f32', dims: V, sa: V, sb: V },
-      read: { a: arr(vecA), b: arr(vecB), ...(bias ? { bias: arr(vecC) } : {}) },
-      write: { y: arr(vecC) },
-    })}
+    decls: `${matmulBindings(vecA, vecB, vecC, bias)}
 var<private> mm_offA: u32;
 var<private> mm_offB: u32;
 var<private> mm_offC: u32;`,
     M: 'p.M',
     N: 'p.N',
     K: 'p.K',
-    prologue: /* wgsl */ `
-  var r = batch;
-  for (var d = i32(p.nb) - 1; d >= 0; d--) {
-    let e = u32(d);
-    let s = p.dims[e / 4u][e % 4u];
-    let c = r % s;
-    r = r / s;
-    mm_offA += c * p.sa[e / 4u][e % 4u];
-    mm_offB += c * p.sb[e / 4u][e % 4u];
-  }
-  mm_offC = batch * p.M * p.N;`,
+    prologue: BATCH_OFFSETS_WGSL,
     a: { contiguous: transA ? 'm' : 'k', vec4: vecA, read: vecA ? `return a[(${idxA}) / 4u];` : `return a[${idxA}];` },
     b: { contiguous: transB ? 'k' : 'n', vec4: vecB, read: vecB ? `return b[(${idxB}) / 4u];` : `return b[${idxB}];` },
     out: {
@@ -414,6 +410,22 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   }
 
   check(layout.count <= device().limits.maxComputeWorkgroupsPerDimension, 'matmul', () => `${layout.count} batches exceed the dispatch limit for ${shapes()}`);
+  const buffers: Record<string, Bound> = { a: a.binding(), b: b.binding(), y: out.binding() };
+  if (bias) buffers.bias = bias.binding();
+  const uniforms = { M, N, K, nb: layout.dims.length, alpha, dims: pad8(layout.dims), sa: pad8(layout.strideA), sb: pad8(layout.strideB) };
+  const sg = opts.tile ? 0 : subgroupGemmSize();
+  if (sg) {
+    const t = subgroupGemmTile(sg, M, N);
+    const l = {
+      transA, transB, vecA: K > 0 && (transA ? M % 4 === 0 && t.lr === 4 : K % 4 === 0), vecB: K > 0 && (transB ? K % 4 === 0 : N % 4 === 0),
+      vecC: N % 4 === 0, fitK: K % 4 === 0, bias: Boolean(bias), accumulate,
+    };
+    const key = `sg${t.sg}x${t.lr}x${t.wg}|${Object.values(l).map(Number).join('')}`;
+    let code = matmulCode.get(key);
+    if (code === undefined) matmulCode.set(key, (code = subgroupGemmWGSL(t, l, matmulBindings(l.vecA, l.vecB, l.vecC, l.bias))));
+    runtime().dispatch(runtime().kernel('matmul.subgroup', code), buffers, uniforms, subgroupGemmGrid(t, M, N, layout.count));
+    return out;
+  }
   const tile = opts.tile ?? matmulTile(M, N, K, layout.count);
   const vecA = K > 0 && (transA ? M % 4 === 0 : K % 4 === 0);
   const vecB = K > 0 && (transB ? K % 4 === 0 : N % 4 === 0);
@@ -425,9 +437,6 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   let code = matmulCode.get(key);
   if (code === undefined) matmulCode.set(key, (code = matmulWGSL(tile, transA, transB, vecA, vecB, vecC, fit, Boolean(bias), accumulate)));
   const k = runtime().kernel('matmul.gemm', code);
-  const buffers: Record<string, Bound> = { a: a.binding(), b: b.binding(), y: out.binding() };
-  if (bias) buffers.bias = bias.binding();
-  const uniforms = { M, N, K, nb: layout.dims.length, alpha, dims: pad8(layout.dims), sa: pad8(layout.strideA), sb: pad8(layout.strideB) };
   runtime().dispatch(k, buffers, uniforms, gemmGrid(tile, M, N, layout.count));
   return out;
 }
