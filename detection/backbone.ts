@@ -25,6 +25,8 @@ export interface ResnetFpnOptions extends DeviceOption {
   trainableLayers?: number;
   /** FPN channels, default 256 */
   outChannels?: number;
+  /** ResNet stem / layer1 width (default 64, torchvision's); smaller gives a narrow backbone for small tasks */
+  baseChannels?: number;
 }
 
 const ARCHS = {
@@ -52,11 +54,11 @@ export class BackboneWithFPN extends Module {
   fpn: FeaturePyramidNetwork;
   readonly outChannels: number;
 
-  constructor(arch: ResnetArch, { norm = 'frozen', trainableLayers = 3, outChannels = 256, device = backend() }: ResnetFpnOptions = {}) {
+  constructor(arch: ResnetArch, { norm = 'frozen', trainableLayers = 3, outChannels = 256, baseChannels = 64, device = backend() }: ResnetFpnOptions = {}) {
     super();
     check(Number.isInteger(trainableLayers) && trainableLayers >= 0 && trainableLayers <= 5, 'resnetFpnBackbone', `trainable layers should be in the range [0,5], got ${trainableLayers}`);
     const [block, layers] = typeof arch === 'string' ? ARCHS[arch] : [arch.block === 'basic' ? BasicBlock : Bottleneck, arch.layers];
-    const body = new ResNet(block, layers, { device });
+    const body = new ResNet(block, layers, { baseChannels, device });
     body.registerModule('avgpool', null);
     body.registerModule('fc', null);
     if (norm === 'frozen') freezeBatchNorms(body, device);
@@ -65,7 +67,7 @@ export class BackboneWithFPN extends Module {
     for (const [name, p] of body.namedParameters()) if (!train.some((l) => name.startsWith(l))) p.requiresGrad = false;
     this.body = body;
     const e = block.expansion;
-    this.fpn = new FeaturePyramidNetwork([64 * e, 128 * e, 256 * e, 512 * e], outChannels, { device });
+    this.fpn = new FeaturePyramidNetwork([baseChannels * e, 2 * baseChannels * e, 4 * baseChannels * e, 8 * baseChannels * e], outChannels, { device });
     this.outChannels = outChannels;
   }
 
