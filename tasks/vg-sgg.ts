@@ -30,7 +30,7 @@ import { SggNet, evaluateSgg, makeBatch, type SggSample, type BatchPrediction, t
 import { detectEntities, detectionSampleOf, entityDetector, entityRecall } from '../scene-graph/detector.js';
 import { detectionBatch, type DetectionSample } from '../data/detection-transforms.js';
 import { totalLoss } from '../detection/mask-rcnn.js';
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { sceneGraphSvg, topTriplets } from '../scene-graph/draw.js';
 import { VG150_PREDICATE_GROUPS } from '../scene-graph/vg150-table.js';
 import { generateScenes, scenePredicateCounts, SCENE_OBJECTS, SCENE_PREDICATES } from '../scene-graph/synthetic.js';
@@ -190,6 +190,7 @@ try {
         dn = 0;
       }
     }
+    await mkdir(run.path('checkpoints'), { recursive: true });
     await saveCheckpoint(detectorPath, { model: detector.stateDict(), meta: { steps: resolved.detectorSteps } });
   }
   detector.eval();
