@@ -30,7 +30,7 @@ import { SggNet, evaluateSgg, makeBatch, type SggSample, type BatchPrediction, t
 import { detectEntities, detectionSampleOf, entityDetector, entityRecall } from '../scene-graph/detector.js';
 import { detectionBatch, type DetectionSample } from '../data/detection-transforms.js';
 import { totalLoss } from '../detection/mask-rcnn.js';
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { sceneGraphSvg, topTriplets } from '../scene-graph/draw.js';
 import { VG150_PREDICATE_GROUPS } from '../scene-graph/vg150-table.js';
 import { generateScenes, scenePredicateCounts, SCENE_OBJECTS, SCENE_PREDICATES } from '../scene-graph/synthetic.js';
@@ -149,61 +149,12 @@ try {
   run.info(`groups: head ${groups.flatMap((g, p) => (g === 'head' ? [predicateNames[p]] : [])).join(', ')} | body ${groups.flatMap((g, p) => (g === 'body' ? [predicateNames[p]] : [])).join(', ')} | tail ${groups.flatMap((g, p) => (g === 'tail' ? [predicateNames[p]] : [])).join(', ')}`);
   const freq = frequencyBiasTable(train, numObj, numPred);
 
-  // SGDet's entity detector: trained on the training images' entity boxes (or restored), then run once on the test set
-  const detector = entityDetector({ numClasses: numObj, inputSize: resolved.detectorSize, detectionsPerImage: resolved.detections });
-  const detectorPath = run.path('checkpoints', 'detector.safetensors');
-  const td = performance.now();
-  const detectorDone = config.resume && (await stat(detectorPath).then(() => true, () => false));
-  if (detectorDone) {
-    detector.loadStateDict((await loadCheckpoint(detectorPath)).model);
-    run.info(`detector: restored from ${detectorPath}, not retrained`);
-  } else {
-    const detTrain = train.map(detectionSampleOf).filter((d): d is DetectionSample => d !== null);
-    const dopt = new AdamW(detector.trainableParameters().map(([, p]) => p), { lr: config.detectorLr, weightDecay: 1e-4 });
-    const drng = new DataRng(config.seed, 13);
-    let dorder = shuffleInPlace(Int32Array.from(detTrain.keys()), new DataRng(config.seed, 17, 0)), dat = 0, depoch = 0, dsum = 0, dn = 0;
-    detector.train();
-    for (let step = 0; step < resolved.detectorSteps; step++) {
-      const chunk: DetectionSample[] = [];
-      while (chunk.length < config.detectorBatchSize) {
-        if (dat >= dorder.length) { dorder = shuffleInPlace(Int32Array.from(detTrain.keys()), new DataRng(config.seed, 17, ++depoch)); dat = 0; }
-        chunk.push(detTrain[dorder[dat++]]);
-      }
-      const list = detectionBatch(chunk, { minSize: [resolved.detectorSize], maxSize: resolved.detectorSize }, drng);
-      const logNow = (step + 1) % 50 === 0 || step === resolved.detectorSteps - 1;
-      await scopeAsync(async () => {
-        const loss = totalLoss(await detector.losses(list, drng));
-        loss.backward();
-        dopt.step();
-        dopt.zeroGrad();
-        if (logNow) {
-          const v = (await loss.data())[0];
-          if (!Number.isFinite(v)) throw new Error(`detector: the loss is ${v} at step ${step + 1}; no detector checkpoint was written`);
-          dsum += v;
-          dn++;
-        }
-      });
-      if (backend() === 'webgpu') await runtime().sync();
-      if (logNow) {
-        run.info(`detector: step ${step + 1}/${resolved.detectorSteps} loss ${(dsum / dn).toFixed(3)} (${elapsed()})`);
-        dsum = 0;
-        dn = 0;
-      }
-    }
-    await mkdir(run.path('checkpoints'), { recursive: true });
-    await saveCheckpoint(detectorPath, { model: detector.stateDict(), meta: { steps: resolved.detectorSteps } });
-  }
-  detector.eval();
-  const testDetections: EntityDetections[] = await detectEntities(detector, test, 16);
-  const detRecall = entityRecall(test, testDetections);
-  const detectorSeconds = (performance.now() - td) / 1000;
-  run.info(`detector: ${(100 * detRecall).toFixed(1)}% of the test entities found (right class, IoU ≥ 0.5) among the top ${resolved.detections} detections per image; ${detectorSeconds.toFixed(0)} s (${elapsed()})`);
-
   const methods = [
     { name: 'Baseline (no message passing, no resampling)', key: 'baseline', messagePassing: false, resampling: false },
     { name: 'BGNN + bi-level resampling', key: 'bgnn', messagePassing: true, resampling: true },
   ];
   const results: ({ method: string; key: string; trainSeconds: number; memory: Record<string, number> } & Record<Protocol, SggResult>)[] = [];
+  const nets: SggNet[] = [];
   let picture: { preds: BatchPrediction[]; key: string }[] = [];
   for (const [mi, m] of methods.entries()) {
     const tm = performance.now();
@@ -280,14 +231,70 @@ try {
     const trainSeconds = (performance.now() - tm) / 1000;
     if (!done) await run.saveCheckpoint({ epoch: mi + 1, step: resolved.steps, model: net.stateDict(), optimizer: opt.stateDict(), meta: { method: m.key } });
     const evals = {} as Record<Protocol, SggResult>;
-    for (const mode of PROTOCOLS) {
+    for (const mode of ['predcls', 'sgcls'] as const) {
       const ev = new SggEvaluator({ numPredicates: numPred, mode, groups });
-      const preds = await evaluateSgg(net, test, ev, 16, mode === 'sgdet' ? testDetections : undefined);
+      const preds = await evaluateSgg(net, test, ev, 16);
       evals[mode] = ev.result();
       if (mode === 'predcls') picture.push({ preds, key: m.key });
     }
     results.push({ method: m.name, key: m.key, ...evals, trainSeconds, memory });
+    nets.push(net);
     run.info(`${m.key}: trained in ${trainSeconds.toFixed(0)} s; evaluated (${elapsed()})`);
+  }
+
+  // SGDet's entity detector: trained on the training images' entity boxes (or restored), then run
+  // once on the test set; built after the relation models, whose initial weights stay those of the run without it
+  const detector = entityDetector({ numClasses: numObj, inputSize: resolved.detectorSize, detectionsPerImage: resolved.detections });
+  const detectorPath = run.path('checkpoints', 'detector.safetensors');
+  const td = performance.now();
+  const detectorDone = config.resume && (await stat(detectorPath).then(() => true, () => false));
+  if (detectorDone) {
+    detector.loadStateDict((await loadCheckpoint(detectorPath)).model);
+    run.info(`detector: restored from ${detectorPath}, not retrained`);
+  } else {
+    const detTrain = train.map(detectionSampleOf).filter((d): d is DetectionSample => d !== null);
+    const dopt = new AdamW(detector.trainableParameters().map(([, p]) => p), { lr: config.detectorLr, weightDecay: 1e-4 });
+    const drng = new DataRng(config.seed, 13);
+    let dorder = shuffleInPlace(Int32Array.from(detTrain.keys()), new DataRng(config.seed, 17, 0)), dat = 0, depoch = 0, dsum = 0, dn = 0;
+    detector.train();
+    for (let step = 0; step < resolved.detectorSteps; step++) {
+      const chunk: DetectionSample[] = [];
+      while (chunk.length < config.detectorBatchSize) {
+        if (dat >= dorder.length) { dorder = shuffleInPlace(Int32Array.from(detTrain.keys()), new DataRng(config.seed, 17, ++depoch)); dat = 0; }
+        chunk.push(detTrain[dorder[dat++]]);
+      }
+      const list = detectionBatch(chunk, { minSize: [resolved.detectorSize], maxSize: resolved.detectorSize }, drng);
+      const logNow = (step + 1) % 50 === 0 || step === resolved.detectorSteps - 1;
+      await scopeAsync(async () => {
+        const loss = totalLoss(await detector.losses(list, drng));
+        loss.backward();
+        dopt.step();
+        dopt.zeroGrad();
+        if (logNow) {
+          const v = (await loss.data())[0];
+          if (!Number.isFinite(v)) throw new Error(`detector: the loss is ${v} at step ${step + 1}; no detector checkpoint was written`);
+          dsum += v;
+          dn++;
+        }
+      });
+      if (backend() === 'webgpu') await runtime().sync();
+      if (logNow) {
+        run.info(`detector: step ${step + 1}/${resolved.detectorSteps} loss ${(dsum / dn).toFixed(3)} (${elapsed()})`);
+        dsum = 0;
+        dn = 0;
+      }
+    }
+    await saveCheckpoint(detectorPath, { model: detector.stateDict(), meta: { steps: resolved.detectorSteps } });
+  }
+  detector.eval();
+  const testDetections: EntityDetections[] = await detectEntities(detector, test, 16);
+  const detRecall = entityRecall(test, testDetections);
+  const detectorSeconds = (performance.now() - td) / 1000;
+  run.info(`detector: ${(100 * detRecall).toFixed(1)}% of the test entities found (right class, IoU ≥ 0.5) among the top ${resolved.detections} detections per image; ${detectorSeconds.toFixed(0)} s (${elapsed()})`);
+  for (const [i, net] of nets.entries()) {
+    const ev = new SggEvaluator({ numPredicates: numPred, mode: 'sgdet', groups });
+    await evaluateSgg(net, test, ev, 16, testDetections);
+    results[i].sgdet = ev.result();
   }
 
   // results: tables, metrics.json, pictures
