@@ -5,3 +5,4 @@ export * from './resampling.js';
 export * from './bgnn.js';
 export * from './pipeline.js';
 export * from './draw.js';
+export * from './detector.js';

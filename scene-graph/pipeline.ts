@@ -1,7 +1,13 @@
 // The scene-graph training / evaluation pipeline shared by `node tasks/vg-sgg.js` and the tests:
 // a small CNN feature map, ROI align (torchvision semantics) of the entity boxes and of the union
 // box of every ordered pair, the BGNN relation model (or its baseline without message passing),
-// PySGG's losses, and PredCls / SGCls evaluation into SggEvaluator. Browser-safe.
+// PySGG's losses, and PredCls / SGCls / SGDet evaluation into SggEvaluator. Browser-safe.
+//
+// SGDet as PySGG: the relation model runs on a detector's boxes (its top detections per image),
+// with the entity features ROI-aligned from the relation model's own feature map, every ordered
+// pair of detected boxes a candidate, and the entity labels and scores those of the detector (they
+// also feed the class embedding and the frequency bias); triplets are ranked by
+// s_subj · s_pred · s_obj and matched with IoU ≥ 0.5.
 //
 // Batches use every ordered pair (i ≠ j) of an image's entities as predicate nodes, labelled with
 // the GT predicate (one per pair: PySGG's training-time duplicate sampling), 0 for background and
@@ -17,7 +23,7 @@ import { scopeAsync, type Tensor } from '../kernels/tensor.js';
 import { backend, type Backend } from '../kernels/device.js';
 import { crossEntropy } from '../longtail/losses.js';
 import { BGNN, PAIR_SPATIAL_DIM, batchGraph, encodeBoxInfo, pairSpatialFeatures, rceLoss, relationLoss, unionBoxes, type BgnnConfig, type BgnnOutputs } from './bgnn.js';
-import type { SggEvaluator } from './metrics.js';
+import type { SggEvaluator, SggMode } from './metrics.js';
 
 /** One image at the network's input size: CHW pixels, boxes (xyxy) in those pixels. */
 export interface SggSample {
@@ -145,6 +151,22 @@ export class SggNet extends Module {
   }
 }
 
+/** A detector's entities for one image, in the image's pixels (the same frame as SggSample.boxes). */
+export interface EntityDetections {
+  /** xyxy, n×4 */
+  boxes: Float32Array;
+  /** 1-based object classes */
+  labels: Int32Array;
+  scores: Float32Array;
+}
+
+/** The relation model's input for SGDet: the image with the detected boxes and labels as its entities (no relations). */
+export function detectedSample(sample: SggSample, det: EntityDetections): SggSample {
+  const n = det.labels.length;
+  if (det.boxes.length !== 4 * n || det.scores.length !== n) throw new Error(`detectedSample: ${det.boxes.length / 4} boxes, ${n} labels and ${det.scores.length} scores disagree`);
+  return { size: sample.size, pixels: sample.pixels, boxes: det.boxes, labels: det.labels, relations: new Int32Array(0) };
+}
+
 /** Predictions of one batch, per image, in the form SggEvaluator takes. */
 export interface BatchPrediction {
   labels: Int32Array;
@@ -157,13 +179,21 @@ export interface BatchPrediction {
  * Runs the model on a batch without gradients and reads back per-image predictions.
  * PredCls: GT labels, object scores 1. SGCls: labels and scores from the refined object classifier
  * (arg-max over the foreground classes); the frequency bias then uses the predicted labels.
+ * SGDet: the batch's entities are detections (detectedSample), their labels given and their
+ * scores `entityScores` (batch order).
  */
-export async function predictBatch(net: SggNet, batch: SggBatch, mode: 'predcls' | 'sgcls'): Promise<BatchPrediction[]> {
+export async function predictBatch(net: SggNet, batch: SggBatch, mode: SggMode, entityScores?: Float32Array): Promise<BatchPrediction[]> {
   return scopeAsync(async () => {
     const P1 = net.bgnn.cfg.numPredicates + 1, C = net.bgnn.cfg.numObjClasses;
     const N = batch.labels.length, R = batch.pairLabels.length;
-    let labels = batch.labels, scores = new Float32Array(N).fill(1);
-    const out = noGrad(() => net.forward(batch, mode === 'predcls'));
+    let labels = batch.labels, scores: Float32Array = new Float32Array(N).fill(1);
+    if (mode === 'sgdet') {
+      if (entityScores?.length !== N) throw new Error(`predictBatch: SGDet needs a score for each of the ${N} detected entities, got ${entityScores?.length ?? 'none'}`);
+      scores = entityScores;
+      // a batch of images without any detection: nothing to run the model on
+      if (N === 0) return batch.graphs.map(() => ({ labels: new Int32Array(0), objScores: new Float32Array(0), pairs: new Int32Array(0), relScores: new Float32Array(0) }));
+    }
+    const out = noGrad(() => net.forward(batch, mode !== 'sgcls'));
     let subj = batch.subjLabels, obj = batch.objLabels;
     if (mode === 'sgcls') {
       const probs = await noGrad(() => softmax(out.objLogits!)).data();
@@ -204,20 +234,27 @@ export async function predictBatch(net: SggNet, batch: SggBatch, mode: 'predcls'
   });
 }
 
-/** Evaluates `samples` in batches into `evaluator` (whose mode must match). Returns the predictions. */
-export async function evaluateSgg(net: SggNet, samples: readonly SggSample[], evaluator: SggEvaluator, batchSize = 16): Promise<BatchPrediction[]> {
+/**
+ * Evaluates `samples` in batches into `evaluator` (whose mode must match). Returns the predictions,
+ * whose pairs index the GT entities (PredCls, SGCls) or the detections (SGDet). SGDet needs
+ * `detections`, one per sample; an image with fewer than 2 detections has no pair to predict.
+ */
+export async function evaluateSgg(net: SggNet, samples: readonly SggSample[], evaluator: SggEvaluator, batchSize = 16, detections?: readonly EntityDetections[]): Promise<BatchPrediction[]> {
   const mode = evaluator.mode;
-  if (mode === 'sgdet') throw new Error('evaluateSgg: SGDet needs a detector; this pipeline evaluates PredCls and SGCls');
+  if (mode === 'sgdet' && detections?.length !== samples.length) throw new Error(`evaluateSgg: SGDet needs the detections of each of the ${samples.length} images, got ${detections?.length ?? 'none'}`);
   const was = net.training;
   net.eval();
   const all: BatchPrediction[] = [];
   try {
     for (let b = 0; b < samples.length; b += batchSize) {
       const chunk = samples.slice(b, b + batchSize);
-      const preds = await predictBatch(net, makeBatch(chunk), mode);
+      const dets = detections?.slice(b, b + batchSize);
+      const inputs = mode === 'sgdet' ? chunk.map((s, i) => detectedSample(s, dets![i])) : chunk;
+      const scores = mode === 'sgdet' ? Float32Array.from(dets!.flatMap((d) => Array.from(d.scores))) : undefined;
+      const preds = await predictBatch(net, makeBatch(inputs), mode, scores);
       preds.forEach((p, i) => {
         const s = chunk[i];
-        evaluator.add({ boxes: s.boxes, labels: s.labels, relations: s.relations }, { boxes: s.boxes, labels: p.labels, objScores: p.objScores, pairs: p.pairs, relScores: p.relScores }, b + i);
+        evaluator.add({ boxes: s.boxes, labels: s.labels, relations: s.relations }, { boxes: inputs[i].boxes, labels: p.labels, objScores: p.objScores, pairs: p.pairs, relScores: p.relScores }, b + i);
         all.push(p);
       });
     }

@@ -1,19 +1,22 @@
 // node tasks/vg-sgg.js — scene-graph generation with BGNN (Li et al., CVPR 2021) and bi-level
 // resampling against a baseline relation classifier (same features and frequency bias, no message
 // passing, no resampling), evaluated as PySGG does: R@K, mR@K, ng-R@K, ng-mR@K, head/body/tail mR@K,
-// for PredCls and SGCls.
+// for PredCls, SGCls and SGDet.
 // With no arguments it runs on the embedded synthetic scene set (scene-graph/synthetic.ts:
 // procedurally drawn objects whose relations follow from geometry and category, VG150 names,
 // predicate counts ∝ VG150's ^½). --data-root selects the real VG150 (VG-SGG-with-attri.h5,
 // VG-SGG-dicts-with-attri.json, image_data.json, images in --image-dir).
-// One model per method serves both protocols: trained with the given labels (PredCls) plus its
-// object classifiers, evaluated in SGCls on the labels it predicts (PySGG trains one per protocol).
+// One model per method serves all protocols: trained with the given labels (PredCls) plus its
+// object classifiers, evaluated in SGCls on the labels it predicts, and in SGDet on the boxes,
+// labels and scores of a small Mask R-CNN trained first on the entity boxes (scene-graph/detector.ts;
+// its checkpoint is checkpoints/detector.safetensors, restored on --resume). PySGG trains one
+// relation model per protocol, the SGDet one on detector boxes.
 
 import { join } from 'node:path';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { openRun, runOptions } from './lib/run.js';
 import { listCheckpoints } from './lib/resume.js';
-import { loadCheckpoint } from '../nn/node-checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../nn/node-checkpoint.js';
 import { init, runtime, scopeAsync, liveTensorCount, backend } from '../index.node.js';
 import { AdamW } from '../nn/optim.js';
 import { DataRng, shuffleInPlace } from '../data/rng.js';
@@ -23,7 +26,11 @@ import { readImageFile } from '../data/node-datasets.js';
 import { SggEvaluator, groupsByCount, type PredicateGroup, type SggResult } from '../scene-graph/metrics.js';
 import { BilevelResampler, PYSGG_VG_BILEVEL } from '../scene-graph/resampling.js';
 import { frequencyBiasTable } from '../scene-graph/bgnn.js';
-import { SggNet, evaluateSgg, makeBatch, type SggSample, type BatchPrediction } from '../scene-graph/pipeline.js';
+import { SggNet, evaluateSgg, makeBatch, type SggSample, type BatchPrediction, type EntityDetections } from '../scene-graph/pipeline.js';
+import { detectEntities, detectionSampleOf, entityDetector, entityRecall } from '../scene-graph/detector.js';
+import { detectionBatch, type DetectionSample } from '../data/detection-transforms.js';
+import { totalLoss } from '../detection/mask-rcnn.js';
+import { stat } from 'node:fs/promises';
 import { sceneGraphSvg, topTriplets } from '../scene-graph/draw.js';
 import { VG150_PREDICATE_GROUPS } from '../scene-graph/vg150-table.js';
 import { generateScenes, scenePredicateCounts, SCENE_OBJECTS, SCENE_PREDICATES } from '../scene-graph/synthetic.js';
@@ -41,6 +48,11 @@ const options = {
   hidden: opt.integer({ section: 'Model', min: 4, help: 'Hidden width H of the graph (default 64 synthetic, 512 VG150 as PySGG).' }),
   refineIters: opt.integer({ section: 'Model', min: 1, help: 'BGNN outer confidence-refinement iterations (default 2 synthetic, 3 as PySGG for VG150).' }),
   mpSteps: opt.integer({ section: 'Model', min: 1, help: 'Message-passing steps per outer iteration (default 2 synthetic, 3 as PySGG for VG150).' }),
+  detectorSteps: opt.integer({ section: 'Detector (SGDet)', min: 1, help: 'Training steps of the entity detector (default 300 synthetic, 20000 VG150).' }),
+  detectorBatchSize: opt.integer({ section: 'Detector (SGDet)', default: 4, min: 1, help: 'Images per detector step.' }),
+  detectorLr: opt.number({ section: 'Detector (SGDet)', default: 2e-3, greaterThan: 0, help: 'AdamW learning rate of the detector.' }),
+  detectorSize: opt.integer({ section: 'Detector (SGDet)', min: 32, help: 'Detector input side (default 128 synthetic: the 64 px scenes upsampled; VG150: --image-size).' }),
+  detections: opt.integer({ section: 'Detector (SGDet)', min: 2, help: 'Detections per image kept as SGDet entities, by score (default 10 synthetic, 80 VG150 as PySGG).' }),
   repeatFactor: opt.number({ section: 'Resampling', default: PYSGG_VG_BILEVEL.repeatThreshold, greaterThan: 0, help: 'Bi-level resampling threshold t of r_p = max(1, sqrt(t / f_p)) (PySGG VG: 0.13).' }),
   dropRate: opt.number({ section: 'Resampling', default: PYSGG_VG_BILEVEL.dropRate, min: 0, help: 'Instance drop rate γ_d (PySGG VG: 1.6).' }),
   ...runOptions,
@@ -48,8 +60,8 @@ const options = {
 
 const spec = {
   name: 'vg-sgg',
-  title: 'Scene-graph generation: BGNN + bi-level resampling vs a baseline relation classifier (PredCls, SGCls)',
-  description: 'Trains both models and prints R@K, mR@K, ng-R@K, ng-mR@K and head/body/tail mR@K (PySGG evaluation) for PredCls and SGCls, with a picture of one test image and its predicted graph. With no arguments it runs on the embedded synthetic scene set.',
+  title: 'Scene-graph generation: BGNN + bi-level resampling vs a baseline relation classifier (PredCls, SGCls, SGDet)',
+  description: 'Trains an entity detector and both relation models, and prints R@K, mR@K, ng-R@K, ng-mR@K and head/body/tail mR@K (PySGG evaluation) for PredCls, SGCls and SGDet, with a picture of one test image and its predicted graph. With no arguments it runs on the embedded synthetic scene set.',
   options,
   examples: [
     'node tasks/vg-sgg.js',
@@ -69,7 +81,13 @@ const resolved = {
   hidden: config.hidden ?? (embedded ? 64 : 512),
   refineIters: config.refineIters ?? (embedded ? 2 : 3),
   mpSteps: config.mpSteps ?? (embedded ? 2 : 3),
+  detectorSteps: config.detectorSteps ?? (embedded ? 300 : 20000),
+  detectorSize: config.detectorSize ?? (embedded ? 128 : config.imageSize ?? 256),
+  detections: config.detections ?? (embedded ? 10 : 80),
 };
+const PROTOCOLS = ['predcls', 'sgcls', 'sgdet'] as const;
+type Protocol = (typeof PROTOCOLS)[number];
+const PROTOCOL_NAMES: Record<Protocol, string> = { predcls: 'PredCls', sgcls: 'SGCls', sgdet: 'SGDet' };
 const run = await openRun({ task: 'vg-sgg', config: { ...resolved, embedded }, out: config.out, resume: config.resume, ignoreOnResume: keysFreeOnResume(options), keepCheckpoints: config.keepCheckpoints });
 const t0 = performance.now();
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
@@ -135,7 +153,8 @@ try {
     { name: 'Baseline (no message passing, no resampling)', key: 'baseline', messagePassing: false, resampling: false },
     { name: 'BGNN + bi-level resampling', key: 'bgnn', messagePassing: true, resampling: true },
   ];
-  const results: { method: string; key: string; predcls: SggResult; sgcls: SggResult; trainSeconds: number; memory: Record<string, number> }[] = [];
+  const results: ({ method: string; key: string; trainSeconds: number; memory: Record<string, number> } & Record<Protocol, SggResult>)[] = [];
+  const nets: SggNet[] = [];
   let picture: { preds: BatchPrediction[]; key: string }[] = [];
   for (const [mi, m] of methods.entries()) {
     const tm = performance.now();
@@ -211,22 +230,79 @@ try {
     }
     const trainSeconds = (performance.now() - tm) / 1000;
     if (!done) await run.saveCheckpoint({ epoch: mi + 1, step: resolved.steps, model: net.stateDict(), optimizer: opt.stateDict(), meta: { method: m.key } });
-    const evals: Record<'predcls' | 'sgcls', SggResult> = {} as Record<'predcls' | 'sgcls', SggResult>;
+    const evals = {} as Record<Protocol, SggResult>;
     for (const mode of ['predcls', 'sgcls'] as const) {
       const ev = new SggEvaluator({ numPredicates: numPred, mode, groups });
       const preds = await evaluateSgg(net, test, ev, 16);
       evals[mode] = ev.result();
       if (mode === 'predcls') picture.push({ preds, key: m.key });
     }
-    results.push({ method: m.name, key: m.key, predcls: evals.predcls, sgcls: evals.sgcls, trainSeconds, memory });
+    results.push({ method: m.name, key: m.key, ...evals, trainSeconds, memory });
+    nets.push(net);
     run.info(`${m.key}: trained in ${trainSeconds.toFixed(0)} s; evaluated (${elapsed()})`);
+  }
+
+  // SGDet's entity detector: trained on the training images' entity boxes (or restored), then run
+  // once on the test set; built after the relation models, whose initial weights stay those of the run without it
+  const detector = entityDetector({ numClasses: numObj, inputSize: resolved.detectorSize, detectionsPerImage: resolved.detections });
+  const detectorPath = run.path('checkpoints', 'detector.safetensors');
+  const td = performance.now();
+  const detectorDone = config.resume && (await stat(detectorPath).then(() => true, () => false));
+  if (detectorDone) {
+    detector.loadStateDict((await loadCheckpoint(detectorPath)).model);
+    run.info(`detector: restored from ${detectorPath}, not retrained`);
+  } else {
+    const detTrain = train.map(detectionSampleOf).filter((d): d is DetectionSample => d !== null);
+    const dopt = new AdamW(detector.trainableParameters().map(([, p]) => p), { lr: config.detectorLr, weightDecay: 1e-4 });
+    const drng = new DataRng(config.seed, 13);
+    let dorder = shuffleInPlace(Int32Array.from(detTrain.keys()), new DataRng(config.seed, 17, 0)), dat = 0, depoch = 0, dsum = 0, dn = 0;
+    detector.train();
+    for (let step = 0; step < resolved.detectorSteps; step++) {
+      const chunk: DetectionSample[] = [];
+      while (chunk.length < config.detectorBatchSize) {
+        if (dat >= dorder.length) { dorder = shuffleInPlace(Int32Array.from(detTrain.keys()), new DataRng(config.seed, 17, ++depoch)); dat = 0; }
+        chunk.push(detTrain[dorder[dat++]]);
+      }
+      const list = detectionBatch(chunk, { minSize: [resolved.detectorSize], maxSize: resolved.detectorSize }, drng);
+      const logNow = (step + 1) % 50 === 0 || step === resolved.detectorSteps - 1;
+      await scopeAsync(async () => {
+        const loss = totalLoss(await detector.losses(list, drng));
+        loss.backward();
+        dopt.step();
+        dopt.zeroGrad();
+        if (logNow) {
+          const v = (await loss.data())[0];
+          if (!Number.isFinite(v)) throw new Error(`detector: the loss is ${v} at step ${step + 1}; no detector checkpoint was written`);
+          dsum += v;
+          dn++;
+        }
+      });
+      if (backend() === 'webgpu') await runtime().sync();
+      if (logNow) {
+        run.info(`detector: step ${step + 1}/${resolved.detectorSteps} loss ${(dsum / dn).toFixed(3)} (${elapsed()})`);
+        dsum = 0;
+        dn = 0;
+      }
+    }
+    await saveCheckpoint(detectorPath, { model: detector.stateDict(), meta: { steps: resolved.detectorSteps } });
+  }
+  detector.eval();
+  const testDetections: EntityDetections[] = await detectEntities(detector, test, 16);
+  const detRecall = entityRecall(test, testDetections);
+  const detectorSeconds = (performance.now() - td) / 1000;
+  run.info(`detector: ${(100 * detRecall).toFixed(1)}% of the test entities found (right class, IoU ≥ 0.5) among the top ${resolved.detections} detections per image; ${detectorSeconds.toFixed(0)} s (${elapsed()})`);
+  for (const [i, net] of nets.entries()) {
+    const ev = new SggEvaluator({ numPredicates: numPred, mode: 'sgdet', groups });
+    await evaluateSgg(net, test, ev, 16, testDetections);
+    results[i].sgdet = ev.result();
   }
 
   // results: tables, metrics.json, pictures
   const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
   const lines: string[] = [];
-  for (const mode of ['predcls', 'sgcls'] as const) {
-    lines.push(`\n### ${mode === 'predcls' ? 'PredCls' : 'SGCls'}\n`);
+  for (const mode of PROTOCOLS) {
+    lines.push(`\n### ${PROTOCOL_NAMES[mode]}\n`);
+    if (mode === 'sgdet') lines.push(`Entities: the top ${resolved.detections} detections per image of the detector, which finds ${pct(detRecall)}% of the test entities (right class, IoU ≥ 0.5).\n`);
     lines.push('| method | R@20 | R@50 | R@100 | mR@20 | mR@50 | mR@100 | head mR@100 | body mR@100 | tail mR@100 | ng-R@50 | ng-mR@50 | ng-mR@100 |');
     lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of results) {
@@ -248,9 +324,10 @@ try {
     task: 'vg-sgg', embedded, seconds: (performance.now() - t0) / 1000,
     trainPredicateCounts: Object.fromEntries(Array.from(trainCounts).slice(1).map((c, i) => [predicateNames[i + 1], c])),
     groups: Object.fromEntries(groups.slice(1).map((g, i) => [predicateNames[i + 1], g])),
-    methods: results.map((r) => ({ method: r.method, key: r.key, trainSeconds: r.trainSeconds, memory: r.memory, predcls: perPred(r.predcls), sgcls: perPred(r.sgcls) })),
+    detector: { seconds: detectorSeconds, restored: detectorDone, detectionsPerImage: resolved.detections, testEntityRecall: detRecall },
+    methods: results.map((r) => ({ method: r.method, key: r.key, trainSeconds: r.trainSeconds, memory: r.memory, predcls: perPred(r.predcls), sgcls: perPred(r.sgcls), sgdet: perPred(r.sgdet) })),
   });
-  await run.writeText('results.md', `# vg-sgg results\n\n${embedded ? 'Embedded synthetic scene set' : `VG150 from ${config.dataRoot}`}; ${train.length} training / ${test.length} test images, ${resolved.steps} steps of ${config.batchSize} per method, ${((performance.now() - t0) / 1000).toFixed(0)} s in all. Recalls in %, PySGG evaluation.\n${table}`);
+  await run.writeText('results.md', `# vg-sgg results\n\n${embedded ? 'Embedded synthetic scene set' : `VG150 from ${config.dataRoot}`}; ${train.length} training / ${test.length} test images, ${resolved.steps} steps of ${config.batchSize} per method, detector ${detectorDone ? 'restored' : `${resolved.detectorSteps} steps of ${config.detectorBatchSize}`}, ${((performance.now() - t0) / 1000).toFixed(0)} s in all. Recalls in %, PySGG evaluation.\n${table}`);
   run.info(`results (${run.path('results.md')}):${table}`);
   const test0 = test[0];
   for (const { preds, key } of picture) {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { hasWebGPU, liveTensorCount, runtime, scopeAsync } from '../../index.node.js';
 import { AdamW } from '../../nn/optim.js';
-import { SggNet, evaluateSgg, makeBatch, type SggSample } from '../../scene-graph/pipeline.js';
-import { SggEvaluator } from '../../scene-graph/metrics.js';
+import { SggNet, evaluateSgg, makeBatch, type EntityDetections, type SggSample } from '../../scene-graph/pipeline.js';
+import { detectionSampleOf, entityRecall } from '../../scene-graph/detector.js';
+import { SggEvaluator, boxIouLegacy } from '../../scene-graph/metrics.js';
 import { frequencyBiasTable } from '../../scene-graph/bgnn.js';
 import { sceneGraphSvg, topTriplets } from '../../scene-graph/draw.js';
 import { generateScene, generateScenes, scenePredicateCounts, scenePredicateProbabilities, SCENE_OBJECTS, SCENE_PREDICATES } from '../../scene-graph/synthetic.js';
@@ -118,5 +119,57 @@ describe('SGG pipeline', () => {
         expect([...preds[0].labels].every((l) => l >= 1 && l < C)).toBe(true);
       }
     }
+  });
+
+  it('SGDet on detections: shifted boxes match at IoU ≥ 0.5, not below; labels must agree; GT detections give PredCls', { timeout: 1_200_000 }, async () => {
+    const net = getNet();
+    // a hand-made image: entity 0 [4, 4, 20, 20] (class 1) —predicate 3→ entity 1 [30, 30, 50, 50] (class 2)
+    const pixels = Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => (i % 7) / 7);
+    const img: SggSample = { size: 64, pixels, boxes: Float32Array.from([4, 4, 20, 20, 30, 30, 50, 50]), labels: Int32Array.from([1, 2]), relations: Int32Array.from([0, 1, 3]) };
+    const det = (boxes: number[], labels: number[]): EntityDetections => ({ boxes: Float32Array.from(boxes), labels: Int32Array.from(labels), scores: Float32Array.from(labels, (_, i) => 0.9 - 0.1 * i) });
+    const near = det([6, 6, 22, 22, 32, 32, 52, 52], [1, 2]); // shifted by 2 px: IoU 225/353 and 361/521
+    const far = det([12, 12, 28, 28, 32, 32, 52, 52], [1, 2]); // subject shifted by 8 px: IoU 81/497
+    const swapped = det([4, 4, 20, 20, 30, 30, 50, 50], [2, 1]);
+    expect(boxIouLegacy(img.boxes, 0, near.boxes, 0)).toBeCloseTo(225 / 353, 6);
+    expect(boxIouLegacy(img.boxes, 1, near.boxes, 1)).toBeCloseTo(361 / 521, 6);
+    expect(boxIouLegacy(img.boxes, 0, far.boxes, 0)).toBeCloseTo(81 / 497, 6);
+    // 2 detections: 2 pairs × P predicates ≤ 100 candidates, so ng-R@100 is 1 exactly when the boxes and labels match, whatever the model scores
+    const ngRecall = async (d: EntityDetections) => {
+      const ev = new SggEvaluator({ numPredicates: P, mode: 'sgdet' });
+      const [p] = await evaluateSgg(net, [img], ev, 4, [d]);
+      expect(Array.from(p.pairs)).toEqual([0, 1, 1, 0]);
+      expect(Array.from(p.labels)).toEqual(Array.from(d.labels));
+      expect(Array.from(p.objScores)).toEqual(Array.from(d.scores));
+      const r = ev.result();
+      expect(r.images).toBe(1);
+      expect(r.graph.recall[100]).toBeLessThanOrEqual(r.noGraph.recall[100]);
+      return r.noGraph.recall[100];
+    };
+    expect(await ngRecall(near)).toBe(1);
+    expect(await ngRecall(far)).toBe(0);
+    expect(await ngRecall(swapped)).toBe(0);
+    expect(entityRecall([img, img], [near, far])).toBe(3 / 4);
+
+    // detections equal to the ground truth (scores 1) give PredCls's numbers exactly; an image without detections is skipped
+    const gtDets = test.map((s) => ({ boxes: s.boxes, labels: s.labels, scores: new Float32Array(s.labels.length).fill(1) }));
+    const pc = new SggEvaluator({ numPredicates: P, mode: 'predcls' }), sd = new SggEvaluator({ numPredicates: P, mode: 'sgdet' });
+    await evaluateSgg(net, test, pc, 3);
+    await evaluateSgg(net, test, sd, 3, gtDets);
+    expect(sd.result().graph).toEqual(pc.result().graph);
+    expect(sd.result().noGraph).toEqual(pc.result().noGraph);
+    const none = new SggEvaluator({ numPredicates: P, mode: 'sgdet' });
+    await evaluateSgg(net, test.slice(0, 2), none, 1, [gtDets[0], det([], [])]);
+    expect(none.result().images).toBe(1);
+    await expect(evaluateSgg(net, test, new SggEvaluator({ numPredicates: P, mode: 'sgdet' }), 3)).rejects.toThrow(/SGDet needs the detections of each of the 4 images, got none/);
+  });
+
+  it('detector samples: each entity box filled as its mask, zero-area entities left out', () => {
+    const s: SggSample = { size: 8, pixels: new Float32Array(3 * 64), boxes: Float32Array.from([1, 2, 4, 3, 5, 5, 5, 7]), labels: Int32Array.from([3, 4]), relations: new Int32Array(0) };
+    const d = detectionSampleOf(s)!;
+    expect(Array.from(d.target.labels)).toEqual([3]);
+    expect(Array.from(d.target.boxes)).toEqual([1, 2, 4, 3]);
+    expect(Array.from(d.target.masks!).reduce((a, b) => a + b, 0)).toBe(3);
+    expect(d.target.masks![2 * 8 + 1]).toBe(1);
+    expect(detectionSampleOf({ ...s, boxes: Float32Array.from([5, 5, 5, 7]), labels: Int32Array.from([4]) })).toBeNull();
   });
 });
