@@ -284,8 +284,6 @@ class Runtime {
   setBindingLimitForTesting(bytes: number | null): void {
     this.adapterBindingLimit ??= this.dev.limits.maxStorageBufferBindingSize;
     if (bytes !== null && !(Number.isInteger(bytes) && bytes >= 256 && bytes % 16 === 0)) throw new Error(`setBindingLimitForTesting: expects a multiple of 16 bytes >= 256, got ${bytes}`);
-    this.flush();
-    this.bindGroups.clear();
     this.dev.limits.maxStorageBufferBindingSize = Math.min(bytes ?? Infinity, this.adapterBindingLimit);
   }
 
