@@ -1,8 +1,11 @@
 // The convolution entry of the op table (autograd/table.ts): conv2d's forward (kernels/conv.ts)
 // beside its backward rule, and the public differentiable function with PyTorch's signature.
 
-import { conv2dKeepColumns, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, type ConvOptions } from '../kernels/conv.js';
+import { conv2d as conv2dRaw, conv2dGeometry, conv2dKeepColumns, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, type ConvOptions } from '../kernels/conv.js';
+import { binary } from '../kernels/elementwise.js';
 import { sum } from '../kernels/reduce.js';
+import { byRows, rowsPerChunk, sliceRows } from '../kernels/split.js';
+import { runtime } from '../kernels/runtime.js';
 import { convTranspose2d as convTranspose2dRaw, convTranspose2dBiasGrad, convTranspose2dInputGrad, convTranspose2dWeightGrad, type ConvTransposeOptions } from '../kernels/conv-transpose.js';
 import type { Tensor } from '../kernels/tensor.js';
 import { defineOp } from './table.js';
@@ -16,8 +19,44 @@ interface ConvAttrs {
   groups: number;
 }
 
+// A batch whose input or output exceeds one storage binding runs in chunks of images (the GEMMs
+// of kernels/conv.ts bind each tensor whole): the forward and dgrad concatenate the chunks' outputs,
+// wgrad sums the chunks' weight gradients in a fixed order.
+
+/** Bytes per image of the larger of a convolution's input and output. */
+function imageBytes(xShape: readonly number[], w: Tensor, a: ConvAttrs): number {
+  const g = conv2dGeometry('conv2d', xShape, w.shape, a);
+  return 4 * Math.max(g.C * g.H * g.W, g.Co * g.OH * g.OW);
+}
+
+/** Whether the convolution of an input xShape binds a tensor larger than one binding. */
+function convOverBinding(x: Tensor, w: Tensor, a: ConvAttrs): boolean {
+  return x.device !== 'cpu' && x.shape[0] * imageBytes(x.shape, w, a) > runtime().bindingLimit;
+}
+
+function weightGradByImages(g: Tensor, x: Tensor, w: Tensor, a: ConvAttrs): Tensor {
+  const N = x.shape[0];
+  const per = rowsPerChunk('conv2dWeightGrad', N, imageBytes(x.shape, w, a), () => `input ${x.shape.join('x')}, weight ${w.shape.join('x')}`);
+  let dw: Tensor | null = null;
+  for (let i = 0; i < N; i += per) {
+    const [gc, xc] = [g, x].map((t) => sliceRows(t, i, Math.min(N, i + per)));
+    const part = conv2dWeightGrad(gc, xc, w.shape, a);
+    gc.dispose();
+    xc.dispose();
+    if (dw) {
+      const next = binary('add', dw, part);
+      dw.dispose();
+      part.dispose();
+      dw = next;
+    } else dw = part;
+    runtime().flush();
+  }
+  return dw!;
+}
+
 const conv2dOp = defineOp<ConvAttrs, { columns?: Tensor }>('conv2d', {
   forward: ([x, w, b], a, ctx) => {
+    if (convOverBinding(x, w, a)) return byRows('conv2d', [x], imageBytes(x.shape, w, a), ([xc]) => [conv2dRaw(xc, w, b ?? null, a)])[0];
     const { y, columns } = conv2dKeepColumns(x, w, b ?? null, a);
     // the unfolded input (explicit path only), kept for the weight gradient (save frees it at once
     // when nothing is recorded)
@@ -28,11 +67,14 @@ const conv2dOp = defineOp<ConvAttrs, { columns?: Tensor }>('conv2d', {
     return y;
   },
   // dx = conv_transpose(dy, w), dw = dy ⋆ x (correlation over N, OH, OW), db = Σ_{n,h,w} dy
-  backward: (g, { inputs: [x, w, b], attrs: a, saved }) => [
-    x.requiresGrad ? conv2dInputGrad(g, w, x.shape, a) : null,
-    w.requiresGrad ? conv2dWeightGrad(g, x, w.shape, a, {}, saved.columns ?? null) : null,
-    b?.requiresGrad ? sum(g, [0, 2, 3]) : null,
-  ],
+  backward: (g, { inputs: [x, w, b], attrs: a, saved }) => {
+    const split = convOverBinding(x, w, a);
+    const dx = !x.requiresGrad ? null
+      : split ? byRows('conv2dInputGrad', [g], imageBytes(x.shape, w, a), ([gc]) => [conv2dInputGrad(gc, w, [gc.shape[0], ...x.shape.slice(1)], a)])[0]
+      : conv2dInputGrad(g, w, x.shape, a);
+    const dw = !w.requiresGrad ? null : split ? weightGradByImages(g, x, w, a) : conv2dWeightGrad(g, x, w.shape, a, {}, saved.columns ?? null);
+    return [dx, dw, b?.requiresGrad ? sum(g, [0, 2, 3]) : null];
+  },
 }, 'conv');
 
 /**

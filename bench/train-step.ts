@@ -7,7 +7,11 @@
 // times one more step per kernel with timestamp queries (GPU ms and calls per kernel). --peer torch
 // then runs the same model, batch and step in PyTorch (bench/torch_step.py, Debian's python3-torch;
 // $PYTHON picks another interpreter) on the CPU, or with --peer-device cuda on the GPU, and prints
-// the ratio torch_ms / ours (above 1: we are faster).
+// the ratio torch_ms / ours (above 1: we are faster). --per-step prints each step's ms, pool bytes
+// and live tensors as it ends (for slow models, e.g. resnet50 at batch 64 and 224 px on a CPU adapter);
+// --binding-limit lowers the storage binding limit (runtime().setBindingLimitForTesting), so a small
+// batch takes the paths that split tensors larger than one binding. --blocks 1,1,1,1 gives resnet50
+// (or resnet18) fewer blocks per stage: the same stem and stage shapes for a fraction of the work.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +21,7 @@ import { init, device, runtime, randn, tensor, liveTensorCount, scopeAsync as sc
 import type { KernelTime } from '../kernels/runtime.js';
 import { crossEntropy } from '../longtail/losses.js';
 import { SGD } from '../nn/optim.js';
+import { BasicBlock, Bottleneck, ResNet } from '../nn/resnet.js';
 import { makeBackbone, MODELS, type ModelName } from '../tasks/lib/pipeline.js';
 
 const { values } = parseArgs({
@@ -28,6 +33,9 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
     'memory-steps': { type: 'string', default: '0' },
+    'per-step': { type: 'boolean', default: false },
+    'binding-limit': { type: 'string' },
+    blocks: { type: 'string' },
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
     kernels: { type: 'boolean', default: false },
@@ -37,7 +45,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('node bench/train-step.js --model resnet8|resnet32|resnet18|resnet50|... --batch N [--size PX] [--classes C] [--steps N] [--warmup N] [--memory-steps N] [--json FILE] [--profile] [--kernels] [--peer torch] [--peer-device cpu|cuda|auto]');
+  console.log('node bench/train-step.js --model resnet8|resnet32|resnet18|resnet50|... --batch N [--size PX] [--classes C] [--steps N] [--warmup N] [--memory-steps N] [--per-step] [--binding-limit BYTES] [--blocks B1,B2,B3,B4] [--json FILE] [--profile] [--kernels] [--peer torch] [--peer-device cpu|cuda|auto]');
   process.exit(0);
 }
 const model = values.model as ModelName;
@@ -61,16 +69,20 @@ if (memorySteps === 1) throw new Error('--memory-steps needs at least 2 steps to
 
 const dev = await init({ requireWebGPU: true });
 console.log(`adapter: ${dev!.info.description || dev!.info.vendor} ${dev!.info.architecture} (fallback ${dev!.info.isFallbackAdapter})`);
-const net = makeBackbone(model, classes) as unknown as { forward(x: Tensor): Tensor; parameters(): Tensor[]; numParameters(): number; train(): void };
+const blocks = values.blocks?.split(',').map((b) => count('blocks', b, 1));
+if (blocks && (blocks.length !== 4 || !['resnet18', 'resnet50'].includes(model))) throw new Error('--blocks takes 4 counts, for resnet18 or resnet50');
+const net = (blocks ? new ResNet(model === 'resnet50' ? Bottleneck : BasicBlock, blocks as [number, number, number, number], { numClasses: classes }) : makeBackbone(model, classes)) as unknown as { forward(x: Tensor): Tensor; parameters(): Tensor[]; numParameters(): number; train(): void };
 net.train();
 const opt = new SGD(net.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
 const x = randn([batch, 3, size, size], { seed: 1 });
 const y = tensor(Int32Array.from({ length: batch }, (_, i) => i % classes), [batch], { dtype: 'i32' });
 const rt = runtime();
+if (values['binding-limit']) rt.setBindingLimitForTesting(count('binding-limit', values['binding-limit'], 256));
 
 async function step(profile: boolean): Promise<Record<string, number>> {
   const t: Record<string, number> = {};
-  let t0 = performance.now();
+  const start = performance.now();
+  let t0 = start;
   const mark = async (name: string) => {
     if (!profile) return;
     await rt.sync();
@@ -89,8 +101,13 @@ async function step(profile: boolean): Promise<Record<string, number>> {
     await mark('step');
   });
   await rt.sync();
+  if (values['per-step']) {
+    const ms = performance.now() - start;
+    console.log(`step ${++stepCount}: ${ms.toFixed(0)} ms, pool ${(rt.pool.getStats().totalBytes / 2 ** 20).toFixed(1)} MB, live tensors ${liveTensorCount()}`);
+  }
   return t;
 }
+let stepCount = 0;
 
 for (let i = 0; i < warmup; i++) await step(false);
 const before = rt.pool.getStats();

@@ -6,6 +6,7 @@ import { check, fmtShape, OpError } from './errors.js';
 import { runtime, grid1, type Bound } from './runtime.js';
 import { mergeDims, pad8 } from './dims.js';
 import { linearKernel, memoCode } from './wgsl.js';
+import { dispatchFlat, overBinding, rowsPerChunk, sliceRows, writeRows } from './split.js';
 import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
 
 const WG = 256;
@@ -85,7 +86,7 @@ export function unary(op: UnaryOp, x: Tensor, p0 = 0, p1 = 0): Tensor {
   const vec4 = x.size % 4 === 0;
   const n = vec4 ? x.size / 4 : x.size;
   const k = runtime().kernel(`elementwise.unary.${op}`, unaryCode(op, x.dtype, vec4));
-  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n, p0, p1 }, grid1(Math.ceil(n / WG)));
+  dispatchFlat(k, { x: x.binding(), y: out.binding() }, {}, { p0, p1 }, n, vec4 ? 16 : 4, WG);
   return out;
 }
 
@@ -103,7 +104,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
     return out;
   }
   const k = runtime().kernel('elementwise.cast', castCode(x.dtype, dtype));
-  runtime().dispatch(k, { x: x.binding(), y: out.binding() }, { n: x.size }, grid1(Math.ceil(x.size / WG)));
+  dispatchFlat(k, { x: x.binding(), y: out.binding() }, {}, {}, x.size, 4, WG);
   return out;
 }
 
@@ -260,16 +261,46 @@ export function mapN(
   const rank = cs.length;
   // same layout for every input (no broadcasting): index directly
   const direct = strides.every((s) => s.length === rank && s.every((v, d) => v === stridesOf(cs)[d]));
+  if (!direct && overBinding(out, ...inputs)) {
+    out.dispose();
+    return mapRows(op, inputs, shape, outDtype, wgsl, cpu, opts);
+  }
   const lanes = vec4Lanes(cs, strides);
   // the expression is the only part of the code the caller supplies: it keys the memo with the rest
   const k = runtime().kernel(`elementwise.${op}`, mapCode(wgsl(names.map((n) => `v_${n}`)), opts.preamble, inputs.map((t) => t.dtype).join(','), outDtype, direct ? -1 : rank, lanes));
   const n = lanes ? out.size / 4 : out.size;
   // the vec4 form indexes in vec4 units along the innermost dim: its size and the contiguous inputs' strides / 4
-  const u: Record<string, number | number[]> = { n, shape: pad8(lanes ? cs.map((v, d) => (d === rank - 1 ? v / 4 : v)) : cs) };
+  const u: Record<string, number | number[]> = { shape: pad8(lanes ? cs.map((v, d) => (d === rank - 1 ? v / 4 : v)) : cs) };
   const bound: Record<string, Bound> = { y: out.binding() };
   strides.forEach((s, j) => (u[`s${j}`] = pad8(lanes[j] === 'v' ? s.map((v, d) => (d === rank - 1 ? 1 : v / 4)) : s)));
   inputs.forEach((t, j) => (bound[names[j]] = t.binding()));
-  runtime().dispatch(k, bound, u, grid1(Math.ceil(n / WG)));
+  if (direct) dispatchFlat(k, bound, {}, u, n, lanes ? 16 : 4, WG);
+  else runtime().dispatch(k, bound, { ...u, n }, grid1(Math.ceil(n / WG)));
+  return out;
+}
+
+/**
+ * A broadcasting map whose tensors exceed one binding, on chunks of the output's rows along dim 0:
+ * inputs that span that dim are sliced, the others (broadcast along it) are passed whole.
+ */
+function mapRows(op: string, inputs: Tensor[], shape: number[], outDtype: DType, wgsl: (args: string[]) => string, cpu: (args: number[]) => number, opts: MapOptions): Tensor {
+  const rows = shape[0];
+  const spans = inputs.map((t) => t.rank === shape.length && t.shape[0] === rows && rows > 1);
+  for (const [j, t] of inputs.entries()) {
+    check(spans[j] || !overBinding(t), op, () => `input ${fmtShape(t.shape)} exceeds one storage binding (${runtime().bindingLimit} bytes) and is broadcast along dim 0 of the output ${fmtShape(shape)}: it cannot be split`);
+  }
+  const rowBytes = (4 * shape.reduce((a, b) => a * b, 1)) / rows;
+  const per = rowsPerChunk(op, rows, rowBytes, () => `output ${fmtShape(shape)}`);
+  const out = Tensor.empty(shape, outDtype, inputs[0].device, op);
+  for (let a = 0; a < rows; a += per) {
+    const b = Math.min(rows, a + per);
+    const args = inputs.map((t, j) => (spans[j] ? sliceRows(t, a, b) : t));
+    const part = mapN(op, args, outDtype, wgsl, cpu, { ...opts, outShape: [b - a, ...shape.slice(1)] });
+    writeRows(out, a, part);
+    for (const [j, t] of args.entries()) if (spans[j]) t.dispose();
+    part.dispose();
+    runtime().flush();
+  }
   return out;
 }
 

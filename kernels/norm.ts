@@ -5,10 +5,13 @@
 // one partial per (channel, chunk of PER x 256 elements), stage 2 merges a channel's chunks in one
 // workgroup. Statistics are Welford partials merged by Chan's formula, so the variance never
 // suffers the cancellation of E[x²] - E[x]², and every sum is pairwise (error ~ log M, not M).
+// Partials are stored chunk-major, so an input larger than one binding runs stage 1 on chunks of
+// images and stage 2 merges all their partials: the statistics stay those of the whole batch.
 
 import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1, type Bound } from './runtime.js';
 import { workgroupKernel, linearKernel, memoCode } from './wgsl.js';
+import { byRows, overBinding, rowsPerChunk, sliceRows } from './split.js';
 import { Tensor, shapeSize } from './tensor.js';
 
 const WG = 256;
@@ -72,8 +75,8 @@ const statsPartialCode = memoCode((vec4: boolean) => workgroupKernel({
   preamble: `${CHAN_WGSL}\n${SH3}`,
   uniforms: { C: 'u32', S: 'u32', M: 'u32', chunks: 'u32' }, read: { x: vecT(vec4) }, write: { part: 'f32' }, wg: WG,
 }, /* wgsl */ `  if (w >= p.C * p.chunks) { return; }
-  let c = w / p.chunks;
-  let k = w % p.chunks;
+  let c = w % p.C;
+  let k = w / p.C;
   var acc = vec3<f32>(0.0);
   for (var j = 0u; j < ${PER}u; j++) {
     let m = (k * ${PER}u + j) * ${WG}u + li;
@@ -100,7 +103,7 @@ const statsFinalWGSL = (running: boolean): string => workgroupKernel({
 }, /* wgsl */ `  let c = w;
   var acc = vec3<f32>(0.0);
   for (var k = li; k < p.chunks; k += ${WG}u) {
-    let o = (c * p.chunks + k) * 3u;
+    let o = (k * p.C + c) * 3u;
     acc = chan(acc, vec3<f32>(part[o], part[o + 1u], part[o + 2u]));
   }
   sh[li] = acc;
@@ -122,8 +125,8 @@ const gradSumsPartialCode = memoCode((vec4: boolean) => workgroupKernel({
   uniforms: { C: 'u32', S: 'u32', M: 'u32', chunks: 'u32', eps: 'f32' },
   read: { dy: vecT(vec4), x: vecT(vec4), mean: 'f32', variance: 'f32' }, write: { part: 'f32' }, wg: WG,
 }, /* wgsl */ `  if (w >= p.C * p.chunks) { return; }
-  let c = w / p.chunks;
-  let k = w % p.chunks;
+  let c = w % p.C;
+  let k = w / p.C;
   let mu = mean[c];
   let r = inverseSqrt(variance[c] + p.eps);
   var acc = vec2<f32>(0.0);
@@ -144,7 +147,7 @@ const GRADSUMS_FINAL_WGSL = workgroupKernel({
   uniforms: { C: 'u32', chunks: 'u32' }, read: { part: 'f32' }, write: { dbias: 'f32', dweight: 'f32' }, wg: WG, bound: 'C',
 }, /* wgsl */ `  var acc = vec2<f32>(0.0);
   for (var k = li; k < p.chunks; k += ${WG}u) {
-    let o = (w * p.chunks + k) * 2u;
+    let o = (k * p.C + w) * 2u;
     acc += vec2<f32>(part[o], part[o + 1u]);
   }
   sh[li] = acc;
@@ -224,16 +227,49 @@ export function batchNormStats(x: Tensor, running?: RunningStats): { mean: Tenso
     return { mean, var: variance };
   }
   const rt = runtime();
-  const V = vec4Layout(L);
-  const part = Tensor.empty([L.C * V.chunks * 3], 'f32', x.device, op);
-  const k1 = rt.kernel('norm.batchnorm.stats', statsPartialCode(V.vec4));
-  rt.dispatch(k1, { x: x.binding(), part: part.binding() }, { C: L.C, S: V.S, M: V.M, chunks: V.chunks }, grid1(L.C * V.chunks));
+  const { part, chunks } = partials(op, [x], 3, ([xc]) => {
+    const V = vec4Layout(layoutOf(op, xc));
+    const part = Tensor.empty([L.C * V.chunks * 3], 'f32', x.device, op);
+    const k1 = rt.kernel('norm.batchnorm.stats', statsPartialCode(V.vec4));
+    rt.dispatch(k1, { x: xc.binding(), part: part.binding() }, { C: L.C, S: V.S, M: V.M, chunks: V.chunks }, grid1(L.C * V.chunks));
+    return part;
+  });
   const k2 = rt.kernel('norm.batchnorm.stats.final', running ? STATS_FINAL_RUNNING_WGSL : STATS_FINAL_WGSL);
   const bufs: Record<string, Bound> = { part: part.binding(), mean: mean.binding(), variance: variance.binding() };
   if (running) Object.assign(bufs, { runMean: running.mean.binding(), runVar: running.var.binding() });
-  rt.dispatch(k2, bufs, { C: L.C, chunks: V.chunks, momentum: running?.momentum ?? 0 }, grid1(L.C));
+  rt.dispatch(k2, bufs, { C: L.C, chunks, momentum: running?.momentum ?? 0 }, grid1(L.C));
   part.dispose();
   return { mean, var: variance };
+}
+
+/**
+ * Stage-1 partials, chunk-major ([chunks, C, width]), from `stage1` on the whole batch or, when the
+ * tensors exceed one binding, on chunks of images whose partials are concatenated: stage 2 then
+ * merges them all as one list, so the statistics are those of the whole batch.
+ */
+function partials(op: string, ts: Tensor[], width: number, stage1: (chunks: Tensor[]) => Tensor): { part: Tensor; chunks: number } {
+  const [N, C] = ts[0].shape;
+  if (!overBinding(...ts)) {
+    const part = stage1(ts);
+    return { part, chunks: part.size / (C * width) };
+  }
+  const per = rowsPerChunk(op, N, (ts[0].size / N) * 4, () => ts.map((t) => fmtShape(t.shape)).join(', '));
+  const parts: Tensor[] = [];
+  for (let a = 0; a < N; a += per) {
+    const slices = ts.map((t) => sliceRows(t, a, Math.min(N, a + per)));
+    parts.push(stage1(slices));
+    for (const t of slices) t.dispose();
+  }
+  const total = parts.reduce((n, p) => n + p.size, 0);
+  check(total * 4 <= runtime().bindingLimit, op, () => `${total * 4} bytes of partial sums for input ${fmtShape(ts[0].shape)} exceed the binding limit`);
+  const part = Tensor.empty([total], 'f32', ts[0].device, op);
+  let at = 0;
+  for (const p of parts) {
+    runtime().copy(p.buffer, 0, part.buffer, at * 4, p.size * 4);
+    at += p.size;
+    p.dispose();
+  }
+  return { part, chunks: total / (C * width) };
 }
 
 /** Calls f with the flat index of every element of channel c. */
@@ -265,6 +301,11 @@ export function batchNormApply(x: Tensor, mean: Tensor, variance: Tensor, weight
       forChannel(L, c, (i) => (o[i] = (xs[i] - mu[c]) * r * w + b));
     }
     return out;
+  }
+  if (overBinding(x)) {
+    // in chunks of images (each chunk's channel index (i / S) % C stays right)
+    out.dispose();
+    return byRows(op, [x], L.C * L.S * 4, ([xc]) => [batchNormApply(xc, mean, variance, weight, bias, eps)])[0];
   }
   const vec4 = L.S % 4 === 0;
   const k = runtime().kernel('norm.batchnorm', applyCode(Boolean(weight), Boolean(bias), vec4));
@@ -305,7 +346,7 @@ export function batchNormBackward(
   const sums = opts.training || opts.paramGrads;
   const dbias = sums ? Tensor.empty([L.C], 'f32', x.device, op) : null;
   const dweight = sums ? Tensor.empty([L.C], 'f32', x.device, op) : null;
-  const dx = Tensor.empty(x.shape, 'f32', x.device, op);
+  let dx = Tensor.empty(x.shape, 'f32', x.device, op);
   if (x.device === 'cpu') {
     const gs = g.cpu, xs = x.cpu, o = dx.cpu;
     for (let c = 0; c < L.C; c++) {
@@ -329,7 +370,16 @@ export function batchNormBackward(
       runtime().clear(dbias.buffer, L.C * 4);
       runtime().clear(dweight.buffer, L.C * 4);
     }
-    if (dx.size > 0) inputGrad(L, g, x, mean, variance, weight, eps, opts.training ? { dbias: dbias!, dweight: dweight! } : null, dx);
+    const sumsOrNull = opts.training ? { dbias: dbias!, dweight: dweight! } : null;
+    if (dx.size > 0 && overBinding(x)) {
+      dx.dispose();
+      // in chunks of images; 1/M stays the whole batch's
+      dx = byRows(op, [g, x], L.C * L.S * 4, ([gc, xc]) => {
+        const d = Tensor.empty(xc.shape, 'f32', x.device, op);
+        inputGrad(L.S, L.C, 1 / L.M, gc, xc, mean, variance, weight, eps, sumsOrNull, d);
+        return [d];
+      })[0];
+    } else if (dx.size > 0) inputGrad(L.S, L.C, 1 / L.M, g, x, mean, variance, weight, eps, sumsOrNull, dx);
   }
   if (opts.paramGrads) return { dx, dweight, dbias };
   dweight?.dispose();
@@ -340,25 +390,30 @@ export function batchNormBackward(
 /** Σ dy and Σ dy·x̂ per channel, into dbias and dweight. */
 function gradSums(L: Layout, g: Tensor, x: Tensor, mean: Tensor, variance: Tensor, eps: number, dbias: Tensor, dweight: Tensor): void {
   const rt = runtime();
-  const V = vec4Layout(L);
-  const part = Tensor.empty([L.C * V.chunks * 2], 'f32', x.device, 'batchNormBackward');
-  const k1 = rt.kernel('norm.batchnorm.backward.sums', gradSumsPartialCode(V.vec4));
-  rt.dispatch(k1, { dy: g.binding(), x: x.binding(), mean: mean.binding(), variance: variance.binding(), part: part.binding() }, { C: L.C, S: V.S, M: V.M, chunks: V.chunks, eps }, grid1(L.C * V.chunks));
+  const op = 'batchNormBackward';
+  const { part, chunks } = partials(op, [g, x], 2, ([gc, xc]) => {
+    const V = vec4Layout(layoutOf(op, xc));
+    const part = Tensor.empty([L.C * V.chunks * 2], 'f32', x.device, op);
+    const k1 = rt.kernel('norm.batchnorm.backward.sums', gradSumsPartialCode(V.vec4));
+    rt.dispatch(k1, { dy: gc.binding(), x: xc.binding(), mean: mean.binding(), variance: variance.binding(), part: part.binding() }, { C: L.C, S: V.S, M: V.M, chunks: V.chunks, eps }, grid1(L.C * V.chunks));
+    return part;
+  });
   const k2 = rt.kernel('norm.batchnorm.backward.sums.final', GRADSUMS_FINAL_WGSL);
-  rt.dispatch(k2, { part: part.binding(), dbias: dbias.binding(), dweight: dweight.binding() }, { C: L.C, chunks: V.chunks }, grid1(L.C));
+  rt.dispatch(k2, { part: part.binding(), dbias: dbias.binding(), dweight: dweight.binding() }, { C: L.C, chunks }, grid1(L.C));
   part.dispose();
 }
 
+/** dx of x [N, C, S...] (S values per channel and image); invM is 1 / the whole batch's count per channel. */
 function inputGrad(
-  L: Layout, g: Tensor, x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor | null, eps: number,
+  S: number, C: number, invM: number, g: Tensor, x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor | null, eps: number,
   sums: { dbias: Tensor; dweight: Tensor } | null, dx: Tensor,
 ): void {
   const training = Boolean(sums);
-  const vec4 = L.S % 4 === 0;
+  const vec4 = S % 4 === 0;
   const k = runtime().kernel('norm.batchnorm.backward', inputGradCode(Boolean(weight), training, vec4));
   const bufs: Record<string, Bound> = { dy: g.binding(), x: x.binding(), mean: mean.binding(), variance: variance.binding(), dx: dx.binding() };
   if (weight) bufs.weight = weight.binding();
   if (sums) Object.assign(bufs, { sumDy: sums.dbias.binding(), sumDyXhat: sums.dweight.binding() });
   const n = vec4 ? x.size / 4 : x.size;
-  runtime().dispatch(k, bufs, { n, C: L.C, S: vec4 ? L.S / 4 : L.S, eps, invM: 1 / L.M }, grid1(Math.ceil(n / WG)));
+  runtime().dispatch(k, bufs, { n, C, S: vec4 ? S / 4 : S, eps, invM }, grid1(Math.ceil(n / WG)));
 }

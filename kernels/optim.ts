@@ -4,7 +4,8 @@
 // CPU reference in the same function, following torch.optim's single-tensor code line by line.
 
 import { check, fmtShape } from './errors.js';
-import { runtime, grid1, type Bound } from './runtime.js';
+import { runtime, type Bound } from './runtime.js';
+import { dispatchFlat } from './split.js';
 import { linearKernel, memoCode } from './wgsl.js';
 import type { Tensor } from './tensor.js';
 
@@ -60,8 +61,8 @@ export function sgdUpdate(param: Tensor, grad: Tensor, momentumBuffer: Tensor | 
   const k = runtime().kernel('optim.sgd', sgdCode(withMomentum, vec4));
   const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding() };
   if (momentumBuffer) buffers.buf = momentumBuffer.binding();
-  const uniforms = { n, lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: Number(h.nesterov), first_step: Number(first) };
-  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(n / WG)));
+  const uniforms = { lr: h.lr, momentum: h.momentum, one_minus_dampening: 1 - h.dampening, weight_decay: h.weightDecay, nesterov: Number(h.nesterov), first_step: Number(first) };
+  dispatchFlat(k, buffers, {}, uniforms, n, vec4 ? 16 : 4, WG);
 }
 
 // vec4: one invocation updates 4 adjacent values (n counts vec4s); every expression is componentwise
@@ -124,8 +125,8 @@ export function adamwUpdate(param: Tensor, grad: Tensor, s: AdamWState, h: AdamW
   const k = runtime().kernel('optim.adamw', adamwCode(amsgrad, vec4));
   const buffers: Record<string, Bound> = { param: param.binding(), grad: grad.binding(), exp_avg: s.expAvg.binding(), exp_avg_sq: s.expAvgSq.binding() };
   if (s.maxExpAvgSq) buffers.max_exp_avg_sq = s.maxExpAvgSq.binding();
-  const uniforms = { n, decay, one_minus_beta1: 1 - h.beta1, beta2: h.beta2, one_minus_beta2: 1 - h.beta2, eps: h.eps, step_size: stepSize, bc2_sqrt: bc2Sqrt };
-  runtime().dispatch(k, buffers, uniforms, grid1(Math.ceil(n / WG)));
+  const uniforms = { decay, one_minus_beta1: 1 - h.beta1, beta2: h.beta2, one_minus_beta2: 1 - h.beta2, eps: h.eps, step_size: stepSize, bc2_sqrt: bc2Sqrt };
+  dispatchFlat(k, buffers, {}, uniforms, n, vec4 ? 16 : 4, WG);
 }
 
 const adamwCode = memoCode((amsgrad: boolean, vec4: boolean) => linearKernel({

@@ -52,7 +52,7 @@ export class BufferPool {
   acquire(bytes: number, what: () => string): GPUBuffer {
     const size = sizeClass(bytes);
     if (size > this.maxBuffer) {
-      throw new Error(`${what()}: needs a ${bytes}-byte buffer, over this adapter's limit of ${this.maxBuffer} bytes`);
+      throw new Error(`${what()}: needs a ${bytes}-byte buffer, over this adapter's maxBufferSize of ${this.maxBuffer} bytes`);
     }
     let buf = this.take(size);
     if (!buf) {

@@ -8,6 +8,7 @@ import { check, checkInputs, fmtShape } from './errors.js';
 import { runtime, grid1 } from './runtime.js';
 import { linearKernel, IS_NAN_WGSL } from './wgsl.js';
 import { pairOf, type Pair } from './dims.js';
+import { byRows, overBinding } from './split.js';
 import { Tensor, shapeSize, type Shape } from './tensor.js';
 
 const WG = 256;
@@ -112,6 +113,9 @@ fn cover(at: i32, k: i32, s: i32, pad: i32, d: i32, outSize: i32) -> vec2<i32> {
 }`;
 
 
+/** The largest bytes per row along dim 0 among an op's input and output (for chunking by rows). */
+const rowBytes = (...ts: Tensor[]): number => Math.max(...ts.map((t) => (t.size / t.shape[0]) * 4));
+
 // ---------------------------------------------------------------- max pool
 
 /**
@@ -154,6 +158,14 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): { out: Tensor; ind
     }
     return { out, indices };
   }
+  if (overBinding(x, out)) {
+    for (const t of [out, indices]) t.dispose();
+    const [o, i] = byRows(op, [x], rowBytes(x, out), ([xc]) => {
+      const r = maxPool2d(xc, opts);
+      return [r.out, r.indices];
+    });
+    return { out: o, indices: i };
+  }
   const k = runtime().kernel('pooling.maxPool2d', MAXPOOL_WGSL);
   runtime().dispatch(k, { x: x.binding(), y: out.binding(), idx: indices.binding() }, geometryUniforms(g, out.size, planes), grid1(Math.ceil(out.size / WG)));
   return { out, indices };
@@ -179,6 +191,10 @@ export function maxPool2dBackward(grad: Tensor, indices: Tensor, inputShape: Sha
       }
     }
     return dx;
+  }
+  if (overBinding(dx, grad)) {
+    dx.dispose();
+    return byRows(op, [grad, indices], rowBytes(dx, grad), ([gc, ic]) => [maxPool2dBackward(gc, ic, [gc.shape[0], ...inputShape.slice(1)], g)])[0];
   }
   const k = runtime().kernel('pooling.maxPool2d.backward', MAXPOOL_BACKWARD_WGSL);
   runtime().dispatch(k, { dy: grad.binding(), idx: indices.binding(), dx: dx.binding() }, geometryUniforms(g, dx.size, planes), grid1(Math.ceil(dx.size / WG)));
@@ -234,6 +250,10 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
     }
     return out;
   }
+  if (overBinding(x, out)) {
+    out.dispose();
+    return byRows(op, [x], rowBytes(x, out), ([xc]) => [avgPool2d(xc, opts)])[0];
+  }
   const k = runtime().kernel('pooling.avgPool2d', AVGPOOL_WGSL);
   runtime().dispatch(k, { x: x.binding(), y: out.binding() }, geometryUniforms(g, out.size, planes), grid1(Math.ceil(out.size / WG)));
   return out;
@@ -261,6 +281,10 @@ export function avgPool2dBackward(grad: Tensor, inputShape: Shape, geometry: Poo
       }
     }
     return dx;
+  }
+  if (overBinding(dx, grad)) {
+    dx.dispose();
+    return byRows(op, [grad], rowBytes(dx, grad), ([gc]) => [avgPool2dBackward(gc, [gc.shape[0], ...inputShape.slice(1)], g)])[0];
   }
   const k = runtime().kernel('pooling.avgPool2d.backward', AVGPOOL_BACKWARD_WGSL);
   runtime().dispatch(k, { dy: grad.binding(), dx: dx.binding() }, geometryUniforms(g, dx.size, planes), grid1(Math.ceil(dx.size / WG)));

@@ -11,11 +11,15 @@
 // coalesced. When R is longer than one chunk the partial results [outer, chunks, inner] are reduced
 // again, which keeps sums pairwise (the error grows like log R, not R) and spreads a long
 // reduction over many workgroups.
+// An input larger than one storage binding is reduced in chunks of rows along dim 0: the chunks'
+// results are concatenated when dim 0 is kept, else combined in order (sum, max, min; mean as a sum).
 
 import { check, fmtShape, normAxis } from './errors.js';
 import { runtime, grid1, type Bound } from './runtime.js';
 import { workgroupKernel, memoCode, IS_NAN_WGSL } from './wgsl.js';
 import { full } from './creation.js';
+import { binary, unary } from './elementwise.js';
+import { byRows, overBinding, rowsPerChunk, sliceRows } from './split.js';
 import { Tensor, stridesOf, type DType, type Shape } from './tensor.js';
 
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min';
@@ -272,8 +276,47 @@ export function reduce(op: ReduceOp, x: Tensor, axes?: number | readonly number[
     return out;
   }
   if (R === 1) runtime().copy(x.buffer, 0, out.buffer, 0, out.size * 4); // only size-1 axes: nothing to combine
-  else reduceGPU(op === 'mean' ? 'sum' : op, x, plan(x.shape, mask), out, op === 'mean' ? 1 / R : 1);
+  else if (overBinding(x)) {
+    out.dispose();
+    return reduceByRows(op, x, mask, shape);
+  } else reduceGPU(op === 'mean' ? 'sum' : op, x, plan(x.shape, mask), out, op === 'mean' ? 1 / R : 1);
   return out;
+}
+
+/** reduce() of an x larger than one binding, in chunks of rows along dim 0 (all axes: of single elements). */
+function reduceByRows(op: ReduceOp, x: Tensor, mask: boolean[], shape: number[]): Tensor {
+  const flat = mask.every(Boolean) ? x.reshape([x.size]) : x;
+  const axes = mask.every(Boolean) ? [0] : mask.flatMap((m, d) => (m ? [d] : []));
+  const rowBytes = (flat.size / flat.shape[0]) * 4;
+  let out: Tensor;
+  if (!mask[0]) {
+    // dim 0 is kept, and stays the output's dim 0
+    out = byRows(op, [flat], rowBytes, ([xc]) => [reduce(op, xc, axes, true)])[0];
+  } else {
+    const part = op === 'mean' ? 'sum' : op;
+    const rows = flat.shape[0];
+    const per = rowsPerChunk(op, rows, rowBytes, () => fmtShape(x.shape));
+    let acc: Tensor | null = null;
+    for (let a = 0; a < rows; a += per) {
+      const xc = sliceRows(flat, a, Math.min(rows, a + per));
+      const p = reduce(part, xc, axes, true);
+      xc.dispose();
+      const next: Tensor = acc ? binary(part === 'sum' ? 'add' : part, acc, p) : p;
+      if (acc) {
+        acc.dispose();
+        p.dispose();
+      }
+      acc = next;
+      runtime().flush();
+    }
+    // mean: the sum times 1/R, R = the number of elements per output
+    out = op === 'mean' ? unary('affine', acc!, acc!.size / x.size, 0) : acc!;
+    if (out !== acc) acc!.dispose();
+  }
+  if (flat !== x) flat.dispose();
+  const shaped = out.reshape(shape);
+  out.dispose();
+  return shaped;
 }
 
 export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('sum', x, axes, keepdims);

@@ -16,10 +16,14 @@ const BIND_GROUP_CACHE_MAX = 16384;
 
 export type Uniforms = Record<string, number | readonly number[]>;
 
-/** A buffer bound to a kernel: `bytes` is the view size, `dtype` is checked against the WGSL. */
+/**
+ * A buffer bound to a kernel: `bytes` is the view size from byte `offset` (default 0, a multiple
+ * of the adapter's minStorageBufferOffsetAlignment), `dtype` is checked against the WGSL.
+ */
 export interface Bound {
   buffer: GPUBuffer;
   bytes: number;
+  offset?: number;
   dtype?: string;
 }
 
@@ -99,10 +103,15 @@ class Runtime {
    */
   readonly compiled = { pipelines: 0, ms: 0 };
   private profile: KernelProfiler | null = null;
+  /** Byte offsets of a storage binding are multiples of this. */
+  readonly bindingAlignment: number;
+  private adapterBindingLimit: number | null = null;
 
   constructor(readonly dev: Device) {
     const gpu = dev.gpu;
-    this.pool = new BufferPool(gpu, dev.limits.maxStorageBufferBindingSize);
+    // a buffer may be larger than one binding: ops over such tensors bind it in ranges (kernels/split.ts)
+    this.pool = new BufferPool(gpu, dev.limits.maxBufferSize);
+    this.bindingAlignment = Number(gpu.limits.minStorageBufferOffsetAlignment);
     this.slotBytes = Math.max(256, Number(gpu.limits.minUniformBufferOffsetAlignment));
     this.ring = gpu.createBuffer({ size: this.slotBytes * this.ringSlots, usage: BufferUsageFlags.UNIFORM | BufferUsageFlags.COPY_DST });
     this.ringMirror = new ArrayBuffer(this.slotBytes * this.ringSlots);
@@ -232,14 +241,16 @@ class Runtime {
    */
   dispatch(k: Kernel, named: Record<string, Bound>, uniforms: Uniforms | undefined, groups: readonly [number, number?, number?]): void {
     const buffers = this.byName(k, named);
-    const maxBinding = this.dev.limits.maxStorageBufferBindingSize;
+    const maxBinding = this.bindingLimit;
     let key = String(k.id);
     for (let i = 0; i < buffers.length; i++) {
       const b = buffers[i];
       const s = k.storage[i];
       if (b.dtype && b.dtype !== s.elem) throw new Error(`kernel ${k.name}: buffer '${s.name}' holds ${s.elem}, got a ${b.dtype} tensor`);
-      if (b.bytes > maxBinding) throw new Error(`kernel ${k.name}: buffer '${s.name}' of ${b.bytes} bytes exceeds the adapter's binding limit of ${maxBinding}`);
-      key += `|${bufferIds.get(b.buffer)}:${b.bytes}`;
+      if (b.bytes > maxBinding) throw new Error(`kernel ${k.name}: buffer '${s.name}' of ${b.bytes} bytes exceeds the binding limit of ${maxBinding}`);
+      const offset = b.offset ?? 0;
+      if (offset % this.bindingAlignment !== 0) throw new Error(`kernel ${k.name}: buffer '${s.name}' bound at offset ${offset}, not a multiple of ${this.bindingAlignment}`);
+      key += `|${bufferIds.get(b.buffer)}:${offset}:${b.bytes}`;
     }
     const [gx, gy = 1, gz = 1] = groups;
     if (gx === 0 || gy === 0 || gz === 0) return;
@@ -247,7 +258,7 @@ class Runtime {
     if (gx > maxGroups || gy > maxGroups || gz > maxGroups) throw new Error(`kernel ${k.name}: grid ${gx}x${gy}x${gz} exceeds ${maxGroups} workgroups per dimension`);
     let bg = this.bindGroups.get(key);
     if (!bg) {
-      const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: k.storage[i].binding, resource: { buffer: b.buffer, offset: 0, size: Math.max(4, Math.ceil(b.bytes / 4) * 4) } }));
+      const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: k.storage[i].binding, resource: { buffer: b.buffer, offset: b.offset ?? 0, size: Math.max(4, Math.ceil(b.bytes / 4) * 4) } }));
       if (k.uniform) entries.push({ binding: k.uniform.binding, resource: { buffer: this.ring, offset: 0, size: k.uniform.size } });
       if (this.bindGroups.size >= BIND_GROUP_CACHE_MAX) this.bindGroups.clear();
       bg = this.dev.gpu.createBindGroup({ layout: k.layout, entries });
@@ -274,6 +285,22 @@ class Runtime {
       throw new Error(`kernel ${k.name}: no buffer named ${unknown.map((n) => `'${n}'`).join(', ')} (it takes ${k.storage.map((t) => t.name).join(', ')})`);
     }
     return out;
+  }
+
+  /** The largest storage binding: the adapter's maxStorageBufferBindingSize unless a test lowered it. */
+  get bindingLimit(): number {
+    return this.dev.limits.maxStorageBufferBindingSize;
+  }
+
+  /**
+   * Lowers the binding limit (bytes, a multiple of 16) so that tests can make small tensors exceed
+   * one binding and exercise the ops that split their work; null restores the adapter's limit.
+   * Kernels and launchers read it through device().limits, so it holds for every op at once.
+   */
+  setBindingLimitForTesting(bytes: number | null): void {
+    this.adapterBindingLimit ??= this.dev.limits.maxStorageBufferBindingSize;
+    if (bytes !== null && !(Number.isInteger(bytes) && bytes >= 256 && bytes % 16 === 0)) throw new Error(`setBindingLimitForTesting: expects a multiple of 16 bytes >= 256, got ${bytes}`);
+    this.dev.limits.maxStorageBufferBindingSize = Math.min(bytes ?? Infinity, this.adapterBindingLimit);
   }
 
   /** Zero-fills the first `bytes` of a buffer, in stream order. */

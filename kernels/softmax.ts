@@ -5,7 +5,8 @@
 // read once for the statistics and once for the output, and exp never sees a positive argument.
 
 import { check, fmtShape } from './errors.js';
-import { runtime, grid1 } from './runtime.js';
+import { runtime, grid1, type Bound } from './runtime.js';
+import { dispatchRange, overBinding } from './split.js';
 import { workgroupKernel, memoCode } from './wgsl.js';
 import { Tensor } from './tensor.js';
 
@@ -83,12 +84,35 @@ function rowKernel(wg: number, read: Record<string, string>, write: Record<strin
   ${body}`);
 }
 
-/** Compiles `gen(wg)` (wg chosen for C; a memoised generator) as kernel `softmax.<op>` and runs it over `rows` rows. */
+/**
+ * Compiles `gen(wg)` (wg chosen for C; a memoised generator) as kernel `softmax.<op>` and runs it over
+ * `rows` rows. When a tensor exceeds one binding, it runs on ranges of rows: tensors with C values
+ * per row (or one, like labels and per-row losses) are bound from the range's first row, the
+ * per-class `weights` whole.
+ */
 function launchRows(op: string, C: number, gen: (wg: number) => string, tensors: Record<string, Tensor>, rows: number): void {
+  const rt = runtime();
   const wg = workgroupFor(C);
-  const k = runtime().kernel(`softmax.${op}`, gen(wg));
+  const k = rt.kernel(`softmax.${op}`, gen(wg));
   const bound = Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, t.binding()]));
-  runtime().dispatch(k, bound, { rows, C }, grid1(rows));
+  if (!overBinding(...Object.values(tensors))) {
+    rt.dispatch(k, bound, { rows, C }, grid1(rows));
+    return;
+  }
+  const per = Math.floor(rt.bindingLimit / (C * 4));
+  check(per > 0, op, () => `a row of ${C} values exceeds the binding limit of ${rt.bindingLimit} bytes`);
+  const ranged: Record<string, Bound> = {}, perItem: Record<string, number> = {}, whole: Record<string, Bound> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name === 'weights') whole[name] = bound[name];
+    else {
+      ranged[name] = bound[name];
+      perItem[name] = (t.size === rows * C ? C : 1) * 4;
+    }
+  }
+  for (let a = 0; a < rows; a += per) {
+    const n = Math.min(per, rows - a);
+    dispatchRange(k, ranged, perItem, whole, a, n, { rows: n, C }, grid1(n));
+  }
 }
 
 // ---------------------------------------------------------------- softmax / log-softmax
