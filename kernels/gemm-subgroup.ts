@@ -42,12 +42,14 @@ export const BATCH_OFFSETS_WGSL = /* wgsl */ `
   mm_offC = batch * p.M * p.N;`;
 
 /**
- * The fixed subgroup size of a CPU adapter with the 'subgroups' feature, or 0 where this kernel
- * does not apply (GPUs keep the tiled kernel: their subgroups are 32-64 wide and workgroup memory is fast).
+ * The fixed subgroup size of Mesa's llvmpipe (lavapipe) with the 'subgroups' feature, or 0 where this
+ * kernel does not apply: GPUs keep the tiled kernel (their subgroups are 32-64 wide and workgroup
+ * memory is fast), and so does Chromium's SwiftShader, a fallback adapter with fixed subgroups too,
+ * where the unrolled register tile compiles for minutes.
  */
 export function subgroupGemmSize(): number {
   const d = device();
-  if (!d.info.isFallbackAdapter || !d.has('subgroups')) return 0;
+  if (!d.info.isFallbackAdapter || !d.has('subgroups') || !/llvmpipe/i.test(d.info.description)) return 0;
   const info = d.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
   const sg = info.subgroupMinSize ?? 0;
   return sg === info.subgroupMaxSize && (sg === 4 || sg === 8 || sg === 16) ? sg : 0;
