@@ -394,6 +394,34 @@ export function simcalCombine(original: Tensor, calibrated: Tensor, instanceCoun
   return add(p, mul(sub(q, p), m));
 }
 
+/**
+ * SimCal's calibrated box classifier: a second cls_score, Linear(D, C + 1), that starts as a copy of
+ * the detector's trained one (initFrom) and trains alone on the frozen detector's bi-level sampled
+ * ROIs (MaskRCNN.simcalLoss: simcalBatch rows, plain mean CE); at inference simcalCombine merges its
+ * probabilities with the original head's.
+ */
+export class SimcalBoxHead extends Module {
+  cls_score: Linear;
+
+  constructor(readonly inFeatures: number, readonly numClasses: number, { device = backend() }: DeviceOption = {}) {
+    super();
+    check(Number.isInteger(inFeatures) && inFeatures > 0 && Number.isInteger(numClasses) && numClasses > 0, 'SimcalBoxHead', `needs positive integer sizes, got D = ${inFeatures}, C = ${numClasses}`);
+    this.cls_score = new Linear(inFeatures, numClasses + 1, { device });
+  }
+
+  /** Copies the detector's trained classifier (weight and bias) into the calibrated one. */
+  initFrom(cls: Linear | CosineBoxClassifier): void {
+    check(cls instanceof Linear && cls.bias !== null, 'SimcalBoxHead', 'SimCal calibrates the linear classifier with a bias (not the cosine one)');
+    this.cls_score.loadStateDict(cls.stateDict());
+  }
+
+  /** x [N, D] box features → calibrated logits [N, C + 1]. */
+  forward(x: Tensor): Tensor {
+    check(x.dtype === 'f32' && x.rank === 2 && x.shape[1] === this.inFeatures, 'SimcalBoxHead', () => `features must be f32 [N, ${this.inFeatures}], got ${x.dtype} ${fmtShape(x.shape)}`);
+    return this.cls_score.forward(x);
+  }
+}
+
 // ============================================================================ DisAlign
 
 /**
@@ -626,6 +654,14 @@ export interface BoxClassificationOptions {
   cosine?: boolean;
   /** DisAlign: a DisAlignBoxHead wraps the box logits (roi_heads.disalign); its stage 2 trains it with G-RW. */
   disalign?: boolean;
+  /**
+   * SimCal: a calibrated copy of cls_score (roi_heads.simcal), trained by MaskRCNN.simcalLoss on the
+   * frozen detector; at inference classes with fewer than simcalThreshold training instances take
+   * its probability (simcalCombine).
+   */
+  simcal?: boolean;
+  /** SimCal's instance-count threshold (300, their LVIS value). */
+  simcalThreshold?: number;
   /** Post-hoc at inference only: τ-norm of the linear classifier's foreground rows, or logit adjustment by log π. */
   posthoc?: { kind: 'tau-norm' | 'logit-adjust'; tau: number };
   /** Training instances per foreground class (C entries): BAGS groups, G-RW, logit adjustment. */
@@ -669,13 +705,19 @@ export class BoxClassification {
     this.groups = this.loss === 'bags' ? bagsGroups(need('instanceCounts'), opts.bagsThresholds) : null;
     this.grw = opts.disalign ? grwBoxWeights(need('instanceCounts'), opts.grwRho ?? 0.8) : null;
     if (opts.posthoc?.kind === 'logit-adjust') need('instanceCounts');
+    if (opts.simcal) {
+      check(this.loss === 'softmax' && !opts.cosine && !opts.disalign && !opts.posthoc, op, `SimCal calibrates the plain softmax classifier, not ${this.describe()}`);
+      need('instanceCounts');
+      const t = opts.simcalThreshold ?? 300;
+      check(Number.isFinite(t) && t > 0, op, `the SimCal threshold must be a positive number, got ${t}`);
+    }
     this.othersRng = new Rng(opts.seed ?? 0, 0, STREAMS.groupSoftmaxOthers);
   }
 
   /** e.g. "eql", "softmax + cosine + disalign". */
   describe(): string {
     const o = this.opts;
-    return [this.loss, o.cosine ? 'cosine' : '', o.disalign ? 'disalign' : '', o.posthoc?.kind ?? ''].filter(Boolean).join(' + ');
+    return [this.loss, o.cosine ? 'cosine' : '', o.disalign ? 'disalign' : '', o.simcal ? 'simcal' : '', o.posthoc?.kind ?? ''].filter(Boolean).join(' + ');
   }
 
   /** The classifier (cls_score) on features of width D: C + 1 outputs, C + 1 + bins for BAGS; initialised as the method's official code. */
@@ -690,6 +732,11 @@ export class BoxClassification {
   /** The DisAlign head of this strategy (or null). */
   disalignHead(inFeatures: number, { device = backend() }: DeviceOption = {}): DisAlignBoxHead | null {
     return this.opts.disalign ? new DisAlignBoxHead(inFeatures, this.numClasses, { device }) : null;
+  }
+
+  /** The SimCal calibrated classifier of this strategy (or null); initialise it from the trained cls_score (SimcalBoxHead.initFrom). */
+  simcalHead(inFeatures: number, { device = backend() }: DeviceOption = {}): SimcalBoxHead | null {
+    return this.opts.simcal ? new SimcalBoxHead(inFeatures, this.numClasses, { device }) : null;
   }
 
   /**
@@ -709,9 +756,11 @@ export class BoxClassification {
     }
   }
 
-  /** Inference probabilities [N, C + 1]: the method's own scores (softmax, sigmoid, BAGS merge), after DisAlign or a post-hoc adjustment. */
-  scores(raw: Tensor, x: Tensor, cls: Linear | CosineBoxClassifier, disalign: DisAlignBoxHead | null): Tensor {
+  /** Inference probabilities [N, C + 1]: the method's own scores (softmax, sigmoid, BAGS merge), after DisAlign or a post-hoc adjustment, or SimCal's combination. */
+  scores(raw: Tensor, x: Tensor, cls: Linear | CosineBoxClassifier, disalign: DisAlignBoxHead | null, simcal: SimcalBoxHead | null = null): Tensor {
     return noGrad(() => {
+      check(!simcal || this.opts.simcal === true, 'BoxClassification', 'a SimCal head needs boxClassification.simcal');
+      if (simcal) return simcalCombine(raw, simcal.forward(x), this.opts.instanceCounts!, this.opts.simcalThreshold ?? 300);
       let z = raw;
       const ph = this.opts.posthoc;
       if (ph?.kind === 'tau-norm') z = tauNormBoxLogits(x, cls as Linear, ph.tau);

@@ -27,9 +27,9 @@ import { tick } from './host-time.js';
 import { RegionProposalNetwork, RPNHead, type RPNOptions } from './rpn.js';
 import { roiAlign as roiAlignRaw } from '../kernels/roi-align.js';
 import { add, concat, mulScalar, reshape, sum } from '../autograd/ops.js';
-import type { DataRng } from '../data/rng.js';
-import { BoxClassification, type BoxClassificationOptions } from './longtail.js';
-import { bceWithLogitsMean, boxIouHost, encodeBoxesHost, Matcher, pickRows, sampleBalanced, smoothL1Sum } from './training.js';
+import { Rng, type DataRng } from '../data/rng.js';
+import { BoxClassification, simcalBatch, type BoxClassificationOptions } from './longtail.js';
+import { bceWithLogitsMean, boxIouHost, crossEntropyMean, encodeBoxesHost, Matcher, pickRows, sampleBalanced, smoothL1Sum } from './training.js';
 
 const f = Math.fround;
 
@@ -148,14 +148,7 @@ export class MaskRCNN extends Module {
    */
   async losses(list: ImageList, rng: DataRng): Promise<Record<string, Tensor>> {
     check(this.training, 'MaskRCNN', 'losses() needs train mode (model.train())');
-    list.targets.forEach((t, i) => {
-      check(t.labels.length > 0, 'MaskRCNN', `image ${i} of the batch has no annotation; drop it before batching (torchvision needs at least one box per training image)`);
-      check(t.masks !== undefined, 'MaskRCNN', `image ${i} of the batch has no masks`);
-      for (let k = 0; k < t.labels.length; k++) {
-        const b = t.boxes.subarray(k * 4, k * 4 + 4);
-        check(b[2] > b[0] && b[3] > b[1], 'MaskRCNN', `image ${i}, box ${k} [${Array.from(b).join(', ')}] has no positive area`);
-      }
-    });
+    checkTargets(list);
     const dev = this.backbone.body.conv1.weight.device;
     const x = this.batchTensor(list);
     const feats = this.backbone.forward(x);
@@ -193,8 +186,6 @@ export class MaskRCNN extends Module {
     losses.loss_rpn_box_reg = rpnBox ? mulScalarT(rpnBox, 1 / objIdx.length) : mulScalarT(sumAll(delFlat), 0);
 
     // ROI heads: proposals + ground truth, matched 0.5/0.5, 512 sampled with 25% positives
-    const oh = this.roi_heads.opts;
-    const roiMatcher = new Matcher(oh.fgIouThresh, oh.bgIouThresh, false);
     const C = this.roi_heads.box_predictor.numClasses;
     const sampled: Tensor[] = [], labelsAll: number[] = [], regIdx: number[] = [], regTgt: number[] = [];
     const posBoxes: Tensor[] = [], maskTargets: Tensor[] = [], maskLabels: number[] = [];
@@ -202,14 +193,7 @@ export class MaskRCNN extends Module {
     for (let b = 0; b < B; b++) {
       const t = list.targets[b];
       const G = t.labels.length;
-      const props = new Float32Array(rpn.proposals[b].length + t.boxes.length);
-      props.set(rpn.proposals[b]);
-      props.set(t.boxes, rpn.proposals[b].length);
-      const N = props.length / 4;
-      const m = roiMatcher.match(boxIouHost(t.boxes, props), G, N);
-      const labels = Int32Array.from(m, (v) => (v >= 0 ? t.labels[v] : v === -1 ? 0 : -1));
-      const { pos, neg } = sampleBalanced(labels, oh.batchSizePerImage, oh.positiveFraction, rng);
-      const keep = [...pos, ...neg].sort((p, q) => p - q);
+      const { props, m, labels, pos, keep } = this.sampleProposals(rpn.proposals[b], t, rng);
       const boxes = new Float32Array(keep.length * 4), gt = new Float32Array(keep.length * 4);
       keep.forEach((i, k) => {
         boxes.set(props.subarray(i * 4, i * 4 + 4), k * 4);
@@ -258,6 +242,61 @@ export class MaskRCNN extends Module {
     return losses;
   }
 
+  /**
+   * torchvision's select_training_samples for one image: its proposals plus the ground truth,
+   * matched (fg / bg IoU 0.5) and sampled (batchSizePerImage, positiveFraction). Returns the
+   * candidates, their matches and labels (0 background, −1 ignored), the sampled positives and
+   * every sampled index in order.
+   */
+  private sampleProposals(proposals: Float32Array, t: ImageList['targets'][number], rng: DataRng): { props: Float32Array; m: Int32Array; labels: Int32Array; pos: number[]; keep: number[] } {
+    const oh = this.roi_heads.opts;
+    const props = new Float32Array(proposals.length + t.boxes.length);
+    props.set(proposals);
+    props.set(t.boxes, proposals.length);
+    const m = new Matcher(oh.fgIouThresh, oh.bgIouThresh, false).match(boxIouHost(t.boxes, props), t.labels.length, props.length / 4);
+    const labels = Int32Array.from(m, (v) => (v >= 0 ? t.labels[v] : v === -1 ? 0 : -1));
+    const { pos, neg } = sampleBalanced(labels, oh.batchSizePerImage, oh.positiveFraction, rng);
+    return { props, m, labels, pos, keep: [...pos, ...neg].sort((p, q) => p - q) };
+  }
+
+  /**
+   * SimCal's calibration loss on the frozen detector (train mode; Wang et al., ECCV 2020): each
+   * image's training proposals plus its ground truth are matched and sampled as in losses(), with no
+   * gradient; level 3 of bi-level sampling (simcalBatch) keeps image b's sampled proposals of its
+   * drawn category `categories[b]` (1..C, simcalSampler's draw) and as many background ones of the
+   * batch; the loss is the calibrated classifier's mean CE on those rows (their loss_target). Only
+   * roi_heads.simcal gets a gradient. `rng` draws the samplers' subsets and the background rows.
+   */
+  async simcalLoss(list: ImageList, categories: ArrayLike<number>, rng: DataRng): Promise<Tensor> {
+    check(this.training, 'MaskRCNN', 'simcalLoss() needs train mode (model.train())');
+    const head = this.roi_heads.simcal;
+    check(head !== undefined, 'MaskRCNN', 'simcalLoss() needs a model built with boxClassification.simcal');
+    check(categories.length === list.batch, 'MaskRCNN', `${categories.length} drawn categories for a batch of ${list.batch} images`);
+    checkTargets(list);
+    const dev = this.backbone.body.conv1.weight.device;
+    const x = this.batchTensor(list);
+    const feats = noGrad(() => this.backbone.forward(x));
+    const rpn = await noGrad(() => this.rpn.forward(feats, [list.height, list.width], list.imageSizes));
+    const sampled = list.targets.map((t, b) => this.sampleProposals(rpn.proposals[b], t, rng));
+    const rows = simcalBatch(sampled.map((s) => s.keep.map((i) => s.labels[i])), categories, new Rng(rng.nextU32()));
+    // the rows' boxes image by image (the mean CE does not depend on the row order)
+    const boxes: Tensor[] = [], labels: number[] = [];
+    sampled.forEach((s, b) => {
+      const mine = [...rows.draw.keys()].filter((r) => rows.draw[r] === b);
+      const bx = new Float32Array(mine.length * 4);
+      mine.forEach((r, k) => {
+        const i = s.keep[rows.proposal[r]];
+        bx.set(s.props.subarray(i * 4, i * 4 + 4), k * 4);
+        labels.push(rows.labels[r]);
+      });
+      boxes.push(tensor(bx, [mine.length, 4], { device: dev }));
+    });
+    // no row (the drawn categories' positives all sampled away): a zero loss that keeps the step uniform
+    if (labels.length === 0) return mulScalar(sum(head!.cls_score.weight), 0);
+    const features = noGrad(() => this.roi_heads.box_head.forward(this.roi_heads.box_roi_pool.forward(feats, boxes, list.imageSizes)));
+    return crossEntropyMean(head!.forward(features), Int32Array.from(labels));
+  }
+
   /** Inference on a batch of images (eval mode): detections in each original image. */
   async detect(images: readonly Pick<DetectionSample, 'image' | 'height' | 'width'>[]): Promise<MaskRCNNResult[]> {
     check(!this.training, 'MaskRCNN', 'detect() runs in eval mode; call model.eval() first');
@@ -274,6 +313,18 @@ export class MaskRCNN extends Module {
       return out;
     });
   }
+}
+
+/** Training targets torchvision accepts: at least one box per image, each with positive area, and masks. */
+function checkTargets(list: ImageList): void {
+  list.targets.forEach((t, i) => {
+    check(t.labels.length > 0, 'MaskRCNN', `image ${i} of the batch has no annotation; drop it before batching (torchvision needs at least one box per training image)`);
+    check(t.masks !== undefined, 'MaskRCNN', `image ${i} of the batch has no masks`);
+    for (let k = 0; k < t.labels.length; k++) {
+      const b = t.boxes.subarray(k * 4, k * 4 + 4);
+      check(b[2] > b[0] && b[3] > b[1], 'MaskRCNN', `image ${i}, box ${k} [${Array.from(b).join(', ')}] has no positive area`);
+    }
+  });
 }
 
 const mulScalarT = (t: Tensor, s: number): Tensor => mulScalar(t, s);

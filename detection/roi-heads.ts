@@ -18,7 +18,7 @@ import { constant, kaimingNormal } from '../nn/init.js';
 import { Conv2d, ConvTranspose2d, Linear, type DeviceOption } from '../nn/layers.js';
 import { Module, Sequential } from '../nn/module.js';
 import { MultiScaleRoIAlign } from './poolers.js';
-import { BoxClassification, type CosineBoxClassifier, type DisAlignBoxHead } from './longtail.js';
+import { BoxClassification, type CosineBoxClassifier, type DisAlignBoxHead, type SimcalBoxHead } from './longtail.js';
 import { batchedNmsHost, clipBoxesHost, decodeBoxesHost, definedOnly } from './rpn.js';
 
 const f = Math.fround;
@@ -126,6 +126,8 @@ export class RoIHeads extends Module {
   mask_predictor: MaskRCNNPredictor;
   /** DisAlign's calibration of the box logits (registered only when the strategy has one, so the baseline keeps torchvision's names). */
   declare disalign?: DisAlignBoxHead;
+  /** SimCal's calibrated classifier (registered only when the strategy has one). */
+  declare simcal?: SimcalBoxHead;
   /** How the box classifier is trained and scored (softmax CE by default, as torchvision). */
   readonly boxClassification: BoxClassification;
   readonly opts: Required<RoIHeadsOptions>;
@@ -135,6 +137,8 @@ export class RoIHeads extends Module {
     this.boxClassification = parts.boxClassification ?? new BoxClassification(parts.boxPredictor.numClasses - 1);
     const da = this.boxClassification.disalignHead(parts.boxHead.fc7.outFeatures, { device: parts.boxHead.fc7.weight.device });
     if (da) this.disalign = da;
+    const sc = this.boxClassification.simcalHead(parts.boxHead.fc7.outFeatures, { device: parts.boxHead.fc7.weight.device });
+    if (sc) this.simcal = sc;
     this.box_roi_pool = new MultiScaleRoIAlign({ featmapNames: ['0', '1', '2', '3'], outputSize: 7, samplingRatio: 2 });
     this.box_head = parts.boxHead;
     this.box_predictor = parts.boxPredictor;
@@ -159,9 +163,9 @@ export class RoIHeads extends Module {
     return this.boxClassification.lossOf(classLogits, boxFeatures, labels, this.disalign ?? null);
   }
 
-  /** Inference class probabilities [N, C + 1] of the strategy (softmax, sigmoid, BAGS merge; DisAlign, post-hoc). */
+  /** Inference class probabilities [N, C + 1] of the strategy (softmax, sigmoid, BAGS merge; DisAlign, post-hoc; SimCal's combination). */
   classScores(classLogits: Tensor, boxFeatures: Tensor): Tensor {
-    return this.boxClassification.scores(classLogits, boxFeatures, this.box_predictor.cls_score, this.disalign ?? null);
+    return this.boxClassification.scores(classLogits, boxFeatures, this.box_predictor.cls_score, this.disalign ?? null, this.simcal ?? null);
   }
 
   /** The mask branch on given boxes: logits [ΣD, C, 28, 28]. */

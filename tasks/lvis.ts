@@ -1,5 +1,5 @@
 // node tasks/lvis.js — long-tailed instance segmentation with Mask R-CNN-FPN and the seed's box
-// classifier methods (baseline, RFS, EQL, BAGS, DisAlign two-stage; also focal, cosine, τ-norm,
+// classifier methods (baseline, RFS, EQL, BAGS, DisAlign two-stage; also SimCal, focal, cosine, τ-norm,
 // logit adjustment), scored with LVIS AP, AP50, AP_r, AP_c, AP_f for boxes and masks.
 // With no arguments it runs on the embedded long-tailed set (data/synthetic-lvis.ts) with a narrow
 // ResNet-10-style FPN, starting from its shipped stage-1 detector (assets/lvis/; --from-scratch
@@ -7,7 +7,8 @@
 // schedule). Protocol (a deliberate deviation that fits the 10-minute budget): one baseline
 // detector is trained (stage 1); RFS, EQL, BAGS, focal and cosine each fine-tune it for --ft-iters
 // steps with their sampler / loss / classifier (the baseline row gets the same steps of plain
-// fine-tuning), DisAlign trains only its calibration head on the frozen stage-1 detector, and the
+// fine-tuning), DisAlign trains only its calibration head on the frozen stage-1 detector, SimCal only
+// its calibrated copy of the box classifier (bi-level sampled ROIs of the frozen detector), and the
 // post-hoc rows adjust the fine-tuned baseline's logits.
 
 import { access, readFile } from 'node:fs/promises';
@@ -28,7 +29,7 @@ import { syntheticLvis } from '../data/synthetic-lvis.js';
 import { DataError } from '../data/errors.js';
 import { readInstanceSet } from '../data/node-instance-sets.js';
 import { maskrcnnResnetFpn, toCocoResults, totalLoss, type MaskRCNN, type MaskRCNNResult, type ResnetFpnMaskRCNNOptions } from '../detection/mask-rcnn.js';
-import { detectionLtMethod, rfsSampler, type BoxClassificationOptions, type DetectionLtMethod } from '../detection/longtail.js';
+import { detectionLtMethod, rfsSampler, simcalSampler, type BoxClassificationOptions, type DetectionLtMethod } from '../detection/longtail.js';
 import { evaluateCoco, evaluateLvis } from '../detection/eval/index.js';
 import type { Tensor } from '../kernels/tensor.js';
 
@@ -60,9 +61,12 @@ const options = {
   lr: opt.number({ section: 'Training', greaterThan: 0, help: 'SGD learning rate (default 0.02 × batch / 16, at least 0.01 on the embedded set).' }),
   warmupIters: opt.integer({ section: 'Training', min: 0, help: 'Linear warm-up steps from lr/1000 (default min(1000, iters / 10)).' }),
   checkpointEvery: opt.integer({ section: 'Training', min: 0, help: 'Also checkpoint every N steps inside a phase (default 0 embedded, 2000 real data).' }),
-  methods: opt.string({ section: 'Methods', default: 'baseline,rfs,eql,bags,disalign', help: 'Comma-separated rows: baseline, rfs, eql, focal, bags, cosine, disalign, tau-norm, logit-adjust.' }),
+  methods: opt.string({ section: 'Methods', default: 'baseline,rfs,eql,bags,disalign', help: 'Comma-separated rows: baseline, rfs, eql, focal, bags, cosine, disalign, simcal, tau-norm, logit-adjust.' }),
   disalignIters: opt.integer({ section: 'Methods', min: 1, help: `DisAlign stage-2 steps on the frozen detector (default ${EMBEDDED_DISALIGN_ITERS} embedded, 9000 real data).` }),
   disalignLr: opt.number({ section: 'Methods', greaterThan: 0, default: 0.02, help: 'DisAlign stage-2 learning rate (their LVIS config: 0.02).' }),
+  simcalIters: opt.integer({ section: 'Methods', min: 1, help: 'SimCal stage-2 steps on the frozen detector (default 30 embedded; real data: 12 epochs of one draw per category, 12 × C / batch).' }),
+  simcalLr: opt.number({ section: 'Methods', greaterThan: 0, help: 'SimCal stage-2 learning rate (default: the stage-1 --lr).' }),
+  simcalThreshold: opt.number({ section: 'Methods', greaterThan: 0, help: 'SimCal: classes with fewer training instances take the calibrated probability (default 300 LVIS, 400 COCO as their code; embedded: 1 + the largest rare / common count).' }),
   grwRho: opt.number({ section: 'Methods', min: 0, default: 0.8, help: 'ρ of the G-RW weights of DisAlign (their LVIS v1 config: 0.8).' }),
   tau: opt.number({ section: 'Methods', default: 1, help: 'τ of the post-hoc rows (τ-norm, logit adjustment).' }),
   rfsT: opt.number({ section: 'Methods', greaterThan: 0, help: 'RFS threshold t on the fraction of images with a category (default 0.001 as LVIS; embedded set: 100 / training images, the same 100-image threshold).' }),
@@ -72,12 +76,13 @@ const options = {
 
 const spec = {
   name: 'lvis',
-  title: 'Long-tailed instance segmentation: Mask R-CNN-FPN with RFS, EQL, BAGS, DisAlign (LVIS AP_r / AP_c / AP_f)',
-  description: 'Trains a baseline Mask R-CNN, fine-tunes it with each long-tail method (DisAlign: its calibration on the frozen detector) and prints box and mask AP, AP50, AP_r, AP_c, AP_f per method, with a picture of predictions. With no arguments it runs on the embedded long-tailed set.',
+  title: 'Long-tailed instance segmentation: Mask R-CNN-FPN with RFS, EQL, BAGS, DisAlign, SimCal (LVIS AP_r / AP_c / AP_f)',
+  description: 'Trains a baseline Mask R-CNN, fine-tunes it with each long-tail method (DisAlign and SimCal: their calibration on the frozen detector; SimCal is not in the default list) and prints box and mask AP, AP50, AP_r, AP_c, AP_f per method, with a picture of predictions. With no arguments it runs on the embedded long-tailed set.',
   options,
   examples: [
     'node tasks/lvis.js',
     'node tasks/lvis.js --methods baseline,disalign --disalign-iters 200',
+    'node tasks/lvis.js --methods baseline,simcal --simcal-iters 60',
     'node tasks/lvis.js --coco-json ../shared/data/coco_mini/annotations/instances_train2017.json --image-root ../shared/data/coco_mini/train2017 --max-images 4 --eval-on-train --model small --min-size 256 --max-size 320 --iters 300 --methods baseline --ft-iters 0',
     'node tasks/lvis.js --lvis-json lvis_v1_train.json --image-root train2017 --test-json lvis_v1_val.json --test-image-root val2017',
   ],
@@ -97,7 +102,6 @@ const main = async (): Promise<void> => {
   const methods = config.evalOnly ? ['baseline' as DetectionLtMethod] : [...new Set(config.methods.split(',').map((s) => s.trim()).filter(Boolean))].map((m) => {
     try { return detectionLtMethod(m); } catch (e) { throw new TaskError(`--methods: ${(e as Error).message}`); }
   });
-  if (methods.includes('simcal')) throw new TaskError('--methods: simcal is not wired into this task yet (data/longtail has its pieces); choose from baseline, rfs, eql, focal, bags, cosine, disalign, tau-norm, logit-adjust');
   const small = (config.model ?? (embedded ? 'small' : 'resnet50')) === 'small';
   const batch = config.batchSize ?? (embedded ? 4 : 2);
   // the shipped detector fits only the default embedded set and model; anything else trains stage 1
@@ -119,6 +123,8 @@ const main = async (): Promise<void> => {
     disalignIters: config.disalignIters ?? (embedded ? EMBEDDED_DISALIGN_ITERS : 9000),
     rfsT: config.rfsT ?? (embedded ? 100 / config.trainImages : 0.001),
     eqlLambda: config.eqlLambda ?? (embedded ? 101 / config.trainImages : 0.00177),
+    // real data: 12 × C / batch once the categories are known (below)
+    simcalIters: config.simcalIters ?? (embedded ? EMBEDDED_DISALIGN_ITERS : undefined),
     checkpointEvery: config.checkpointEvery ?? (embedded ? 0 : 2000),
     methods: methods.join(','),
   };
@@ -173,6 +179,17 @@ const main = async (): Promise<void> => {
     const group = (k: number) => categories[k].frequency ?? (imageCounts[k] <= 10 ? 'r' : imageCounts[k] <= 100 ? 'c' : 'f');
     const rcf = ['r', 'c', 'f'].map((g) => categories.filter((_, k) => group(k) === g).length);
     run.info(`data: ${train.length} training images (${instanceCounts.reduce((a, b) => a + b, 0)} instances), ${test.length} test images; ${C} categories (r ${rcf[0]} / c ${rcf[1]} / f ${rcf[2]}) (${elapsed()})`);
+    // SimCal: their code calibrates the classes under 300 training instances on LVIS (400 on COCO).
+    // The embedded set is far smaller than LVIS, so 300 would calibrate every class; 1 + the largest
+    // rare / common instance count puts exactly the rare and common classes below it instead (104 at
+    // seed 0: rare and common have 1–103 instances, frequent 125–187).
+    const simcalThreshold = config.simcalThreshold ?? (embedded ? 1 + Math.max(0, ...instanceCounts.filter((_, k) => group(k) !== 'f')) : config.lvisJson ? 300 : 400);
+    // real data: 12 epochs of one draw per category present
+    const simcalIters = resolved.simcalIters ?? Math.max(1, Math.round((12 * imageCounts.filter((n) => n > 0).length) / batch));
+    if (methods.includes('simcal')) {
+      const below = ['r', 'c', 'f'].map((g) => categories.filter((_, k) => group(k) === g && instanceCounts[k] < simcalThreshold).length);
+      run.info(`simcal: threshold ${simcalThreshold} instances: ${below.reduce((a, b) => a + b, 0)} classes take the calibrated probability (r ${below[0]} / c ${below[1]} / f ${below[2]}); ${simcalIters} stage-2 steps`);
+    }
     // evaluation needs every category of the training set: a test file with others is bad input
     for (const c of testSet.dataset.categories) if (!labelOfCat.has(c.id)) throw new TaskError(`${testSet.dataset.file}: category ${c.id} (${c.name}) is not a category of ${trainSet.dataset.file}`);
 
@@ -199,6 +216,7 @@ const main = async (): Promise<void> => {
         case 'bags': return { ...common, loss: 'bags' };
         case 'cosine': return { ...common, cosine: true };
         case 'disalign': return { ...common, disalign: true };
+        case 'simcal': return { ...common, simcal: true, simcalThreshold };
         case 'tau-norm': return { ...common, posthoc: { kind: 'tau-norm', tau: config.tau } };
         case 'logit-adjust': return { ...common, posthoc: { kind: 'logit-adjust', tau: config.tau } };
         default: return common;
@@ -208,17 +226,21 @@ const main = async (): Promise<void> => {
     const transform = { minSize: [resolved.minSize], maxSize: resolved.maxSize };
 
     // ---------------------------------------------------------------- training
-    /** Instance-uniform epochs, or RFS's repeated ones. */
-    const orderOf = (rfs: boolean) => {
-      const sampler = rfs ? rfsSampler(train.map((s) => Array.from(s.sample.target.labels, (l) => l - 1)), { seed: config.seed, numClasses: C, repeatThreshold: resolved.rfsT }) : null;
+    /** Instance-uniform epochs, RFS's repeated ones, or SimCal's bi-level draws (each image drawn for a category). */
+    const orderOf = (kind: 'instance' | 'rfs' | 'simcal'): ((epoch: number) => { indices: Int32Array; categories?: Int32Array }) => {
+      if (kind === 'simcal') {
+        const sampler = simcalSampler(train.map((s) => s.sample.target.labels), C, { seed: config.seed });
+        return (epoch) => sampler.draw(epoch);
+      }
+      const sampler = kind === 'rfs' ? rfsSampler(train.map((s) => Array.from(s.sample.target.labels, (l) => l - 1)), { seed: config.seed, numClasses: C, repeatThreshold: resolved.rfsT }) : null;
       if (sampler) run.info(`rfs: t = ${resolved.rfsT.toPrecision(3)}, ${train.length} images → ${sampler.repeatFactors.reduce((a, b) => a + b, 0).toFixed(0)} per epoch (max r = ${Math.max(...sampler.repeatFactors).toFixed(2)})`);
-      return (epoch: number) => (sampler ? sampler.draw(epoch).indices : shuffleInPlace(Int32Array.from(train.keys()), new DataRng(config.seed, 7, epoch)));
+      return (epoch) => (sampler ? sampler.draw(epoch) : { indices: shuffleInPlace(Int32Array.from(train.keys()), new DataRng(config.seed, 7, epoch)) });
     };
     const phases = ['stage1', ...methods];
     const memory: Record<string, number> = {};
 
     /** SGD with linear warm-up and the 1x steps (×0.1 at 8/12 and 11/12); checkpoints at its end (and every checkpointEvery steps). */
-    async function trainPhase(model: MaskRCNN, phase: string, steps: number, lr: number, { rfs = false, classifierOnly = false } = {}): Promise<void> {
+    async function trainPhase(model: MaskRCNN, phase: string, steps: number, lr: number, { rfs = false, classifierOnly = false, simcal = false } = {}): Promise<void> {
       const epochNo = phases.indexOf(phase) + 1;
       const opt = new SGD(model.trainableParameters(), { lr, momentum: 0.9, weightDecay: 1e-4 });
       let start = 0;
@@ -232,14 +254,16 @@ const main = async (): Promise<void> => {
       const warm = config.warmupIters ?? Math.min(1000, Math.floor(steps / 10));
       const lrAt = (s: number) => lr * (s < warm ? 0.001 + (1 - 0.001) * (s / warm) : 1) * (s >= Math.round((11 / 12) * steps) ? 0.01 : s >= Math.round((8 / 12) * steps) ? 0.1 : 1);
       // the sampler's epochs walked in order (RFS epochs differ in length); a resumed phase skips what it saw
-      const order = orderOf(rfs);
+      const order = orderOf(simcal ? 'simcal' : rfs ? 'rfs' : 'instance');
       let epoch = 0, at = 0, current = order(0);
-      const next = () => {
-        while (at >= current.length) {
+      /** The next draw: a training image, and the category SimCal drew it for (0 otherwise). */
+      const next = (): [number, number] => {
+        while (at >= current.indices.length) {
           current = order(++epoch);
           at = 0;
         }
-        return current[at++];
+        const k = at++;
+        return [current.indices[k], current.categories?.[k] ?? 0];
       };
       for (let k = 0; k < start * batch; k++) next();
       const rng = new DataRng(config.seed, 13, epochNo);
@@ -249,13 +273,13 @@ const main = async (): Promise<void> => {
       let tStep = performance.now();
       model.train();
       // a classifier-only phase keeps the frozen detector's batch-norm statistics too
-      if (classifierOnly) model.backbone.eval();
+      if (classifierOnly || simcal) model.backbone.eval();
       for (let step = start; step < steps; step++) {
-        const chunk = Array.from({ length: batch }, () => train[next()].sample);
-        const list = detectionBatch(chunk, { ...transform, flipProb: 0.5 }, rng);
+        const draws = Array.from({ length: batch }, next);
+        const list = detectionBatch(draws.map(([i]) => train[i].sample), { ...transform, flipProb: 0.5 }, rng);
         opt.setLr(lrAt(step));
         const values = await scopeAsync(async () => {
-          const losses = await model.losses(list, rng);
+          const losses = simcal ? { loss_simcal: await model.simcalLoss(list, draws.map(([, c]) => c), rng) } : await model.losses(list, rng);
           const total = classifierOnly ? losses.loss_classifier : totalLoss(losses);
           const v: Record<string, number> = {};
           for (const [k, t] of Object.entries(losses)) v[k] = await t.item();
@@ -351,6 +375,13 @@ const main = async (): Promise<void> => {
         model.loadStateDict(stage1, { strict: false });
         for (const [name, p] of model.namedParameters()) p.requiresGrad = name.startsWith('roi_heads.disalign.');
         await trainPhase(model, m, resolved.disalignIters, config.disalignLr, { classifierOnly: true });
+      } else if (m === 'simcal') {
+        // stage 2 on the frozen stage-1 detector: the calibrated copy of cls_score, initialised from it, trains alone on bi-level sampled ROIs
+        model = build(m);
+        model.loadStateDict(stage1, { strict: false });
+        model.roi_heads.simcal!.initFrom(model.roi_heads.box_predictor.cls_score);
+        for (const [name, p] of model.namedParameters()) p.requiresGrad = name.startsWith('roi_heads.simcal.');
+        await trainPhase(model, m, simcalIters, config.simcalLr ?? resolved.lr, { simcal: true });
       } else if (m === 'tau-norm' || m === 'logit-adjust') {
         model = build(m);
         const ok = await access(baselinePath).then(() => true, () => false);
@@ -381,12 +412,12 @@ const main = async (): Promise<void> => {
     const seconds = (performance.now() - t0) / 1000;
     await run.writeJson('metrics.json', {
       task: 'lvis', embedded, seconds, lvis: lvisMode, memory,
-      protocol: { stage1: resolved.iters > 0 ? 'trained' : shipped ? EMBEDDED_DETECTOR : weights ?? 'untrained', rfsT: resolved.rfsT, eqlLambda: resolved.eqlLambda, stage1Iters: resolved.iters, ftIters: resolved.ftIters, disalignIters: resolved.disalignIters, batchSize: batch, lr: resolved.lr },
+      protocol: { stage1: resolved.iters > 0 ? 'trained' : shipped ? EMBEDDED_DETECTOR : weights ?? 'untrained', rfsT: resolved.rfsT, eqlLambda: resolved.eqlLambda, stage1Iters: resolved.iters, ftIters: resolved.ftIters, disalignIters: resolved.disalignIters, ...(methods.includes('simcal') ? { simcalIters, simcalThreshold } : {}), batchSize: batch, lr: resolved.lr },
       instanceCounts: Object.fromEntries(categories.map((c, k) => [c.name, instanceCounts[k]])),
       methods: rows.map((r) => ({ method: nameOf(r.key), key: r.key, seconds: r.seconds, bbox: r.bbox, segm: r.segm })),
     });
     await run.writeText('results.md', `# lvis results\n\n${embedded ? `Embedded long-tailed set (${C} categories)` : `${trainJson}`}: ${train.length} training / ${test.length} test images; ${resolved.model} Mask R-CNN-FPN at ${resolved.minSize}–${resolved.maxSize} px. ` +
-      `Protocol: stage 1 ${resolved.iters > 0 ? `trains the baseline detector for ${resolved.iters} steps of ${batch} images` : shipped ? `is the shipped detector (${EMBEDDED_DETECTOR}, ${SCRATCH_ITERS} steps of ${batch} images from random weights, assets/README.md)` : `is ${weights ?? 'an untrained detector'}`}; each method then fine-tunes it for ${resolved.ftIters} steps (the baseline row too, plain), DisAlign trains only its calibration head for ${resolved.disalignIters} steps on the frozen stage-1 detector (G-RW, ρ = ${config.grwRho}); post-hoc rows adjust the fine-tuned baseline. ` +
+      `Protocol: stage 1 ${resolved.iters > 0 ? `trains the baseline detector for ${resolved.iters} steps of ${batch} images` : shipped ? `is the shipped detector (${EMBEDDED_DETECTOR}, ${SCRATCH_ITERS} steps of ${batch} images from random weights, assets/README.md)` : `is ${weights ?? 'an untrained detector'}`}; each method then fine-tunes it for ${resolved.ftIters} steps (the baseline row too, plain), DisAlign trains only its calibration head for ${resolved.disalignIters} steps on the frozen stage-1 detector (G-RW, ρ = ${config.grwRho}); ${methods.includes('simcal') ? `SimCal trains only its calibrated box classifier for ${simcalIters} steps of bi-level sampled ROIs on it (classes under ${simcalThreshold} instances take its probability); ` : ''}post-hoc rows adjust the fine-tuned baseline. ` +
       `This two-stage protocol is a deliberate deviation from the papers' full schedules, to fit the run in minutes. ${((performance.now() - t0) / 1000).toFixed(0)} s in all. ${lvisMode ? 'LVIS' : 'COCO'} evaluation, AP in %.\n\n${table}\n\n![predictions](predictions.svg)\n`);
     run.info(`results (${run.path('results.md')}):\n${table}`);
     const names = new Map(categories.map((c) => [c.id, c.name]));
@@ -405,7 +436,7 @@ const main = async (): Promise<void> => {
 
 const NAMES: Record<string, string> = {
   baseline: 'Baseline (softmax CE)', focal: 'Focal (sigmoid)', bags: 'BAGS (group softmax)',
-  cosine: 'Cosine classifier', disalign: 'DisAlign (two-stage, G-RW)', 'tau-norm': 'τ-norm (post-hoc)', 'logit-adjust': 'Logit adjustment (post-hoc)',
+  cosine: 'Cosine classifier', disalign: 'DisAlign (two-stage, G-RW)', simcal: 'SimCal (bi-level calibration)', 'tau-norm': 'τ-norm (post-hoc)', 'logit-adjust': 'Logit adjustment (post-hoc)',
 };
 const pct = (x: number | undefined) => (x !== undefined && Number.isFinite(x) && x >= 0 ? (100 * x).toFixed(1) : '-');
 

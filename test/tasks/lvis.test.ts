@@ -24,19 +24,20 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe('node tasks/lvis.js', () => {
   it('writes the run folder with box and mask LVIS metrics per method, and resumes', () => {
     const out = join(work, 'run');
-    const args = ['--train-images', '12', '--test-images', '10', '--iters', '2', '--ft-iters', '1', '--disalign-iters', '1', '--batch-size', '2',
-      '--min-size', '64', '--max-size', '64', '--methods', 'baseline,disalign', '--out', out];
+    const args = ['--train-images', '12', '--test-images', '10', '--iters', '2', '--ft-iters', '1', '--disalign-iters', '1', '--simcal-iters', '1', '--batch-size', '2',
+      '--min-size', '64', '--max-size', '64', '--methods', 'baseline,simcal,disalign', '--out', out];
     const r = lvis(args);
     expect(r.status, r.output).toBe(0);
-    for (const f of ['config.json', 'log.txt', 'metrics.json', 'results.md', 'predictions.svg', 'stage1.safetensors', 'method-baseline.json', 'method-disalign.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['config.json', 'log.txt', 'metrics.json', 'results.md', 'predictions.svg', 'stage1.safetensors', 'method-baseline.json', 'method-disalign.json', 'method-simcal.json']) expect(existsSync(join(out, f)), f).toBe(true);
     expect(existsSync(join(out, 'checkpoints'))).toBe(true);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
-    expect(metrics.methods.map((m: { key: string }) => m.key)).toEqual(['baseline', 'disalign']);
+    expect(metrics.methods.map((m: { key: string }) => m.key)).toEqual(['baseline', 'simcal', 'disalign']);
     for (const m of metrics.methods) for (const kind of ['bbox', 'segm']) for (const k of ['AP', 'AP50', 'APr', 'APc', 'APf']) expect(k in m[kind], `${m.key} ${kind} ${k}`).toBe(true);
     expect(r.output).toMatch(/stage1: step 2\/2 .*loss_objectness .*loss_classifier .*loss_mask/);
+    expect(r.output).toMatch(/simcal: step 1\/1 .*loss_simcal/);
     expect(readFileSync(join(out, 'predictions.svg'), 'utf8')).toContain('data:image/png;base64,');
 
-    // resume: the finished baseline row is restored, the disalign row recomputed on the saved stage-1 detector
+    // resume: the finished baseline and simcal rows are restored, the disalign row (the last phase) recomputed on the saved stage-1 detector
     unlinkSync(join(out, 'method-disalign.json'));
     const again = lvis([...args, '--resume']);
     expect(again.status, again.output).toBe(0);
