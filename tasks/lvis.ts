@@ -64,7 +64,7 @@ const options = {
   methods: opt.string({ section: 'Methods', default: 'baseline,rfs,eql,bags,disalign', help: 'Comma-separated rows: baseline, rfs, eql, focal, bags, cosine, disalign, simcal, tau-norm, logit-adjust.' }),
   disalignIters: opt.integer({ section: 'Methods', min: 1, help: `DisAlign stage-2 steps on the frozen detector (default ${EMBEDDED_DISALIGN_ITERS} embedded, 9000 real data).` }),
   disalignLr: opt.number({ section: 'Methods', greaterThan: 0, default: 0.02, help: 'DisAlign stage-2 learning rate (their LVIS config: 0.02).' }),
-  simcalIters: opt.integer({ section: 'Methods', min: 1, help: 'SimCal stage-2 steps on the frozen detector (default 30 embedded; real data: 12 epochs of one draw per category, 12 × C / batch).' }),
+  simcalIters: opt.integer({ section: 'Methods', min: 1, help: `SimCal stage-2 steps on the frozen detector (default ${EMBEDDED_DISALIGN_ITERS} embedded, as DisAlign; real data: 12 epochs of one draw per category, 12 × C / batch).` }),
   simcalLr: opt.number({ section: 'Methods', greaterThan: 0, help: 'SimCal stage-2 learning rate (default: the stage-1 --lr).' }),
   simcalThreshold: opt.number({ section: 'Methods', greaterThan: 0, help: 'SimCal: classes with fewer training instances take the calibrated probability (default 300 LVIS, 400 COCO as their code; embedded: 1 + the largest rare / common count).' }),
   grwRho: opt.number({ section: 'Methods', min: 0, default: 0.8, help: 'ρ of the G-RW weights of DisAlign (their LVIS v1 config: 0.8).' }),
