@@ -3,7 +3,7 @@
 // with each, inference scores are the method's own, and DisAlign's stage 2 leaves the detector as it was.
 import { describe, expect, it } from 'vitest';
 import {
-  DataRng, SGD, detectionBatch, hasWebGPU, manualSeed, maskrcnnResnetFpn, scopeAsync, tensor, totalLoss, type DetectionSample, type MaskRCNNOptions, type Tensor,
+  DataRng, SGD, detectionBatch, manualSeed, scopeAsync, tensor, totalLoss, type MaskRCNNOptions, type Tensor,
 } from '../../index.node.js';
 import {
   bagsLoss, bagsScores, CosineBoxClassifier, eqlBoxLoss, grwBoxLoss, grwBoxWeights, logitAdjustBoxLogits, priorBias, sigmoidBoxScores, sigmoidFocalBoxLoss, tauNormBoxLogits,
@@ -13,9 +13,8 @@ import { softmax } from '../../autograd/ops.js';
 import { Rng, STREAMS } from '../../data/rng.js';
 import { Linear } from '../../nn/layers.js';
 import { randomArray, relErr } from '../helpers.js';
+import { C, dev, sample, tiny, values } from './tiny-mask-rcnn.js';
 
-const dev = (): 'cpu' | 'webgpu' => (hasWebGPU() ? 'webgpu' : 'cpu');
-const C = 4; // foreground classes
 const counts = [200, 40, 5, 1];
 const frequencies = [0.5, 0.1, 0.001, 0.0005];
 const STRATEGIES: Record<string, NonNullable<MaskRCNNOptions['boxClassification']>> = {
@@ -29,22 +28,6 @@ const STRATEGIES: Record<string, NonNullable<MaskRCNNOptions['boxClassification'
   'logit-adjust': { posthoc: { kind: 'logit-adjust', tau: 1 }, instanceCounts: counts },
 };
 
-const tiny = (boxClassification: MaskRCNNOptions['boxClassification']) => maskrcnnResnetFpn({ block: 'basic', layers: [1, 1, 1, 1] }, {
-  outChannels: 8, numClasses: C + 1, representationSize: 16, maskLayers: [8], maskDimReduced: 8, minSize: 48, maxSize: 64,
-  rpnPreNmsTopNTrain: 100, rpnPostNmsTopNTrain: 50, rpnPreNmsTopNTest: 100, rpnPostNmsTopNTest: 50, rpnBatchSizePerImage: 32, boxBatchSizePerImage: 32,
-  trainableLayers: 5, boxClassification, device: dev(),
-});
-
-function sample(): DetectionSample {
-  const H = 48, W = 64;
-  const image = Float32Array.from(randomArray(3 * H * W), (v) => 0.5 + 0.2 * v);
-  const rects = [[4, 6, 30, 40, 1], [34, 10, 60, 30, 3]];
-  const masks = new Uint8Array(rects.length * H * W);
-  rects.forEach(([x1, y1, x2, y2], k) => { for (let y = y1; y < y2; y++) for (let x = x1; x < x2; x++) masks[k * H * W + y * W + x] = 1; });
-  return { image, channels: 3, height: H, width: W, originalSize: [H, W], target: { boxes: Float32Array.from(rects.flatMap((r) => r.slice(0, 4))), labels: Int32Array.from(rects, (r) => r[4]), masks } };
-}
-
-const values = async (t: Tensor): Promise<Float32Array> => (await t.data()) as Float32Array;
 
 describe('Mask R-CNN box classification strategies', () => {
   const N = 9, D = 16;

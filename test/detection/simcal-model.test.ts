@@ -4,40 +4,25 @@
 // under the threshold take the calibrated probability, the others the original).
 import { describe, expect, it } from 'vitest';
 import {
-  DataRng, SGD, detectionBatch, hasWebGPU, manualSeed, maskrcnnResnetFpn, scopeAsync, tensor, type DetectionSample, type MaskRCNNOptions, type MaskRCNNResult, type Tensor,
+  DataRng, SGD, detectionBatch, manualSeed, scopeAsync, tensor, type MaskRCNNOptions, type MaskRCNNResult,
 } from '../../index.node.js';
 import { BoxClassification, simcalCombine, SimcalBoxHead } from '../../detection/longtail.js';
 import { softmax } from '../../autograd/ops.js';
 import { Linear } from '../../nn/layers.js';
 import { randomArray, relErr } from '../helpers.js';
+import { C, dev, sample, tiny, values } from './tiny-mask-rcnn.js';
 
-const dev = (): 'cpu' | 'webgpu' => (hasWebGPU() ? 'webgpu' : 'cpu');
-const C = 4; // foreground classes
 const counts = [200, 40, 5, 1];
 const THRESHOLD = 30; // classes 3 and 4 take the calibrated probability
 const SIMCAL: NonNullable<MaskRCNNOptions['boxClassification']> = { simcal: true, simcalThreshold: THRESHOLD, instanceCounts: counts };
 
-const tiny = (boxClassification: MaskRCNNOptions['boxClassification']) => maskrcnnResnetFpn({ block: 'basic', layers: [1, 1, 1, 1] }, {
-  outChannels: 8, numClasses: C + 1, representationSize: 16, maskLayers: [8], maskDimReduced: 8, minSize: 48, maxSize: 64,
-  rpnPreNmsTopNTrain: 100, rpnPostNmsTopNTrain: 50, rpnPreNmsTopNTest: 100, rpnPostNmsTopNTest: 50, rpnBatchSizePerImage: 32, boxBatchSizePerImage: 32,
-  boxDetectionsPerImg: 1000, trainableLayers: 5, boxClassification, device: dev(),
-});
-
-function sample(): DetectionSample {
-  const H = 48, W = 64;
-  const image = Float32Array.from(randomArray(3 * H * W), (v) => 0.5 + 0.2 * v);
-  const rects = [[4, 6, 30, 40, 1], [34, 10, 60, 30, 3]];
-  const masks = new Uint8Array(rects.length * H * W);
-  rects.forEach(([x1, y1, x2, y2], k) => { for (let y = y1; y < y2; y++) for (let x = x1; x < x2; x++) masks[k * H * W + y * W + x] = 1; });
-  return { image, channels: 3, height: H, width: W, originalSize: [H, W], target: { boxes: Float32Array.from(rects.flatMap((r) => r.slice(0, 4))), labels: Int32Array.from(rects, (r) => r[4]), masks } };
-}
-
-const values = async (t: Tensor): Promise<Float32Array> => (await t.data()) as Float32Array;
+// every detection kept, so the scores of rare classes are seen too
+const build = (boxClassification: MaskRCNNOptions['boxClassification']) => tiny(boxClassification, { boxDetectionsPerImg: 1000 });
 
 describe('SimCal in Mask R-CNN', () => {
   it('adds only roi_heads.simcal.cls_score, which starts as a copy of the trained classifier', async () => {
-    const base = [...tiny(undefined).stateDict().keys()];
-    const model = tiny(SIMCAL);
+    const base = [...build(undefined).stateDict().keys()];
+    const model = build(SIMCAL);
     expect([...model.stateDict().keys()].filter((k) => !base.includes(k)).sort()).toEqual(['roi_heads.simcal.cls_score.bias', 'roi_heads.simcal.cls_score.weight']);
     const head = model.roi_heads.simcal!;
     const cls = model.roi_heads.box_predictor.cls_score as Linear;
@@ -52,11 +37,11 @@ describe('SimCal in Mask R-CNN', () => {
     expect(() => new BoxClassification(C, { simcal: true, instanceCounts: counts, loss: 'eql', frequencies: [0.5, 0.1, 0.01, 0.001] })).toThrow(/plain softmax/);
     expect(() => new BoxClassification(C, { simcal: true, instanceCounts: counts, disalign: true })).toThrow(/plain softmax/);
     expect(() => new BoxClassification(C, { simcal: true, instanceCounts: counts, simcalThreshold: 0 })).toThrow(/threshold/);
-    expect(() => new SimcalBoxHead(16, C).initFrom(tiny({ cosine: true }).roi_heads.box_predictor.cls_score)).toThrow(/linear classifier/);
+    expect(() => new SimcalBoxHead(16, C).initFrom(build({ cosine: true }).roi_heads.box_predictor.cls_score)).toThrow(/linear classifier/);
   });
 
   it('inference scores: classes under the threshold take the calibrated probability, the others the original', async () => {
-    const heads = tiny(SIMCAL).eval().roi_heads;
+    const heads = build(SIMCAL).eval().roi_heads;
     const N = 9, D = 16;
     const x = tensor(randomArray(N * D, 0, 2), [N, D], { device: dev() });
     const raw = heads.box_predictor.cls_score.forward(x);
@@ -73,7 +58,7 @@ describe('SimCal in Mask R-CNN', () => {
 
   it('stage 2 trains only the calibrated head on bi-level rows: the detector stays bit-identical', { timeout: 300_000 }, async () => {
     manualSeed(5);
-    const model = tiny(SIMCAL).train();
+    const model = build(SIMCAL).train();
     model.roi_heads.simcal!.initFrom(model.roi_heads.box_predictor.cls_score);
     for (const [n, p] of model.namedParameters()) p.requiresGrad = n.startsWith('roi_heads.simcal.');
     expect(model.trainableParameters().map(([n]) => n).sort()).toEqual(['roi_heads.simcal.cls_score.bias', 'roi_heads.simcal.cls_score.weight']);
@@ -101,12 +86,12 @@ describe('SimCal in Mask R-CNN', () => {
     }
     expect(changed).toBe(2);
     await expect(model.simcalLoss(list, [1], new DataRng(0))).rejects.toThrow(/1 drawn categories for a batch of 2/);
-    await expect(tiny(undefined).train().simcalLoss(list, [1, 3], new DataRng(0))).rejects.toThrow(/boxClassification.simcal/);
+    await expect(build(undefined).train().simcalLoss(list, [1, 3], new DataRng(0))).rejects.toThrow(/boxClassification.simcal/);
   });
 
   it('the rows are the drawn category\'s positives and background ROIs, scored by the mean CE', { timeout: 300_000 }, async () => {
     manualSeed(6);
-    const model = tiny(SIMCAL).train();
+    const model = build(SIMCAL).train();
     const list = detectionBatch([sample()], { minSize: [48], maxSize: 64, flipProb: 0 }, new DataRng(2));
     // a head whose logits are its bias: background and class 3 share the mass, so a row of either costs log 2, any other ≈ 40
     const zeros = tensor(new Float32Array((C + 1) * 16), [C + 1, 16], { device: dev() });
@@ -120,7 +105,7 @@ describe('SimCal in Mask R-CNN', () => {
 
   it('detect() scores with the combination: rare classes follow the calibrated head, the others are unchanged', { timeout: 300_000 }, async () => {
     manualSeed(7);
-    const model = tiny(SIMCAL).eval();
+    const model = build(SIMCAL).eval();
     const head = model.roi_heads.simcal!;
     head.initFrom(model.roi_heads.box_predictor.cls_score);
     const key = (r: MaskRCNNResult, j: number) => `${r.labels[j]} ${r.scores[j]} ${Array.from(r.boxes.subarray(j * 4, j * 4 + 4)).join(',')}`;
