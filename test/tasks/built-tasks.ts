@@ -1,6 +1,7 @@
 // What the end-to-end task tests share: the tasks built into a fresh folder (with the data loader's
 // worker beside them and the repository's node_modules linked in), and small class-balanced lists
 // taken from the embedded CIFAR-10-LT mini set.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,13 @@ export async function buildTasks(prefix: string, names: readonly string[]): Prom
   for (const name of names) await build({ ...common, entryPoints: [`tasks/${name}.ts`], outfile: join(work, 'tasks', `${name}.js`) });
   return work;
 }
+
+/** Runs the built task `name` in `work` (XDG_RUNTIME_DIR set for Dawn): its exit status and stdout + stderr. */
+export const taskRunner = (work: string, name: string) => (args: string[]): { status: number | null; output: string } => {
+  const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+  const r = spawnSync(process.execPath, [join(work, 'tasks', `${name}.js`), ...args], { cwd: work, env, encoding: 'utf8' });
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+};
 
 /** The first `perClass` lines of each class of the mini set's `file` (train.txt or test.txt), as list text; `absolute`: paths made absolute. */
 export function miniList(file: string, perClass: number, { absolute = false } = {}): string {

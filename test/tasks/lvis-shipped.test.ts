@@ -2,22 +2,18 @@
 // (assets/lvis/embedded-detector.safetensors): it loads strictly into the task's small model and
 // detects the embedded test images (box AP50 well above chance), and a changed embedded set does not
 // take it (stage 1 is trained instead), since it was trained on the default set only.
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTasks, repo } from './built-tasks.js';
+import { buildTasks, taskRunner, repo } from './built-tasks.js';
 
 const MIN_AP50 = 0.3; // the shipped detector scores about 0.5 box AP50 on the 60 embedded test images
 let work: string;
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-const lvis = (args: string[]) => {
-  const r = spawnSync(process.execPath, [join(work, 'tasks/lvis.js'), ...args], { cwd: work, env, encoding: 'utf8' });
-  return { status: r.status, output: `${r.stdout}${r.stderr}` };
-};
+let lvis: ReturnType<typeof taskRunner>;
 
 beforeAll(async () => {
   work = await buildTasks('lvis-shipped-', ['lvis']);
+  lvis = taskRunner(work, 'lvis');
   symlinkSync(join(repo, 'assets'), join(work, 'assets'), 'dir');
 }, 120_000);
 

@@ -2,21 +2,17 @@
 // and mask AP_r / AP_c / AP_f per method, results, the predictions picture, checkpoints, the stage-1
 // detector), --resume (finished rows restored, a missing one re-evaluated from its phase's
 // checkpoint) and one clear line for bad input.
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTasks } from './built-tasks.js';
+import { buildTasks, taskRunner } from './built-tasks.js';
 
 let work: string;
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-const lvis = (args: string[]) => {
-  const r = spawnSync(process.execPath, [join(work, 'tasks/lvis.js'), ...args], { cwd: work, env, encoding: 'utf8' });
-  return { status: r.status, output: `${r.stdout}${r.stderr}` };
-};
+let lvis: ReturnType<typeof taskRunner>;
 
 beforeAll(async () => {
   work = await buildTasks('lvis-', ['lvis']);
+  lvis = taskRunner(work, 'lvis');
 }, 120_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
