@@ -13,6 +13,7 @@
 
 import { access, readFile } from 'node:fs/promises';
 import { deflateSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
 import { parseCli, opt, keysFreeOnResume } from './lib/cli.js';
 import { openRun, runOptions, formatJson } from './lib/run.js';
 import { TaskError, taskMain } from './lib/entry.js';
@@ -107,7 +108,7 @@ const main = async (): Promise<void> => {
   // the shipped detector fits only the default embedded set and model; anything else trains stage 1
   const shipped = embedded && small && !config.fromScratch && config.weights === undefined && config.iters === undefined && config.seed === 0 && config.trainImages === 600 &&
     config.minSize === undefined && config.maxSize === undefined && !config.evalOnTrain;
-  const weights = config.weights ?? (shipped ? new URL(`../${EMBEDDED_DETECTOR}`, import.meta.url).pathname : undefined);
+  const weights = config.weights ?? (shipped ? fileURLToPath(new URL(`../${EMBEDDED_DETECTOR}`, import.meta.url)) : undefined);
   if (shipped) await access(weights!).catch(() => { throw new TaskError(`${EMBEDDED_DETECTOR} is missing from this checkout: run with --from-scratch to train stage 1 (about ${SCRATCH_ITERS} steps)`); });
   const resolved = {
     ...config,
