@@ -7,6 +7,7 @@ import { binary } from './elementwise.js';
 import { runtime } from './runtime.js';
 import { device } from './device.js';
 import { sum } from './reduce.js';
+import { sliceRows, writeRows } from './split.js';
 import { kernelHeader } from './wgsl.js';
 import { Tensor, type Shape } from './tensor.js';
 import { DIVMOD_WGSL, isPointwise, outShapeOf, recip, type ConvForward, type ConvGeometry, type ConvTuning } from './conv.js';
@@ -16,36 +17,57 @@ import { DIVMOD_WGSL, isPointwise, outShapeOf, recip, type ConvForward, type Con
 // invocation. There a convolution whose unfolded input fits EXPLICIT_BYTES unfolds it once with a
 // plain gather kernel, col [N, G, Cig·KH·KW, OH·OW], and runs the shared matmul kernels with their
 // 8x8 tiles; the forward's col is kept for wgrad (conv2dKeepColumns). Measured on lavapipe, a
-// ResNet-8 training step (32x32, batch 64) spends ~1.5x less GPU time in convolution this way:
+// ResNet-8 training step (32x32, batch 64) spends ~1.5x less GPU time in convolution this way.
+// A batch whose columns exceed EXPLICIT_BYTES runs in chunks of images that fit (the columns are
+// then not kept): before chunking, ResNet-8 at batch 128 fell back to the implicit GEMMs and took
+// 3.4x the time of batch 64.
 //   forward  y[n, g]  = W_g · col[n, g]                 (one batched matmul, W broadcast over n)
 //   wgrad    dW_g     = Σ_n dY[n, g] · col[n, g]ᵀ      (batched matmul, then a fixed-order sum over n)
 //   dgrad    dcol[n, g] = W_gᵀ · dY[n, g], then col2im: each dX element gathers its taps (no atomics)
 
-/** Largest unfolded input (and wgrad partial sum) the explicit path materialises. */
+/** Largest unfolded input (and wgrad partial sum) the explicit path materialises at once. */
 const EXPLICIT_BYTES = 64 * 2 ** 20;
 const IM2COL_WG = 256;
 const IM2COL_RUN = 8;
 
 const IM2COL_UNIFORMS: Record<string, string> = Object.fromEntries([
-  ...'H W OH OW ohw hw planes Cig Kg KH KW KHW SH SW'.split(' ').map((n) => [n, 'u32']),
+  ...'H W OH OW ohw hw x0 Cig Kg KH KW KHW SH SW'.split(' ').map((n) => [n, 'u32']),
   ...'PH PW DH DW'.split(' ').map((n) => [n, 'i32']),
   ...'invOW invW invSH invSW'.split(' ').map((n) => [n, 'f32']),
 ]);
 
-export function explicitFits(g: ConvGeometry, tuning: ConvTuning): boolean {
-  if (tuning.strategy) return tuning.strategy === 'explicit';
-  if (!device().info.isFallbackAdapter || isPointwise(g)) return false;
-  const colBytes = 4 * g.N * g.C * g.kernel[0] * g.kernel[1] * g.OH * g.OW;
-  const partialBytes = 4 * g.N * g.Co * g.Cig * g.kernel[0] * g.kernel[1];
+/**
+ * Images per chunk of the explicit path (0: the implicit GEMMs instead): as many as keep the
+ * columns and wgrad's per-image partial sums within EXPLICIT_BYTES and the grids within the
+ * workgroup limit, balanced over the chunks; tuning.explicitChunk caps it (tests).
+ */
+export function explicitChunk(g: ConvGeometry, tuning: ConvTuning): number {
+  if (tuning.strategy === 'implicit' || g.N === 0) return 0;
+  if (!tuning.strategy && (!device().info.isFallbackAdapter || isPointwise(g))) return 0;
+  const imageBytes = 4 * Math.max(g.C * g.kernel[0] * g.kernel[1] * g.OH * g.OW, g.Co * g.Cig * g.kernel[0] * g.kernel[1]);
   const maxGroups = device().limits.maxComputeWorkgroupsPerDimension;
-  return Math.max(colBytes, partialBytes) <= Math.min(EXPLICIT_BYTES, device().limits.maxStorageBufferBindingSize) &&
-    g.Cig * g.kernel[0] * g.kernel[1] <= maxGroups && g.N * g.groups <= maxGroups && g.N * g.C <= maxGroups;
+  const byBytes = Math.floor(Math.min(EXPLICIT_BYTES, device().limits.maxStorageBufferBindingSize) / imageBytes);
+  const most = Math.min(g.N, byBytes, Math.floor(maxGroups / Math.max(g.groups, g.C)), tuning.explicitChunk ?? Infinity);
+  if (!tuning.strategy && (most < 1 || g.Cig * g.kernel[0] * g.kernel[1] > maxGroups)) return 0;
+  const per = Math.max(1, most);
+  return Math.ceil(g.N / Math.ceil(g.N / per));
 }
 
-function im2colUniforms(g: ConvGeometry): Record<string, number> {
+export const explicitFits = (g: ConvGeometry, tuning: ConvTuning): boolean => explicitChunk(g, tuning) > 0;
+
+/** Calls fn(a, n) for the chunks [a, a + n) of `per` images (the last may be smaller); between chunks it flushes so the pool reuses their buffers. */
+function forChunks(N: number, per: number, fn: (a: number, n: number) => void): void {
+  for (let a = 0; a < N; a += per) {
+    fn(a, Math.min(per, N - a));
+    runtime().flush();
+  }
+}
+
+/** The geometry uniforms, x0 the element offset of image n0 in x (and dx). */
+function im2colUniforms(g: ConvGeometry, n0: number): Record<string, number> {
   const [KH, KW] = g.kernel;
   return {
-    H: g.H, W: g.W, OH: g.OH, OW: g.OW, ohw: g.OH * g.OW, hw: g.H * g.W, planes: g.N * g.C, Cig: g.Cig, Kg: g.Cig * KH * KW, KH, KW, KHW: KH * KW,
+    H: g.H, W: g.W, OH: g.OH, OW: g.OW, ohw: g.OH * g.OW, hw: g.H * g.W, x0: n0 * g.C * g.H * g.W, Cig: g.Cig, Kg: g.Cig * KH * KW, KH, KW, KHW: KH * KW,
     SH: g.stride[0], SW: g.stride[1], PH: g.padding[0], PW: g.padding[1], DH: g.dilation[0], DW: g.dilation[1],
     invOW: recip(g.OW), invW: recip(g.W), invSH: recip(g.stride[0]), invSW: recip(g.stride[1]),
   };
@@ -60,10 +82,10 @@ const unfoldKernel = (name: string, src: string, dst: string, body: string) =>
 ${body}
 }`);
 
-/** col[n, g, (ci, r, c), (oh, ow)] = x[n, g·Cig + ci, oh·s − p + r·d, ow·s − p + c·d], 0 in the padding. */
-function im2col(x: Tensor, g: ConvGeometry): Tensor {
+/** col[n, g, (ci, r, c), (oh, ow)] = x[n0 + n, g·Cig + ci, oh·s − p + r·d, ow·s − p + c·d] for the `count` images from n0, 0 in the padding. */
+function im2col(x: Tensor, g: ConvGeometry, n0 = 0, count = g.N): Tensor {
   const Kg = g.Cig * g.kernel[0] * g.kernel[1];
-  const col = Tensor.empty([g.N, g.groups, Kg, g.OH * g.OW], 'f32', x.device, 'conv2d');
+  const col = Tensor.empty([count, g.groups, Kg, g.OH * g.OW], 'f32', x.device, 'conv2d');
   // grid: x = runs of output pixels (oh, ow), y = row k = (ci, r, c), z = image n·G + g
   const k = unfoldKernel('im2col', 'x', 'col', /* wgsl */ `
   // ${IM2COL_RUN} consecutive output pixels per invocation: one division for the run
@@ -79,17 +101,17 @@ function im2col(x: Tensor, g: ConvGeometry): Tensor {
   for (var o = o0; o < min(o0 + ${IM2COL_RUN}u, p.ohw); o++) {
     let ih = i32(oh * p.SH) + r; let iw = i32(ow * p.SW) + c;
     var v = 0.0;
-    if (ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W)) { v = x[(plane + u32(ih)) * p.W + u32(iw)]; }
+    if (ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W)) { v = x[p.x0 + (plane + u32(ih)) * p.W + u32(iw)]; }
     col[out + o] = v;
     ow++;
     if (ow == p.OW) { ow = 0u; oh++; }
   }`);
-  runtime().dispatch(k, { x: x.binding(), col: col.binding() }, im2colUniforms(g), [Math.ceil((g.OH * g.OW) / (IM2COL_WG * IM2COL_RUN)), Kg, g.N * g.groups]);
+  runtime().dispatch(k, { x: x.binding(), col: col.binding() }, im2colUniforms(g, n0), [Math.ceil((g.OH * g.OW) / (IM2COL_WG * IM2COL_RUN)), Kg, count * g.groups]);
   return col;
 }
 
-/** dx[n, g·Cig + ci, h, w] = Σ over the taps (r, c) that reach (h, w) of dcol[n, g, (ci, r, c), (oh, ow)]. */
-function col2im(dcol: Tensor, g: ConvGeometry, dx: Tensor): void {
+/** dx[n0 + n, g·Cig + ci, h, w] = Σ over the taps (r, c) that reach (h, w) of dcol[n, g, (ci, r, c), (oh, ow)], for dcol's images. */
+function col2im(dcol: Tensor, g: ConvGeometry, dx: Tensor, n0 = 0): void {
   // grid: x = input pixels (h, w), y = plane (n·G + g)·Cig + ci
   const k = unfoldKernel('col2im', 'dcol', 'dx', /* wgsl */ `
   let pix = wid.x * ${IM2COL_WG}u + li;
@@ -112,19 +134,32 @@ function col2im(dcol: Tensor, g: ConvGeometry, dx: Tensor): void {
       v += dcol[base + (r * p.KW + c) * p.ohw + oh.x * p.OW + ow.x];
     }
   }
-  dx[plane * p.hw + pix] = v;`);
-  runtime().dispatch(k, { dcol: dcol.binding(), dx: dx.binding() }, im2colUniforms(g), [Math.ceil((g.H * g.W) / IM2COL_WG), g.N * g.C]);
+  dx[p.x0 + plane * p.hw + pix] = v;`);
+  runtime().dispatch(k, { dcol: dcol.binding(), dx: dx.binding() }, im2colUniforms(g, n0), [Math.ceil((g.H * g.W) / IM2COL_WG), dcol.shape[0] * g.C]);
 }
 
 /** The weight as [G, Cog, Cig·KH·KW] (a view). */
 const groupedWeight = (w: Tensor, g: ConvGeometry): Tensor => w.reshape([g.groups, g.Cog, g.Cig * g.kernel[0] * g.kernel[1]]);
 
-export function explicitForward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, keepColumns: boolean): ConvForward {
-  const col = im2col(x, g);
+export function explicitForward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, keepColumns: boolean, tuning: ConvTuning): ConvForward {
+  const per = explicitChunk(g, tuning);
   const wg = groupedWeight(w, g);
-  const y = matmul(wg, col); // [N, G, Cog, OH·OW]
+  let y: Tensor, col: Tensor | null = null;
+  if (per >= g.N) {
+    col = im2col(x, g);
+    y = matmul(wg, col); // [N, G, Cog, OH·OW]
+    if (!keepColumns) col.dispose();
+  } else {
+    y = Tensor.empty([g.N, g.groups, g.Cog, g.OH * g.OW], 'f32', x.device, 'conv2d');
+    forChunks(g.N, per, (a, n) => {
+      const c = im2col(x, g, a, n);
+      const yc = matmul(wg, c);
+      writeRows(y, a, yc);
+      c.dispose();
+      yc.dispose();
+    });
+  }
   wg.dispose();
-  if (!keepColumns) col.dispose();
   let out = y;
   if (bias) {
     // the bias epilogue on views of the matmul output and the bias, freed here (a view holds its
@@ -138,26 +173,45 @@ export function explicitForward(x: Tensor, w: Tensor, bias: Tensor | null, g: Co
   return { y: shaped, columns: keepColumns ? col : null };
 }
 
-export function explicitInputGrad(dy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor): void {
-  const wg = groupedWeight(w, g);
-  const dyg = dy.reshape([g.N, g.groups, g.Cog, g.OH * g.OW]);
-  const dcol = matmul(wg, dyg, { transA: true }); // [N, G, Kg, OH·OW]
-  wg.dispose();
-  dyg.dispose();
-  col2im(dcol, g, dx);
-  dcol.dispose();
+/** dy's images [a, a + n) as [n, G, Cog, OH·OW] (a view when they are all of dy). */
+function dyImages(dy: Tensor, g: ConvGeometry, a: number, n: number): Tensor {
+  const rows = n === g.N ? dy : sliceRows(dy, a, a + n);
+  const view = rows.reshape([n, g.groups, g.Cog, g.OH * g.OW]);
+  if (rows !== dy) rows.dispose();
+  return view;
 }
 
-export function explicitWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry, wShape: Shape, columns?: Tensor): Tensor {
-  const col = columns ?? im2col(x, g);
-  const dyg = dy.reshape([g.N, g.groups, g.Cog, g.OH * g.OW]);
-  const perImage = matmul(dyg, col, { transB: true }); // [N, G, Cog, Kg]
-  if (!columns) col.dispose();
-  dyg.dispose();
-  const total = sum(perImage, 0); // a fixed-order sum over the images: deterministic
-  perImage.dispose();
-  const dw = total.reshape(wShape);
-  total.dispose();
+export function explicitInputGrad(dy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor, tuning: ConvTuning): void {
+  const wg = groupedWeight(w, g);
+  forChunks(g.N, explicitChunk(g, tuning), (a, n) => {
+    const dyg = dyImages(dy, g, a, n);
+    const dcol = matmul(wg, dyg, { transA: true }); // [n, G, Kg, OH·OW]
+    dyg.dispose();
+    col2im(dcol, g, dx, a);
+    dcol.dispose();
+  });
+  wg.dispose();
+}
+
+export function explicitWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry, wShape: Shape, tuning: ConvTuning, columns?: Tensor): Tensor {
+  let total: Tensor | null = null;
+  // chunks of images in order, each summed over its images in a fixed order: deterministic
+  forChunks(g.N, columns ? g.N : explicitChunk(g, tuning), (a, n) => {
+    const col = columns ?? im2col(x, g, a, n);
+    const dyg = dyImages(dy, g, a, n);
+    const perImage = matmul(dyg, col, { transB: true }); // [n, G, Cog, Kg]
+    if (!columns) col.dispose();
+    dyg.dispose();
+    const part = sum(perImage, 0);
+    perImage.dispose();
+    if (total) {
+      const next = binary('add', total, part);
+      total.dispose();
+      part.dispose();
+      total = next;
+    } else total = part;
+  });
+  const dw = total!.reshape(wShape);
+  total!.dispose();
   return dw;
 }
-

@@ -381,8 +381,10 @@ export interface ConvTuning {
   splitK?: number;
   /** GEMM columns per dispatch (rounded up to the tile's tn); the grid limit sets the default */
   columnsPerDispatch?: number;
-  /** implicit GEMM, or explicit im2col + matmul (default: explicit on CPU adapters when it fits) */
+  /** implicit GEMM, or explicit im2col + matmul (default: explicit on CPU adapters when one image's columns fit) */
   strategy?: 'implicit' | 'explicit';
+  /** explicit path: at most this many images per chunk (default: as many as fit EXPLICIT_BYTES) */
+  explicitChunk?: number;
 }
 
 /** A forward's output, and the unfolded input when the explicit path made one and it was asked for. */
@@ -410,7 +412,7 @@ function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: ConvOpti
   checkInputs(op, bias ? [x, w, bias] : [x, w]);
   checkF32(op, ['input', x], ['weight', w], ...(bias ? [['bias', bias] as [string, Tensor]] : []));
   if (bias) check(bias.rank === 1 && bias.shape[0] === g.Co, op, () => `bias must be [${g.Co}], got ${fmtShape(bias.shape)} (weight ${fmtShape(w.shape)})`);
-  if (x.device !== 'cpu' && g.N * g.Co * g.OH * g.OW > 0 && explicitFits(g, tuning)) return explicitForward(x, w, bias, g, keepColumns);
+  if (x.device !== 'cpu' && g.N * g.Co * g.OH * g.OW > 0 && explicitFits(g, tuning)) return explicitForward(x, w, bias, g, keepColumns, tuning);
   const y = Tensor.empty(outShapeOf(g), 'f32', x.device, op);
   if (y.size === 0) return { y, columns: null };
   if (x.device === 'cpu') {
@@ -446,7 +448,7 @@ export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Conv
     return dx;
   }
   if (explicitFits(g, tuning)) {
-    explicitInputGrad(dy, w, g, dx);
+    explicitInputGrad(dy, w, g, dx, tuning);
     return dx;
   }
   const hw = g.H * g.W;
@@ -501,7 +503,7 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, wShape: Shape, opts: Con
     const Kg = g.Cig * g.kernel[0] * g.kernel[1];
     check(columns.shape.join() === `${g.N},${g.groups},${Kg},${g.OH * g.OW}`, op, () => `columns must be [${g.N}, ${g.groups}, ${Kg}, ${g.OH * g.OW}] for input ${fmtShape(x.shape)}, got ${fmtShape(columns.shape)}`);
   }
-  if (columns || explicitFits(g, tuning)) return explicitWeightGrad(dy, x, g, wShape, columns ?? undefined);
+  if (columns || explicitFits(g, tuning)) return explicitWeightGrad(dy, x, g, wShape, tuning, columns ?? undefined);
   const pointwise = isPointwise(g);
   const N = g.Cig * g.kernel[0] * g.kernel[1];
   const ohw = g.OH * g.OW;
