@@ -18,6 +18,8 @@ import { DIVMOD_WGSL, isPointwise, outShapeOf, recip, type ConvForward, type Con
 // plain gather kernel, col [N, G, Cig·KH·KW, OH·OW], and runs the shared matmul kernels with their
 // 8x8 tiles; the forward's col is kept for wgrad (conv2dKeepColumns). Measured on lavapipe, a
 // ResNet-8 training step (32x32, batch 64) spends ~1.5x less GPU time in convolution this way.
+// A pointwise convolution (1x1, stride 1) needs no unfolding: its columns are x, so it is the
+// batched matmul alone, the subgroup GEMM on lavapipe rather than the pointwise implicit GEMM.
 // A batch whose columns exceed EXPLICIT_BYTES runs in chunks of images that fit (the columns are
 // then not kept): before chunking, ResNet-8 at batch 128 fell back to the implicit GEMMs and took
 // 3.4x the time of batch 64.
@@ -43,7 +45,7 @@ const IM2COL_UNIFORMS: Record<string, string> = Object.fromEntries([
  */
 export function explicitChunk(g: ConvGeometry, tuning: ConvTuning): number {
   if (tuning.strategy === 'implicit' || g.N === 0) return 0;
-  if (!tuning.strategy && (!device().info.isFallbackAdapter || isPointwise(g))) return 0;
+  if (!tuning.strategy && !device().info.isFallbackAdapter) return 0;
   const imageBytes = 4 * Math.max(g.C * g.kernel[0] * g.kernel[1] * g.OH * g.OW, g.Co * g.Cig * g.kernel[0] * g.kernel[1]);
   const maxGroups = device().limits.maxComputeWorkgroupsPerDimension;
   const byBytes = Math.floor(Math.min(EXPLICIT_BYTES, device().limits.maxStorageBufferBindingSize) / imageBytes);
@@ -82,9 +84,19 @@ const unfoldKernel = (name: string, src: string, dst: string, body: string) =>
 ${body}
 }`);
 
-/** col[n, g, (ci, r, c), (oh, ow)] = x[n0 + n, g·Cig + ci, oh·s − p + r·d, ow·s − p + c·d] for the `count` images from n0, 0 in the padding. */
+/**
+ * col[n, g, (ci, r, c), (oh, ow)] = x[n0 + n, g·Cig + ci, oh·s − p + r·d, ow·s − p + c·d] for the
+ * `count` images from n0, 0 in the padding. A pointwise convolution's columns are x itself: a
+ * view, or a copy of the chunk's rows.
+ */
 function im2col(x: Tensor, g: ConvGeometry, n0 = 0, count = g.N): Tensor {
   const Kg = g.Cig * g.kernel[0] * g.kernel[1];
+  if (isPointwise(g)) {
+    const rows = count === g.N ? x : sliceRows(x, n0, n0 + count);
+    const view = rows.reshape([count, g.groups, Kg, g.OH * g.OW]);
+    if (rows !== x) rows.dispose();
+    return view;
+  }
   const col = Tensor.empty([count, g.groups, Kg, g.OH * g.OW], 'f32', x.device, 'conv2d');
   // grid: x = runs of output pixels (oh, ow), y = row k = (ci, r, c), z = image n·G + g
   const k = unfoldKernel('im2col', 'x', 'col', /* wgsl */ `
@@ -110,8 +122,12 @@ function im2col(x: Tensor, g: ConvGeometry, n0 = 0, count = g.N): Tensor {
   return col;
 }
 
-/** dx[n0 + n, g·Cig + ci, h, w] = Σ over the taps (r, c) that reach (h, w) of dcol[n, g, (ci, r, c), (oh, ow)], for dcol's images. */
+/** dx[n0 + n, g·Cig + ci, h, w] = Σ over the taps (r, c) that reach (h, w) of dcol[n, g, (ci, r, c), (oh, ow)], for dcol's images (pointwise: a copy). */
 function col2im(dcol: Tensor, g: ConvGeometry, dx: Tensor, n0 = 0): void {
+  if (isPointwise(g)) {
+    writeRows(dx, n0, dcol);
+    return;
+  }
   // grid: x = input pixels (h, w), y = plane (n·G + g)·Cig + ci
   const k = unfoldKernel('col2im', 'dcol', 'dx', /* wgsl */ `
   let pix = wid.x * ${IM2COL_WG}u + li;

@@ -123,13 +123,15 @@ describe('conv2d', () => {
     expect(() => conv2dWeightGrad(gdy, gx, ws, opts, {}, columns!.reshape([4, 18, 12]))).toThrow(/conv2dWeightGrad: columns must be \[2, 2, 18, 12\] .*got \[4, 18, 12\]/);
   });
 
-  it('the explicit path runs a batch in chunks of images, uneven and of one, and keeps no columns then', async () => {
+  it('the explicit path runs a batch in chunks of images (3x3, 7x7 and 1x1), uneven and of one, and keeps no columns then', async () => {
     // 5 images in chunks of at most 2 (2, 2, 1) and of 1: x0 offsets into x and dx,
     // the chunks' outputs written back by rows, wgrad's partial sums added in order
     for (const explicitChunk of [2, 1]) {
       await expectClose(`grouped 3x3 stride 2, chunks of ${explicitChunk}`, { x: [5, 4, 7, 6], co: 6, k: [3, 3], stride: 2, padding: 1, groups: 2, bias: true }, { strategy: 'explicit', explicitChunk });
     }
     await expectClose('7x7 stem, 3 images in chunks of 2', { x: [3, 3, 13, 11], co: 5, k: [7, 7], stride: 2, padding: 3 }, { strategy: 'explicit', explicitChunk: 2 });
+    // pointwise: the columns are x's rows themselves, and dgrad's are copied into dx's rows
+    await expectClose('1x1 grouped, 5 images in chunks of 2', { x: [5, 8, 5, 3], co: 6, k: [1, 1], groups: 2, bias: true }, { strategy: 'explicit', explicitChunk: 2 });
     if (!hasWebGPU()) return;
     const [gx] = pair(randomArray(5 * 4 * 7 * 6), [5, 4, 7, 6]);
     const [gw] = pair(randomArray(6 * 2 * 9), [6, 2, 3, 3]);
