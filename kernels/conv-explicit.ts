@@ -8,6 +8,7 @@ import { runtime } from './runtime.js';
 import { device } from './device.js';
 import { sum } from './reduce.js';
 import { sliceRows, writeRows } from './split.js';
+import { subgroupGemmSize } from './gemm-subgroup.js';
 import { kernelHeader } from './wgsl.js';
 import { Tensor, type Shape } from './tensor.js';
 import { DIVMOD_WGSL, isPointwise, outShapeOf, recip, type ConvForward, type ConvGeometry, type ConvTuning } from './conv.js';
@@ -19,7 +20,7 @@ import { DIVMOD_WGSL, isPointwise, outShapeOf, recip, type ConvForward, type Con
 // 8x8 tiles; the forward's col is kept for wgrad (conv2dKeepColumns). Measured on lavapipe, a
 // ResNet-8 training step (32x32, batch 64) spends ~1.5x less GPU time in convolution this way.
 // A pointwise convolution (1x1, stride 1) needs no unfolding: its columns are x, so it is the
-// batched matmul alone, the subgroup GEMM on lavapipe rather than the pointwise implicit GEMM.
+// batched matmul alone: on lavapipe the subgroup GEMM rather than the pointwise implicit GEMM.
 // A batch whose columns exceed EXPLICIT_BYTES runs in chunks of images that fit (the columns are
 // then not kept): before chunking, ResNet-8 at batch 128 fell back to the implicit GEMMs and took
 // 3.4x the time of batch 64.
@@ -45,7 +46,9 @@ const IM2COL_UNIFORMS: Record<string, string> = Object.fromEntries([
  */
 export function explicitChunk(g: ConvGeometry, tuning: ConvTuning): number {
   if (tuning.strategy === 'implicit' || g.N === 0) return 0;
-  if (!tuning.strategy && !device().info.isFallbackAdapter) return 0;
+  // pointwise convolutions gain from this path only through the subgroup GEMM (lavapipe); elsewhere
+  // (SwiftShader) they keep the pointwise implicit GEMM, whose pipelines compile faster there
+  if (!tuning.strategy && (!device().info.isFallbackAdapter || (isPointwise(g) && !subgroupGemmSize()))) return 0;
   const imageBytes = 4 * Math.max(g.C * g.kernel[0] * g.kernel[1] * g.OH * g.OW, g.Co * g.Cig * g.kernel[0] * g.kernel[1]);
   const maxGroups = device().limits.maxComputeWorkgroupsPerDimension;
   const byBytes = Math.floor(Math.min(EXPLICIT_BYTES, device().limits.maxStorageBufferBindingSize) / imageBytes);
