@@ -32,7 +32,7 @@ const DEMO_TIMEOUT_MS = 120_000;
 const args = process.argv.slice(2);
 const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
 const testTimeout = option('test-timeout', 120_000); // as vitest.config.ts
-const runTimeoutS = option('timeout', 900);
+const runTimeoutS = option('timeout', 1500);
 const demoOnly = args.includes('--demo');
 const labOnly = args.includes('--lab');
 const fileArgs = args.filter((a) => !a.startsWith('--'));
