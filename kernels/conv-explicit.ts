@@ -60,7 +60,7 @@ export function explicitChunk(g: ConvGeometry, tuning: ConvTuning): number {
 
 export const explicitFits = (g: ConvGeometry, tuning: ConvTuning): boolean => explicitChunk(g, tuning) > 0;
 
-/** Calls fn(a, n) for the chunks [a, a + n) of `per` images (the last may be smaller); between chunks it flushes so the pool reuses their buffers. */
+/** Calls fn(a, n) for the chunks [a, a + n) of `per` images (the last may be smaller), flushing after each so the pool reuses their buffers (and frees them before the next op). */
 function forChunks(N: number, per: number, fn: (a: number, n: number) => void): void {
   for (let a = 0; a < N; a += per) {
     fn(a, Math.min(per, N - a));
