@@ -57,7 +57,9 @@ interface Sample {
   pipelines: number | null;
 }
 
-const FIRST_STEP = /\b1\/\d+ batch\b/;
+// the progress bar's batch 1 (a terminal), or the line the tasks log at the first step read back (without one,
+// progress is printed only every 30 s)
+const FIRST_STEP = /\b1\/\d+ batch\b|first step done [\d.]+ s after launch/;
 const PIPELINES = /first step done [\d.]+ s after launch \((\d+) pipelines/;
 
 /** Runs the task until its first step has finished; resolves to the seconds since launch and the pipeline count it logged. */
