@@ -2,7 +2,7 @@
 // beside its backward rule, and the public differentiable function with PyTorch's signature.
 
 import { conv2d as conv2dRaw, conv2dGeometry, conv2dKeepColumns, conv2dInputGrad, conv2dWeightGrad, type Conv2dPair, type ConvOptions } from '../kernels/conv.js';
-import { binary } from '../kernels/elementwise.js';
+import { addPartial } from '../kernels/elementwise.js';
 import { sum } from '../kernels/reduce.js';
 import { byRows, rowsPerChunk, sliceRows } from '../kernels/split.js';
 import { runtime } from '../kernels/runtime.js';
@@ -43,12 +43,7 @@ function weightGradByImages(g: Tensor, x: Tensor, w: Tensor, a: ConvAttrs): Tens
     const part = conv2dWeightGrad(gc, xc, w.shape, a);
     gc.dispose();
     xc.dispose();
-    if (dw) {
-      const next = binary('add', dw, part);
-      dw.dispose();
-      part.dispose();
-      dw = next;
-    } else dw = part;
+    dw = addPartial(dw, part);
     runtime().flush();
   }
   return dw!;

@@ -1,9 +1,9 @@
 // 2-D convolution by explicit im2col for CPU adapters: the input unfolded once into columns by a
 // gather kernel, the shared matmul kernels on them, and col2im gathering the input gradient back.
-// kernels/conv.ts chooses this path (explicitFits) and owns the geometry and the implicit GEMMs.
+// kernels/conv.ts chooses this path (explicitChunk) and owns the geometry and the implicit GEMMs.
 
 import { matmul } from './matmul.js';
-import { binary } from './elementwise.js';
+import { addPartial, binary } from './elementwise.js';
 import { runtime } from './runtime.js';
 import { device } from './device.js';
 import { sum } from './reduce.js';
@@ -57,8 +57,6 @@ export function explicitChunk(g: ConvGeometry, tuning: ConvTuning): number {
   const per = Math.max(1, most);
   return Math.ceil(g.N / Math.ceil(g.N / per));
 }
-
-export const explicitFits = (g: ConvGeometry, tuning: ConvTuning): boolean => explicitChunk(g, tuning) > 0;
 
 /** Calls fn(a, n) for the chunks [a, a + n) of `per` images (the last may be smaller), flushing after each so the pool reuses their buffers (and frees them before the next op). */
 function forChunks(N: number, per: number, fn: (a: number, n: number) => void): void {
@@ -160,8 +158,8 @@ function col2im(dcol: Tensor, g: ConvGeometry, dx: Tensor, n0 = 0): void {
 /** The weight as [G, Cog, Cig·KH·KW] (a view). */
 const groupedWeight = (w: Tensor, g: ConvGeometry): Tensor => w.reshape([g.groups, g.Cog, g.Cig * g.kernel[0] * g.kernel[1]]);
 
-export function explicitForward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, keepColumns: boolean, tuning: ConvTuning): ConvForward {
-  const per = explicitChunk(g, tuning);
+/** The forward in chunks of `per` images (explicitChunk); the columns are kept only when one chunk holds the batch. */
+export function explicitForward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, keepColumns: boolean, per: number): ConvForward {
   const wg = groupedWeight(w, g);
   let y: Tensor, col: Tensor | null = null;
   if (per >= g.N) {
@@ -200,9 +198,9 @@ function dyImages(dy: Tensor, g: ConvGeometry, a: number, n: number): Tensor {
   return view;
 }
 
-export function explicitInputGrad(dy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor, tuning: ConvTuning): void {
+export function explicitInputGrad(dy: Tensor, w: Tensor, g: ConvGeometry, dx: Tensor, per: number): void {
   const wg = groupedWeight(w, g);
-  forChunks(g.N, explicitChunk(g, tuning), (a, n) => {
+  forChunks(g.N, per, (a, n) => {
     const dyg = dyImages(dy, g, a, n);
     const dcol = matmul(wg, dyg, { transA: true }); // [n, G, Kg, OH·OW]
     dyg.dispose();
@@ -212,10 +210,11 @@ export function explicitInputGrad(dy: Tensor, w: Tensor, g: ConvGeometry, dx: Te
   wg.dispose();
 }
 
-export function explicitWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry, wShape: Shape, tuning: ConvTuning, columns?: Tensor): Tensor {
+/** wgrad in chunks of `per` images, or from the forward's `columns` (the whole batch: per = N). */
+export function explicitWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry, wShape: Shape, per: number, columns?: Tensor): Tensor {
   let total: Tensor | null = null;
   // chunks of images in order, each summed over its images in a fixed order: deterministic
-  forChunks(g.N, columns ? g.N : explicitChunk(g, tuning), (a, n) => {
+  forChunks(g.N, per, (a, n) => {
     const col = columns ?? im2col(x, g, a, n);
     const dyg = dyImages(dy, g, a, n);
     const perImage = matmul(dyg, col, { transB: true }); // [n, G, Cog, Kg]
@@ -223,12 +222,7 @@ export function explicitWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry, wShap
     dyg.dispose();
     const part = sum(perImage, 0);
     perImage.dispose();
-    if (total) {
-      const next = binary('add', total, part);
-      total.dispose();
-      part.dispose();
-      total = next;
-    } else total = part;
+    total = addPartial(total, part);
   });
   const dw = total!.reshape(wShape);
   total!.dispose();

@@ -24,7 +24,7 @@ import { GEMM_TILES, gemmGrid, gemmWGSL, matmulTile, type GemmTile } from './mat
 import { runtime, type Bound } from './runtime.js';
 import { kernelBindings } from './wgsl.js';
 import { pairOf, type Pair } from './dims.js';
-import { explicitFits, explicitForward, explicitInputGrad, explicitWeightGrad } from './conv-explicit.js';
+import { explicitChunk, explicitForward, explicitInputGrad, explicitWeightGrad } from './conv-explicit.js';
 import { device } from './device.js';
 import { sum } from './reduce.js';
 import { Tensor, type Shape } from './tensor.js';
@@ -412,7 +412,8 @@ function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: ConvOpti
   checkInputs(op, bias ? [x, w, bias] : [x, w]);
   checkF32(op, ['input', x], ['weight', w], ...(bias ? [['bias', bias] as [string, Tensor]] : []));
   if (bias) check(bias.rank === 1 && bias.shape[0] === g.Co, op, () => `bias must be [${g.Co}], got ${fmtShape(bias.shape)} (weight ${fmtShape(w.shape)})`);
-  if (x.device !== 'cpu' && g.N * g.Co * g.OH * g.OW > 0 && explicitFits(g, tuning)) return explicitForward(x, w, bias, g, keepColumns, tuning);
+  const per = x.device === 'cpu' || g.N * g.Co * g.OH * g.OW === 0 ? 0 : explicitChunk(g, tuning);
+  if (per > 0) return explicitForward(x, w, bias, g, keepColumns, per);
   const y = Tensor.empty(outShapeOf(g), 'f32', x.device, op);
   if (y.size === 0) return { y, columns: null };
   if (x.device === 'cpu') {
@@ -447,8 +448,9 @@ export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Conv
     forEachTap(g, (xi, wi, yi) => (d[xi] += ws[wi] * gy[yi]));
     return dx;
   }
-  if (explicitFits(g, tuning)) {
-    explicitInputGrad(dy, w, g, dx, tuning);
+  const per = explicitChunk(g, tuning);
+  if (per > 0) {
+    explicitInputGrad(dy, w, g, dx, per);
     return dx;
   }
   const hw = g.H * g.W;
@@ -503,7 +505,8 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, wShape: Shape, opts: Con
     const Kg = g.Cig * g.kernel[0] * g.kernel[1];
     check(columns.shape.join() === `${g.N},${g.groups},${Kg},${g.OH * g.OW}`, op, () => `columns must be [${g.N}, ${g.groups}, ${Kg}, ${g.OH * g.OW}] for input ${fmtShape(x.shape)}, got ${fmtShape(columns.shape)}`);
   }
-  if (columns || explicitFits(g, tuning)) return explicitWeightGrad(dy, x, g, wShape, tuning, columns ?? undefined);
+  const per = columns ? g.N : explicitChunk(g, tuning);
+  if (per > 0) return explicitWeightGrad(dy, x, g, wShape, per, columns ?? undefined);
   const pointwise = isPointwise(g);
   const N = g.Cig * g.kernel[0] * g.kernel[1];
   const ohw = g.OH * g.OW;

@@ -343,6 +343,15 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   return mapN(op, [a, b], dt, ([x, y]) => def.wgsl(x, y), ([x, y]) => ref(x, y));
 }
 
+/** A running sum of per-chunk partials: total + part with both freed (part itself when total is null). */
+export function addPartial(total: Tensor | null, part: Tensor): Tensor {
+  if (!total) return part;
+  const next = binary('add', total, part);
+  total.dispose();
+  part.dispose();
+  return next;
+}
+
 /** Elementwise comparison; returns an f32 mask of 0 and 1. */
 export function compare(op: CompareOp, a: Tensor, b: Tensor): Tensor {
   const def = COMPARE[op];
