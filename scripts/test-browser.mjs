@@ -5,9 +5,10 @@
 //   node scripts/test-browser.mjs [test files...] [--demo] [--lab] [--test-timeout=MS] [--timeout=S]
 // Each file is bundled with esbuild for the browser (`vitest` -> our shim, index.node -> index.ts,
 // node-dawn -> nothing, process.env -> {REQUIRE_WEBGPU: '1'}) and run in a fresh page, like
-// vitest's one fork per file. A file whose imports reach a Node built-in is skipped by design, with
-// the reason. Exit code 1 on any failure, on no adapter, or when nothing ran. `bundle` and
-// `testFiles` are exported for test/browser/bundle.test.ts.
+// vitest's one fork per file, except the top-level files of SHARED_PAGE_DIRS, which share one page.
+// A file whose imports reach a Node built-in is skipped by design, with the reason. Exit code 1 on
+// any failure, on no adapter, or when nothing ran. `bundle` and `testFiles` are exported for
+// test/browser/bundle.test.ts.
 import { build } from 'esbuild';
 import { decode as decodePng } from 'fast-png';
 import { chromium } from 'playwright-core';
@@ -28,6 +29,10 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // SwiftShader's WebGPU adapter is what headless Chromium offers on a machine without a GPU.
 const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu'];
 const DEMO_TIMEOUT_MS = 120_000;
+// The top-level test files of these folders run in one page, each under a suite of its own name:
+// they build the same small Mask R-CNNs, and SwiftShader compiles each pipeline in about a second
+// (a training step needs ~110), so a page per file paid that compile five times over.
+const SHARED_PAGE_DIRS = ['test/detection'];
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
@@ -77,8 +82,8 @@ const nodeDawn = path.join(root, 'node-dawn.ts');
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const BUILTIN = new RegExp(`^(node:.*|(${builtinModules.map(escape).join('|')})(/.*)?)$`);
 
-/** Bundles one page entry (a test file, or none: init only): { js, map, name } or { skip: reason } or { error }. */
-export async function bundle(name, testFile, testTimeoutMs = testTimeout) {
+/** Bundles one page entry (test files, in order, or none: init only): { js, map, name } or { skip: reason } or { error }. */
+export async function bundle(name, files, testTimeoutMs = testTimeout) {
   const builtins = [];
   const aliases = {
     name: 'browser-test-aliases',
@@ -94,11 +99,11 @@ export async function bundle(name, testFile, testTimeoutMs = testTimeout) {
       });
     },
   };
-  const load = testFile ? `() => import(${JSON.stringify(setupFile)}).then(() => import(${JSON.stringify(testFile)}))` : 'null';
+  const loads = files.map((f) => `[${JSON.stringify(rel(f))}, () => import(${JSON.stringify(setupFile)}).then(() => import(${JSON.stringify(f)}))]`);
   try {
     const out = await build({
       ...webOptions,
-      stdin: { contents: `import { runPage } from ${JSON.stringify(pageMain)};\nrunPage(${load}, ${testTimeoutMs});\n`, resolveDir: root, sourcefile: 'page-entry.js' },
+      stdin: { contents: `import { runPage } from ${JSON.stringify(pageMain)};\nrunPage([${loads.join(', ')}], ${testTimeoutMs});\n`, resolveDir: root, sourcefile: 'page-entry.js' },
       outfile: path.join(root, '__bundles', `${name}.js`),
       write: false,
       logLevel: 'silent',
@@ -164,11 +169,12 @@ async function runBundle(base, b, onEvent) {
   };
   let lastEvent = Date.now();
   let running = null;
+  let runningTimeout = testTimeout;
   await page.exposeFunction('__report', (e) => {
     if (wedged) return; // what a wedged page says next is not to be trusted
     lastEvent = Date.now();
-    if (e.type === 'start') running = e.path;
-    else if (e.type === 'result') running = null;
+    if (e.type === 'start') [running, runningTimeout] = [e.path, e.timeout];
+    else if (e.type === 'result') [running, runningTimeout] = [null, testTimeout];
     onEvent(e);
     if (e.type === 'done' || e.type === 'fatal') finish();
     if (/\bTimeoutError: /.test(e.error?.message ?? '')) stop(`"${e.path.join(' > ')}" timed out`);
@@ -179,9 +185,9 @@ async function runBundle(base, b, onEvent) {
     onEvent({ type: 'fatal', stage: 'crash', error: { message: 'the page crashed', stack: '' } });
     stop('the page crashed');
   });
-  // the shim times a test out after testTimeout; silence well beyond that means the page is stuck
+  // the shim times a test out after its timeout; silence well beyond that means the page is stuck
   const watchdog = setInterval(() => {
-    if (Date.now() - lastEvent < testTimeout + 30_000) return;
+    if (Date.now() - lastEvent < runningTimeout + 30_000) return;
     const error = { message: `no word from the page for ${seconds(Date.now() - lastEvent)}`, stack: '' };
     onEvent(running ? { type: 'result', path: running, status: 'fail', error } : { type: 'fatal', stage: 'hang', error });
     stop(`the page stopped answering${running ? ` in "${running.join(' > ')}"` : ''}`);
@@ -208,32 +214,61 @@ function printAdapter(info, ms) {
   console.log(`features: ${info.features.join(', ') || '(none)'}`);
 }
 
-async function runTestFile(base, file) {
-  const name = rel(file);
-  const b = await bundle(name.replace(/[^\w.-]/g, '_'), file);
-  if (b.skip) {
-    skippedFiles.push(`${name}: ${b.skip}`);
-    console.log(`${name}: skipped by design (${b.skip})`);
-    return;
+/** The pages to open: one per file, and one for the top-level files of each SHARED_PAGE_DIRS folder. */
+function pagesOf(files) {
+  const pages = [];
+  const shared = new Map();
+  for (const f of files) {
+    const dir = rel(path.dirname(f));
+    if (!SHARED_PAGE_DIRS.includes(dir)) pages.push([f]);
+    else if (shared.has(dir)) shared.get(dir).push(f);
+    else {
+      shared.set(dir, [f]);
+      pages.push(shared.get(dir));
+    }
   }
-  if (b.error) return record(`${name}: browser bundle`, 'fail', undefined, b.error);
+  return pages;
+}
+
+async function runPageOf(base, files) {
+  // each file is bundled alone first: a skip or a bundling error is its own, not its page's
+  const runnable = [];
+  for (const file of files) {
+    const name = rel(file);
+    const b = await bundle(name.replace(/[^\w.-]/g, '_'), [file]);
+    if (b.skip) {
+      skippedFiles.push(`${name}: ${b.skip}`);
+      console.log(`${name}: skipped by design (${b.skip})`);
+    } else if (b.error) record(`${name}: browser bundle`, 'fail', undefined, b.error);
+    else runnable.push({ file, name, b });
+  }
+  if (!runnable.length) return;
+  const title = runnable.map((r) => r.name).join(', ');
+  const b = runnable.length === 1 ? runnable[0].b : await bundle(`shared-${rel(path.dirname(files[0])).replace(/[^\w.-]/g, '_')}`, runnable.map((r) => r.file));
+  if (b.error) return record(`${title}: browser bundle`, 'fail', undefined, b.error);
   const started = performance.now();
   const pending = new Map();
-  const label = (p) => `${name} > ${p.join(' > ')}`;
+  // a file's time: from its first test's start to the start of the next file's first test
+  const fileTimes = [];
+  const label = (p) => p.join(' > ');
   const wedged = await runBundle(base, b, (e) => {
     if (e.type === 'collected') for (const p of e.paths) pending.set(label(p), p);
+    else if (e.type === 'start' && fileTimes.at(-1)?.[0] !== e.path[0]) fileTimes.push([e.path[0], performance.now()]);
     else if (e.type === 'result') {
       pending.delete(label(e.path));
       record(label(e.path), e.status, e.ms, e.error && describeError(e.error));
-    } else if (e.type === 'fatal') record(`${name} (${e.stage})`, 'fail', undefined, describeError(e.error));
-    else if (e.type === 'uncaught') record(`${name} (uncaught error)`, 'fail', undefined, describeError(e.error));
+    } else if (e.type === 'fatal') record(`${e.file ?? title} (${e.stage})`, 'fail', undefined, describeError(e.error));
+    else if (e.type === 'uncaught') record(`${title} (uncaught error)`, 'fail', undefined, describeError(e.error));
   });
   if (wedged) {
-    console.log(`${name}: ${wedged}; the browser is restarted and the rest of this file is not run`);
+    console.log(`${title}: ${wedged}; the browser is restarted and the rest of this page is not run`);
     counts.notRun += pending.size;
     for (const l of pending.keys()) console.log(`${l}: not run`);
   }
-  console.log(`${name}: ${seconds(performance.now() - started)}`);
+  if (runnable.length > 1) {
+    fileTimes.forEach(([name, t], i) => console.log(`${name}: ${seconds((fileTimes[i + 1]?.[1] ?? performance.now()) - t)}`));
+    console.log(`(one page: ${title}): ${seconds(performance.now() - started)}`);
+  } else console.log(`${title}: ${seconds(performance.now() - started)}`);
 }
 
 // The colours of the demo's result cells (demo/smoke.html: td.ok, td.fail)
@@ -320,7 +355,7 @@ async function main() {
     console.log(`chromium ${(await openBrowser()).version()}, ${CHROMIUM_ARGS.join(' ')}`);
     // one empty page first: no adapter means nothing else can run
     let info = null;
-    await runBundle(base, await bundle('adapter', null), (e) => {
+    await runBundle(base, await bundle('adapter', []), (e) => {
       if (e.type === 'adapter') {
         info = e.info;
         printAdapter(e.info, e.ms);
@@ -329,7 +364,7 @@ async function main() {
     if (info && !demoOnly && !labOnly) {
       const files = testFiles(fileArgs);
       if (!files.length) console.log(`no test files in ${TEST_DIRS.join(', ')}`);
-      for (const f of files) await runTestFile(base, f);
+      for (const page of pagesOf(files)) await runPageOf(base, page);
     }
     if (info && !labOnly && (demoOnly || !fileArgs.length)) await runDemo(base, info);
     if (info && (demoOnly || labOnly || !fileArgs.length)) await runLab({ root, base, browser: await openBrowser(), record, countColour });
@@ -340,7 +375,7 @@ async function main() {
   }
   if (skippedFiles.length) console.log(`skipped by design: ${skippedFiles.length} file(s)\n  ${skippedFiles.join('\n  ')}`);
   if (counts.skipped) console.log(`${counts.skipped} test(s) marked skip`);
-  if (counts.notRun) console.log(`${counts.notRun} test(s) not run: they came after a timeout in their file`);
+  if (counts.notRun) console.log(`${counts.notRun} test(s) not run: they came after a timeout in their page`);
   console.log(`elapsed: ${seconds(performance.now() - t0)}`);
   console.log(`${counts.passed} passed, ${counts.failed} failed`);
   return counts.failed || !counts.passed ? 1 : 0;

@@ -48,7 +48,7 @@ describe('browser test bundles', () => {
   for (const file of files) {
     const name = rel(file);
     it(`${READS_FILES.has(name) ? 'skips (reads files)' : 'bundles'} ${name}`, async () => {
-      const b = (await bundle('check', file)) as Bundle;
+      const b = (await bundle('check', [file])) as Bundle;
       expect(b.error).toBeUndefined();
       if (READS_FILES.has(name)) {
         expect(b.skip).toMatch(/needs Node built-ins: node:(fs|path|url)/);
@@ -62,7 +62,7 @@ describe('browser test bundles', () => {
   it('skips a file that imports a Node built-in, naming the module', async () => {
     const file = join(dir, 'uses-fs.test.ts');
     writeFileSync(file, "import { it } from 'vitest';\nimport { readFileSync } from 'node:fs';\nit('reads', () => void readFileSync);\n");
-    const b = (await bundle('check', file)) as Bundle;
+    const b = (await bundle('check', [file])) as Bundle;
     expect(b.skip).toMatch(/needs Node built-ins: node:fs \(imported by .*uses-fs\.test\.ts\)/);
   });
 });

@@ -1,7 +1,7 @@
 // The browser runner's vitest shim must judge like vitest: every case runs through the real
 // `expect` and the shim's, and both must pass or both must throw. Plus the shim's runner: hook
-// order, beforeAll failures, timeouts.
-import { describe, expect, it } from 'vitest';
+// order, beforeAll failures, timeouts, and several files in one page.
+import { describe, expect, it, vi } from 'vitest';
 import * as shim from './vitest-shim.js';
 
 class Custom extends Error {}
@@ -177,5 +177,32 @@ describe('vitest shim', () => {
       'f: skip',
       'broken > c: fail (beforeAll failed: Error: setup failed)',
     ]);
+    // the runner's watchdog waits as long as the running test may take
+    const starts = Object.fromEntries(events.flatMap((e) => (e.type === 'start' ? [[e.path.at(-1), e.timeout]] : [])));
+    expect(starts).toMatchObject({ a: 5000, b: 5000, slow: 20, 'slow, options first': 20 });
+  });
+
+  it('files that share a page: each under its own name, with its own hooks, in order', async () => {
+    vi.resetModules();
+    const fresh = (await import('./vitest-shim.js')) as typeof shim;
+    const log: string[] = [];
+    await fresh.collectFile('one.test.ts', async () => {
+      fresh.beforeAll(() => void log.push('one beforeAll'));
+      fresh.it('x', () => void log.push('one x'));
+    });
+    await fresh.collectFile('two.test.ts', async () => {
+      fresh.beforeEach(() => void log.push('two beforeEach'));
+      fresh.describe('d', () => fresh.it('y', () => void log.push('two y')));
+    });
+    // a test registered outside collectFile lands at the top level again
+    fresh.it('z', () => void log.push('z'));
+    expect(fresh.registeredTests()).toEqual([['one.test.ts', 'x'], ['two.test.ts', 'd', 'y'], ['z']]);
+    const events: shim.TestEvent[] = [];
+    await fresh.runRegistered((e) => events.push(e), 5000);
+    expect(log).toEqual(['one beforeAll', 'one x', 'two beforeEach', 'two y', 'z']);
+    expect(events.filter((e) => e.type === 'result').map((e) => e.path.join(' > '))).toEqual(['one.test.ts > x', 'two.test.ts > d > y', 'z']);
+    await expect(fresh.collectFile('three.test.ts', () => Promise.reject(new Error('no such file')))).rejects.toThrow('no such file');
+    fresh.it('w', () => undefined);
+    expect(fresh.registeredTests().at(-1)).toEqual(['w']);
   });
 });

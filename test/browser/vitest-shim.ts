@@ -79,7 +79,8 @@ export interface ErrorInfo {
 
 export type TestEvent =
   | { type: 'collected'; paths: string[][] }
-  | { type: 'start'; path: string[] }
+  /** timeout: the test's own limit in ms, so the runner's watchdog waits for a slow test as long as it may run */
+  | { type: 'start'; path: string[]; timeout: number }
   | { type: 'result'; path: string[]; status: 'pass' | 'fail' | 'skip'; ms: number; error?: ErrorInfo };
 
 export function errorInfo(e: unknown): ErrorInfo {
@@ -141,7 +142,7 @@ async function runSuite(s: Suite, path: string[], eachBefore: Fn[], eachAfter: F
       ctx.report({ type: 'result', path: childPath, status: 'skip', ms: 0 });
       continue;
     }
-    ctx.report({ type: 'start', path: childPath });
+    ctx.report({ type: 'start', path: childPath, timeout: child.timeout ?? ctx.timeout });
     const t0 = performance.now();
     let error: ErrorInfo | undefined;
     try {
@@ -170,6 +171,21 @@ async function runAfterAll(s: Suite, path: string[], ctx: RunContext): Promise<v
     } catch (e) {
       ctx.report({ type: 'result', path: [...path, '(afterAll)'], status: 'fail', ms: 0, error: errorInfo(e) });
     }
+  }
+}
+
+/**
+ * Registers the tests of one file under a suite named after it, as `load` (its import) runs: several
+ * files can share a page, each with its own hooks, and every path starts with the file's name.
+ */
+export async function collectFile(name: string, load: () => Promise<unknown>): Promise<void> {
+  const suite = newSuite(name, false);
+  root.children.push(suite);
+  current = suite;
+  try {
+    await load();
+  } finally {
+    current = root;
   }
 }
 
