@@ -33,7 +33,13 @@ describe('Mask R-CNN training memory', () => {
     const batches = [[1, 14], [3, 10], [2, 20], [4, 8]].map(([n, side]) => detectionBatch([squares(64, n, side), squares(64, 5 - n, 2 * side)], { minSize: [64], maxSize: 64, flipProb: 0 }, new DataRng(n)));
     const opt = new SGD(model.trainableParameters(), { lr: 0.02, momentum: 0.9 });
     const rng = new DataRng(3);
+    // the pool's high-water mark within each step, above what it held before: in the browser suite
+    // this file shares its page with the other Mask R-CNN tests, whose tensors may still be alive
+    await runtime().sync();
+    runtime().trim();
+    const base = runtime().pool.getStats().totalBytes;
     const pool: number[] = [], live: number[] = [];
+    runtime().pool.resetPeak();
     for (let step = 0; step < 12; step++) {
       await scopeAsync(async () => {
         const total = totalLoss(await model.losses(batches[step % batches.length], rng));
@@ -42,14 +48,16 @@ describe('Mask R-CNN training memory', () => {
         opt.zeroGrad();
       });
       await runtime().sync();
-      pool.push(runtime().pool.getStats().totalBytes);
+      pool.push(runtime().pool.getStats().peakBytes - base);
+      runtime().pool.resetPeak();
       live.push(liveTensorCount());
     }
-    console.log('pool bytes per step', pool.join(' '), '| live tensors', live.join(' '));
-    // the pool rises while steps with more proposals and positives than any before arrive, then
-    // holds: after 7 warm-up steps it grows by under 1% (the earlier pool, which kept buffers of
-    // every size class ever seen, grew 3% over these steps, to 69 MB against 36 MB now)
-    expect(pool[11]).toBeLessThan(1.01 * pool[6]);
+    console.log('pool high-water bytes per step', pool.join(' '), '| live tensors', live.join(' '));
+    // the high-water mark rises while steps with more proposals and positives than any before arrive,
+    // and stays within 5% of it once each of the 4 batches has been seen twice: it swings by up to
+    // 15% from step to step (which buffers the idle sweep has destroyed), so comparing two single
+    // steps failed by chance, while a pool that kept every size class grew without bound
+    expect(Math.max(...pool.slice(8))).toBeLessThan(1.05 * Math.max(...pool.slice(0, 8)));
     expect(new Set(live.slice(1)).size).toBe(1);
   });
 });
