@@ -430,7 +430,11 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const vecA = K > 0 && (transA ? M % 4 === 0 : K % 4 === 0);
   const vecB = K > 0 && (transB ? K % 4 === 0 : N % 4 === 0);
   const vecC = N % 4 === 0;
-  const fit = { m: M % tile.tm === 0, n: N % tile.tn === 0, k: K % tile.tk === 0 };
+  // a CPU adapter (SwiftShader) takes about a second to compile any GEMM, far more than the bounds
+  // checks a fitting size saves at run time: there the checked code serves every size, which cuts a
+  // tiny Mask R-CNN step's GEMMs from 36 to 24. A forced tile (tuning, tests) gets its exact code.
+  const exact = !device().info.isFallbackAdapter || opts.tile !== undefined;
+  const fit = { m: exact && M % tile.tm === 0, n: exact && N % tile.tn === 0, k: exact && K % tile.tk === 0 };
   const flags = (...f: boolean[]): string => f.map(Number).join('');
   // the code is memoised on every input of its generator (building it costs more than a dispatch)
   const key = `${tile.tm}x${tile.tn}x${tile.tk}/${tile.rm}x${tile.rn}|t${flags(transA, transB)}|v${flags(vecA, vecB, vecC)}|f${flags(fit.m, fit.n, fit.k)}|e${flags(Boolean(bias), accumulate)}`;

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { device } from '../../kernels/device.js';
+import { subgroupGemmSize } from '../../kernels/gemm-subgroup.js';
 import { GEMM_TILES, OpError, checkTile, gemmGrid, gemmWGSL, hasWebGPU, matmul, runtime, tensor, zeros, type GemmTile, type MatmulOptions } from '../../kernels/index.js';
 import { kernelBindings } from '../../kernels/wgsl.js';
 import { compare, pair, randomArray, relErr } from '../helpers.js';
@@ -67,6 +69,21 @@ describe('matmul', () => {
     // past one tile in M and N for every class, scalar loads and stores, both operands transposed
     // (the vec4 paths run through the default tiles in the other tests)
     for (const [name, tile] of Object.entries(GEMM_TILES)) expect(await check(mkn(137, 45, 130, true, true, tile)), name).toBeLessThan(TOL);
+  });
+
+  it('every tile class is correct where the sizes fit it (its code without bounds checks)', async () => {
+    // a CPU adapter compiles the checked code for every size unless a tile is forced, so this is where
+    // the unchecked code of each class runs there; 128 x 16 x 128 fits every tile
+    for (const [name, tile] of Object.entries(GEMM_TILES)) expect(await check(mkn(128, 16, 128, false, false, tile)), name).toBeLessThan(TOL);
+  });
+
+  it('on a CPU adapter, sizes that fit a tile and sizes that do not share one compiled GEMM', async () => {
+    // (lavapipe takes the subgroup GEMM instead; SwiftShader, in the browser suite, runs this)
+    if (!hasWebGPU() || !device().info.isFallbackAdapter || subgroupGemmSize()) return;
+    expect(await check(mkn(124, 16, 124))).toBeLessThan(TOL);
+    const compiled = runtime().compiled.pipelines;
+    expect(await check(mkn(128, 16, 128))).toBeLessThan(TOL);
+    expect(runtime().compiled.pipelines).toBe(compiled);
   });
 
   it('gemmWGSL takes custom loaders and epilogues', async () => {
