@@ -432,7 +432,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const vecC = N % 4 === 0;
   // a CPU adapter (SwiftShader) takes about a second to compile any GEMM, far more than the bounds
   // checks a fitting size saves at run time: there the checked code serves every size, which cuts a
-  // tiny Mask R-CNN step's GEMMs from 36 to 24. A forced tile (tuning, tests) gets its exact code.
+  // tiny Mask R-CNN step's GEMMs from 36 to 23. A forced tile (tuning, tests) gets its exact code.
   const exact = !device().info.isFallbackAdapter || opts.tile !== undefined;
   const fit = { m: exact && M % tile.tm === 0, n: exact && N % tile.tn === 0, k: exact && K % tile.tk === 0 };
   const flags = (...f: boolean[]): string => f.map(Number).join('');

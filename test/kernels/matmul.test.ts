@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { device } from '../../kernels/device.js';
 import { subgroupGemmSize } from '../../kernels/gemm-subgroup.js';
-import { GEMM_TILES, OpError, checkTile, gemmGrid, gemmWGSL, hasWebGPU, matmul, runtime, tensor, zeros, type GemmTile, type MatmulOptions } from '../../kernels/index.js';
+import { GEMM_TILES, OpError, checkTile, device, gemmGrid, gemmWGSL, hasWebGPU, matmul, runtime, tensor, zeros, type GemmTile, type MatmulOptions } from '../../kernels/index.js';
 import { kernelBindings } from '../../kernels/wgsl.js';
 import { compare, pair, randomArray, relErr } from '../helpers.js';
 
